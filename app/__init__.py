@@ -1,0 +1,1 @@
+"""NeuralGS Studio application shell (main window, workers, wiring)."""
