@@ -1,0 +1,74 @@
+"""gsplat backend: ``gsplat.rasterization`` on CUDA, used only when ``torch.cuda.is_available()``.
+
+gsplat compiles its CUDA code on first use, which can fail (no toolkit, no GPU, wrong arch):
+the first call is guarded, and a failure disables this backend for the process with the reason
+logged; callers then fall back to the CPU backend.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from core.camera import Camera
+from core.scene import GaussianScene
+
+log = logging.getLogger(__name__)
+
+_state: dict = {"ok": None, "reason": ""}
+
+
+def available() -> bool:
+    """True when CUDA is present and gsplat has not failed in this process."""
+    if not torch.cuda.is_available():
+        _state["reason"] = "CUDA is not available (torch.cuda.is_available() is False)"
+        return False
+    if _state["ok"] is False:
+        return False
+    try:
+        import gsplat  # noqa: F401
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        _state.update(ok=False, reason=f"import gsplat failed: {exc}")
+        return False
+    return True
+
+
+def unavailable_reason() -> str:
+    return _state["reason"] or "unknown"
+
+
+def render(scene: GaussianScene, camera: Camera, background, sh_degree: int | None, with_depth: bool):
+    """RenderOutput via gsplat, or None if gsplat cannot run here (reason logged once)."""
+    from core.render.api import RenderOutput
+
+    if not available():
+        return None
+    try:
+        from gsplat import rasterization
+
+        dev = torch.device("cuda")
+        s = scene.to(dev)
+        viewmat = torch.as_tensor(camera.world_to_camera, dtype=torch.float32, device=dev)[None]
+        ks = torch.as_tensor(camera.intrinsics, dtype=torch.float32, device=dev)[None]
+        bg = torch.as_tensor(background, dtype=torch.float32, device=dev).reshape(1, 3)
+        degree = scene.sh_degree if sh_degree is None else min(sh_degree, scene.sh_degree)
+        colors, alphas, meta = rasterization(
+            s.means, s.quats, torch.exp(s.log_scales), torch.sigmoid(s.opacity_logits), s.sh_coeffs(),
+            viewmat, ks, camera.width, camera.height, sh_degree=degree,
+            render_mode="RGB+ED" if with_depth else "RGB", backgrounds=bg,
+            packed=False, rasterize_mode="classic", eps2d=0.3, near_plane=0.01,
+        )
+        _state["ok"] = True
+    except Exception as exc:
+        if _state["ok"] is None:
+            _state.update(ok=False, reason=f"{type(exc).__name__}: {exc}")
+            log.warning("gsplat backend disabled, falling back to the CPU renderer: %s", _state["reason"])
+            return None
+        raise
+    out = colors[0]
+    alpha = alphas[0, ..., 0]
+    depth = out[..., 3] if with_depth else torch.zeros_like(alpha)
+    dev_in = scene.device
+    return RenderOutput(out[..., :3].to(dev_in), alpha.to(dev_in), depth.to(dev_in), "gsplat",
+                        int((meta["radii"] > 0).any(-1).sum()))

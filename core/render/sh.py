@@ -1,0 +1,73 @@
+"""Real spherical harmonics up to degree 3, with graphdeco 3DGS / gsplat basis and signs.
+
+Colour of a Gaussian seen along unit direction d (from the camera centre to the Gaussian):
+``rgb = max(sum_k  Y_k(d) * coeffs[k] + 0.5, 0)`` (graphdeco's ``SH2RGB`` offset; gsplat's
+``rasterization`` clamps at 0 the same way).
+"""
+
+from __future__ import annotations
+
+import torch
+
+C0 = 0.28209479177387814
+C1 = 0.4886025119029199
+C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
+C3 = (
+    -0.5900435899266435,
+    2.890611442640554,
+    -0.4570457994644658,
+    0.3731763325901154,
+    -0.4570457994644658,
+    1.445305721320277,
+    -0.5900435899266435,
+)
+
+
+def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
+    """SH basis values at unit directions ``dirs`` [..., 3] -> [..., (degree+1)^2]."""
+    if degree not in (0, 1, 2, 3):
+        raise ValueError(f"SH degree must be 0-3, got {degree}")
+    ones = torch.ones_like(dirs[..., 0])
+    out = [C0 * ones]
+    if degree >= 1:
+        x, y, z = dirs.unbind(-1)
+        out += [-C1 * y, C1 * z, -C1 * x]
+        if degree >= 2:
+            xx, yy, zz = x * x, y * y, z * z
+            xy, yz, xz = x * y, y * z, x * z
+            out += [
+                C2[0] * xy,
+                C2[1] * yz,
+                C2[2] * (2.0 * zz - xx - yy),
+                C2[3] * xz,
+                C2[4] * (xx - yy),
+            ]
+            if degree >= 3:
+                out += [
+                    C3[0] * y * (3 * xx - yy),
+                    C3[1] * xy * z,
+                    C3[2] * y * (4 * zz - xx - yy),
+                    C3[3] * z * (2 * zz - 3 * xx - 3 * yy),
+                    C3[4] * x * (4 * zz - xx - yy),
+                    C3[5] * z * (xx - yy),
+                    C3[6] * x * (xx - 3 * yy),
+                ]
+    return torch.stack(out, dim=-1)
+
+
+def eval_sh_colors(coeffs: torch.Tensor, dirs: torch.Tensor, degree: int | None = None) -> torch.Tensor:
+    """View-dependent RGB from SH.
+
+    coeffs: [N, K, 3] with K = (d+1)^2 (DC first); dirs: [N, 3] (need not be unit length);
+    degree: evaluate only up to this degree (default: all of ``coeffs``). Returns [N, 3] >= 0.
+    """
+    k = coeffs.shape[1]
+    full_degree = {1: 0, 4: 1, 9: 2, 16: 3}.get(k)
+    if full_degree is None:
+        raise ValueError(f"SH coefficient count {k} is not (d+1)^2 for d in 0-3")
+    degree = full_degree if degree is None else min(degree, full_degree)
+    nk = (degree + 1) ** 2
+    unit = torch.nn.functional.normalize(dirs, dim=-1)
+    basis = sh_basis(degree, unit)  # [N, nk]
+    rgb = (basis[..., None] * coeffs[:, :nk, :]).sum(dim=1)
+    return torch.clamp_min(rgb + 0.5, 0.0)
