@@ -1,0 +1,178 @@
+"""The NeuralGS Studio command line: ``python main.py <command> ...``.
+
+Commands: ``info`` (what a scene file holds), ``render`` (one view to a PNG), ``bench render``
+(renderer speed against the targets), ``demo`` (what ``main.py`` without arguments does for now).
+
+Results go to stdout; logging (INFO, or DEBUG with ``-v``) goes to stderr. A user error (a bad file, a
+bad option, an output that exists) prints one line ``error: <path>: <problem>`` and exits with 2, never
+a traceback; Ctrl-C exits with 130. Heavy modules are imported inside the command functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from core.cli_common import UsageError, parse_background, parse_size
+from core.errors import InputFileError
+
+log = logging.getLogger("core.cli")
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _StderrFormatter(logging.Formatter):
+    """``message`` for INFO, ``warning: message`` / ``error: message`` otherwise; more detail with -v."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__("%(asctime)s %(name)s: %(message)s" if verbose else "%(message)s", "%H:%M:%S")
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.levelno == logging.INFO and not self.verbose:
+            return text
+        return f"{record.levelname.lower()}: {text}"
+
+
+def configure_logging(verbose: bool) -> None:
+    """INFO (or DEBUG) to stderr through one handler on the root logger; quiet third-party loggers."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_StderrFormatter(verbose))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("numba", "matplotlib", "PIL", "moderngl"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# -- commands -------------------------------------------------------------------------------------------
+def cmd_info(args) -> int:
+    """``info FILE [--json]``: format, Gaussian count, SH degree, bounds, size and reader warnings."""
+    from core.cli_common import format_summary, load_scene, scene_summary
+
+    scene, info = load_scene(args.file)
+    summary = scene_summary(scene, info)
+    print(json.dumps(summary) if args.json else format_summary(summary))
+    return EXIT_OK
+
+
+def cmd_bench_render(args) -> int:
+    """``bench render``: CPU renderer and display renderer timings at the target sizes."""
+    from core.bench import format_render_benchmark, run_render_benchmark
+
+    if args.n < 1 or args.repeats < 1 or args.frames < 1:
+        raise UsageError("--n, --repeats and --frames must be at least 1")
+    result = run_render_benchmark(args.scene, n=args.n, size=args.size, display_size=args.display_size,
+                                  repeats=args.repeats, frames=args.frames, seed=args.seed)
+    print(json.dumps(result) if args.json else format_render_benchmark(result))
+    return EXIT_OK
+
+
+def cmd_render(args) -> int:
+    from core.cli_render import cmd_render as run
+
+    return run(args)
+
+
+def cmd_demo(args) -> int:
+    from core.cli_render import cmd_demo as run
+
+    return run(args)
+
+
+# -- the parser ------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command (cheap to build: no heavy imports)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log debug messages (and tracebacks of internal errors)")
+
+    p = argparse.ArgumentParser(
+        prog="main.py", parents=[common],
+        description="NeuralGS Studio: compress 3D Gaussian Splatting scenes with NeuralGS. "
+                    "Without a command: summarise and render the bundled demo scene (the GUI comes later).")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = sub.add_parser("info", parents=[common], help="what a scene file holds",
+                          description="Format, Gaussian count, SH degree, bounds, file size and warnings.")
+    info.add_argument("file", help="scene file (.ply, .compressed.ply, .splat)")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(func=cmd_info)
+
+    r = sub.add_parser("render", parents=[common], help="render one view of a scene to a PNG",
+                       description="Render one view: camera N of a cameras file, or an orbit view around "
+                                   "the scene's robust bounds (default azimuth 0, elevation 20).")
+    r.add_argument("file", help="scene file")
+    r.add_argument("--out", "-o", required=True, help="output .png (refused if it exists, unless --force)")
+    r.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    r.add_argument("--cameras", metavar="PATH",
+                   help="cameras.json, COLMAP sparse folder or transforms*.json")
+    r.add_argument("--camera", metavar="N", help="camera index (or name) in --cameras (default 0)")
+    r.add_argument("--orbit", type=float, metavar="DEGREES", help="orbit view at this azimuth")
+    r.add_argument("--elevation", type=float, metavar="DEG", help="orbit elevation (default 20)")
+    r.add_argument("--size", type=parse_size, metavar="WxH",
+                   help="image size (default: the camera's size, 800x600 for orbits)")
+    r.add_argument("--background", type=parse_background, default=(0.0, 0.0, 0.0), metavar="R,G,B",
+                   help="background colour, values in [0, 1], or white/black/gray (default black)")
+    r.add_argument("--backend", choices=("auto", "cpu", "gsplat"), default="auto",
+                   help="renderer: gsplat needs CUDA; auto uses it when it works, else cpu")
+    r.set_defaults(func=cmd_render)
+
+    b = sub.add_parser("bench", parents=[common], help="benchmarks", description="Benchmarks.")
+    bsub = b.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
+    br = bsub.add_parser("render", parents=[common], help="renderer speed and memory against the targets",
+                         description="CPU differentiable renderer (forward, forward+backward) and display "
+                                     "renderer (fps) on N Gaussians; medians after a warm-up.")
+    br.add_argument("--json", action="store_true", help="print one JSON object")
+    br.add_argument("--scene", metavar="FILE",
+                    help="scene to sample from (default: ../shared/data/scenes/lego-3dgs.ply, else synthetic)")
+    br.add_argument("--n", type=int, default=100_000, help="number of Gaussians (default 100000)")
+    br.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH",
+                    help="CPU render size (default 512x512)")
+    br.add_argument("--display-size", type=parse_size, default=(800, 600), metavar="WxH",
+                    help="display render size (default 800x600)")
+    br.add_argument("--repeats", type=int, default=5, help="timed repeats after the warm-up (default 5)")
+    br.add_argument("--frames", type=int, default=20, help="display frames to time (default 20)")
+    br.add_argument("--seed", type=int, default=0, help="seed for the subset and the loss weights")
+    br.set_defaults(func=cmd_bench_render)
+
+    d = sub.add_parser("demo", parents=[common], help="what main.py without arguments does",
+                       description="Summarise the bundled demo scene and render it to demo-render.png.")
+    d.add_argument("--out", "-o", help="output .png (default demo-render.png in the current folder)")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, run the command and return the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    verbose = bool(getattr(args, "verbose", False))
+    configure_logging(verbose)
+    func = getattr(args, "func", cmd_demo)
+    try:
+        return func(args)
+    except (InputFileError, UsageError) as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `main.py info --json | head -c 10`: stop quietly, as the docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_INTERNAL
+    except MemoryError:
+        log.error("out of memory (try a smaller --size or --n)")
+        return EXIT_INTERNAL
+    except Exception as exc:  # noqa: BLE001 - a bug, not bad input: one line, the traceback with -v
+        if verbose:
+            log.exception("internal error")
+        else:
+            log.error("internal error: %s: %s (run with -v for the traceback)", type(exc).__name__, exc)
+        return EXIT_INTERNAL

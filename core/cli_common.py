@@ -1,0 +1,210 @@
+"""Helpers shared by the command-line commands: argument parsing, scene loading, summaries, PNG output.
+
+Everything heavy (torch, numpy, the readers, the renderer) is imported inside the functions, so that
+``python main.py --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from core.errors import InputFileError
+
+log = logging.getLogger(__name__)
+
+NAMED_BACKGROUNDS = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "gray": (0.5, 0.5, 0.5), "grey": (0.5, 0.5, 0.5)}
+
+
+class UsageError(Exception):
+    """A user error not tied to reading one input file (bad option, existing output, unavailable backend).
+
+    The CLI prints ``error: <message>`` on one line and exits with status 2.
+    """
+
+
+# -- argument parsing --------------------------------------------------------------------------------
+def parse_size(text: str) -> tuple[int, int]:
+    """``"WxH"`` -> (width, height), both positive integers no larger than 16384."""
+    import argparse
+
+    parts = text.lower().replace(" ", "").split("x")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        w, h = int(parts[0]), int(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like WIDTHxHEIGHT (e.g. 800x600), got {text!r}") from None
+    if not (0 < w <= 16384 and 0 < h <= 16384):
+        raise argparse.ArgumentTypeError(f"size must be between 1x1 and 16384x16384, got {text!r}")
+    return w, h
+
+
+def parse_background(text: str) -> tuple[float, float, float]:
+    """``"R,G,B"`` with values in [0, 1], or a name (black, white, gray) -> an RGB triple."""
+    import argparse
+
+    key = text.strip().lower()
+    if key in NAMED_BACKGROUNDS:
+        return NAMED_BACKGROUNDS[key]
+    try:
+        values = tuple(float(v) for v in key.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"background must be R,G,B with values in [0, 1] (e.g. 1,1,1) or one of "
+            f"{', '.join(sorted(NAMED_BACKGROUNDS))}; got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+# -- input ---------------------------------------------------------------------------------------------
+def check_input_file(path: Path) -> Path:
+    """Raise InputFileError unless ``path`` is an existing, readable regular file."""
+    if not path.exists():
+        raise InputFileError(path, "no such file")
+    if path.is_dir():
+        raise InputFileError(path, "is a folder, not a file")
+    if not os.access(path, os.R_OK):
+        raise InputFileError(path, "permission denied")
+    return path
+
+
+def load_scene(path: str | Path):
+    """Read a scene file: ``(GaussianScene, SceneFileInfo)``; every problem becomes an InputFileError."""
+    from core.camera import CameraValidationError
+    from core.scene import SceneValidationError
+
+    path = check_input_file(Path(path))
+    from core.io import read_scene_with_info
+
+    log.debug("reading %s", path)
+    try:
+        scene, info = read_scene_with_info(path)
+    except (SceneValidationError, CameraValidationError) as exc:
+        raise InputFileError(path, str(exc)) from exc
+    except (UnicodeDecodeError, EOFError) as exc:
+        raise InputFileError(path, f"not a readable scene file ({exc})") from exc
+    for warning in getattr(info, "warnings", None) or []:
+        log.warning("%s: %s", path, warning)
+    return scene, info
+
+
+# -- summaries ---------------------------------------------------------------------------------------------
+def scene_bounds(means) -> dict | None:
+    """Axis-aligned bounds of the Gaussian centres: min/max and the robust 2nd/98th percentiles."""
+    import numpy as np
+
+    m = np.asarray(means.detach().cpu().numpy(), dtype=np.float64)
+    m = m[np.isfinite(m).all(axis=1)]
+    if m.shape[0] == 0:
+        return None
+    lo, hi = np.percentile(m, [2.0, 98.0], axis=0)
+    r = lambda a: [float(f"{v:.6g}") for v in a]  # noqa: E731 - compact, readable JSON numbers
+    return {"min": r(m.min(axis=0)), "max": r(m.max(axis=0)), "p02": r(lo), "p98": r(hi),
+            "robust_extent": r(hi - lo)}
+
+
+def scene_summary(scene, info) -> dict:
+    """A JSON-ready summary of a scene and the file it came from."""
+    path = Path(getattr(info, "path", ""))
+    return {
+        "path": str(path),
+        "format": getattr(info, "format", None),
+        "encoding": getattr(info, "encoding", None),
+        "n_gaussians": int(scene.num_gaussians),
+        "sh_degree": int(scene.sh_degree),
+        "bytes": int(getattr(info, "bytes", path.stat().st_size if path.is_file() else 0)),
+        "bounds": scene_bounds(scene.means),
+        "warnings": list(getattr(info, "warnings", None) or []),
+    }
+
+
+def format_summary(summary: dict) -> str:
+    """The human-readable form of :func:`scene_summary`, one fact per line."""
+    fmt = summary["format"] + (f" ({summary['encoding']})" if summary.get("encoding") else "")
+    size = summary["bytes"]
+    lines = [
+        f"file:         {summary['path']}",
+        f"format:       {fmt}",
+        f"gaussians:    {summary['n_gaussians']:,}",
+        f"sh degree:    {summary['sh_degree']}",
+        f"size:         {size:,} bytes ({size / 2**20:.2f} MiB)",
+    ]
+    b = summary["bounds"]
+    if b is None:
+        lines.append("bounds:       (no finite positions)")
+    else:
+        v = lambda a: "(" + ", ".join(f"{x:.4g}" for x in a) + ")"  # noqa: E731
+        lines += [
+            f"bounds min:   {v(b['min'])}",
+            f"bounds max:   {v(b['max'])}",
+            f"robust 2%:    {v(b['p02'])}",
+            f"robust 98%:   {v(b['p98'])}",
+        ]
+    warnings = summary["warnings"]
+    lines.append(f"warnings:     {len(warnings) if warnings else 'none'}")
+    lines += [f"  - {w}" for w in warnings]
+    return "\n".join(lines)
+
+
+# -- output -------------------------------------------------------------------------------------------------
+def check_output_path(path: Path, force: bool) -> Path:
+    """Refuse an output path that exists (unless ``force``), is a folder, or lies in a missing folder."""
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"{path}: the output must be a .png file")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder")
+    if path.exists() and not force:
+        raise UsageError(f"{path}: already exists (use --force to overwrite)")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{path}: folder {parent} does not exist")
+    return path
+
+
+def to_uint8(color):
+    """A float image [H, W, 3] (torch or numpy, nominally [0, 1]) clamped and quantised to uint8 numpy."""
+    import numpy as np
+
+    if hasattr(color, "detach"):
+        color = color.detach().cpu().numpy()
+    a = np.nan_to_num(np.asarray(color, dtype=np.float32), nan=0.0)
+    return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def write_png(path: Path, image) -> None:
+    """Write an image ([H, W, 3] float in [0, 1], clamped) as a PNG, atomically (temp file + rename).
+
+    Uses ``core.images.save_png`` when that module provides it; otherwise PIL through a temporary file
+    in the target folder, so an interrupted write never leaves a half-written PNG.
+    """
+    import numpy as np
+
+    try:
+        from core.images import save_png
+    except ImportError:
+        save_png = None
+    if save_png is not None:
+        if hasattr(image, "detach"):
+            image = image.detach().cpu().numpy()
+        save_png(path, np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0))
+        return
+    from PIL import Image
+
+    data = to_uint8(image)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(data, "RGB").save(f, format="PNG")
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the PNG normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
