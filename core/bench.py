@@ -150,7 +150,7 @@ def bench_display(scene, camera, frames: int = 20) -> dict:
     r = benchmark_display(scene.detach(), camera, frames=frames)
     return {"display_fps": float(r["fps"]), "display_ms_per_frame": float(r["ms_per_frame"]),
             "display_n_splats": int(r.get("n_splats", scene.num_gaussians)),
-            "display_renderer": r.get("renderer", reason), "display_skipped": None}
+            "display_renderer": r.get("renderer") or reason, "display_skipped": None}
 
 
 def run_render_benchmark(scene_path: str | Path | None = None, n: int = 100_000, size=(512, 512),

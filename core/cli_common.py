@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 from core.errors import InputFileError
@@ -87,9 +86,7 @@ def load_scene(path: str | Path):
         raise InputFileError(path, str(exc)) from exc
     except (UnicodeDecodeError, EOFError) as exc:
         raise InputFileError(path, f"not a readable scene file ({exc})") from exc
-    for warning in getattr(info, "warnings", None) or []:
-        log.warning("%s: %s", path, warning)
-    return scene, info
+    return scene, info  # the reader has logged its warnings; they are also in info.warnings
 
 
 # -- summaries ---------------------------------------------------------------------------------------------
@@ -175,36 +172,15 @@ def to_uint8(color):
     return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def write_png(path: Path, image) -> None:
-    """Write an image ([H, W, 3] float in [0, 1], clamped) as a PNG, atomically (temp file + rename).
+def write_png(path: Path, image, overwrite: bool = False) -> None:
+    """Write an image ([H, W, 3] float, clamped to [0, 1]; NaN -> 0) as a PNG, atomically.
 
-    Uses ``core.images.save_png`` when that module provides it; otherwise PIL through a temporary file
-    in the target folder, so an interrupted write never leaves a half-written PNG.
+    Goes through ``core.images.save_png`` (temp file + rename): an interrupted write never leaves a
+    half-written PNG, and an existing file is replaced only with ``overwrite``.
     """
-    import numpy as np
+    from core.images import save_png
 
     try:
-        from core.images import save_png
-    except ImportError:
-        save_png = None
-    if save_png is not None:
-        if hasattr(image, "detach"):
-            image = image.detach().cpu().numpy()
-        save_png(path, np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0))
-        return
-    from PIL import Image
-
-    data = to_uint8(image)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(data, "RGB").save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the PNG normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        save_png(path, to_uint8(image), overwrite=overwrite)
+    except FileExistsError as exc:
+        raise UsageError(f"{path}: already exists (use --force to overwrite)") from exc

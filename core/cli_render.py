@@ -31,11 +31,7 @@ def camera_from_file(path: Path, which: str, size: tuple[int, int] | None):
     from core.cameras import load_cameras
 
     check_input_file(path)
-    cams = load_cameras(path)
-    for warning in list(getattr(cams, "warnings", None) or []):
-        log.warning("%s: %s", path, warning)
-    if getattr(cams, "skipped", None):
-        log.info("%s: skipped %d camera(s) (%s)", path, len(cams.skipped), "; ".join(map(str, cams.skipped[:3])))
+    cams = load_cameras(path)  # logs its own warnings and skipped frames
     cameras = list(cams.cameras)
     if not cameras:
         raise InputFileError(path, "holds no usable cameras")
@@ -54,7 +50,7 @@ def camera_from_file(path: Path, which: str, size: tuple[int, int] | None):
     return camera
 
 
-def render_to_png(scene, camera, out: Path, background, backend: str) -> dict:
+def render_to_png(scene, camera, out: Path, background, backend: str, overwrite: bool = False) -> dict:
     """Render one view, clamp it to [0, 1], write it as a PNG. Returns what was done, for reporting."""
     import torch
 
@@ -70,7 +66,7 @@ def render_to_png(scene, camera, out: Path, background, backend: str) -> dict:
         raise
     seconds = time.perf_counter() - t0
     color = result.color.detach().clamp(0.0, 1.0)
-    write_png(out, color)
+    write_png(out, color, overwrite=overwrite)
     return {"path": str(out), "width": camera.width, "height": camera.height,
             "backend": getattr(result, "backend", backend), "render_s": seconds,
             "n_visible": int(getattr(result, "n_visible", -1))}
@@ -96,7 +92,7 @@ def cmd_render(args) -> int:
         elevation = DEFAULT_ELEVATION if args.elevation is None else args.elevation
         camera = orbit_view(scene, args.orbit or 0.0, elevation, args.size or DEFAULT_ORBIT_SIZE)
     log.debug("camera: %dx%d fx=%.1f position=%s", camera.width, camera.height, camera.fx, camera.position.round(4))
-    done = render_to_png(scene, camera, out, args.background, args.backend)
+    done = render_to_png(scene, camera, out, args.background, args.backend, overwrite=args.force)
     print(report(done))
     return 0
 
@@ -109,7 +105,7 @@ def cmd_demo(args) -> int:
     check_output_path(out, force=True)  # the demo's own output may be replaced
     camera = orbit_view(scene, 30.0, 20.0, DEFAULT_ORBIT_SIZE)
     log.info("rendering the demo scene at %dx%d on the CPU (the first run compiles the kernels)", *DEFAULT_ORBIT_SIZE)
-    done = render_to_png(scene, camera, out, (0.0, 0.0, 0.0), "cpu")
+    done = render_to_png(scene, camera, out, (0.0, 0.0, 0.0), "cpu", overwrite=True)
     done["path"] = str(out.resolve())
     print(report(done))
     return 0
