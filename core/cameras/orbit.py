@@ -67,7 +67,8 @@ class _Orbit:
         radius = 0.5 * float(np.linalg.norm(hi - lo))
         self.radius = radius if radius > 1e-9 * (1.0 + float(np.abs(self.centre).max())) else 1.0
         self.up = _unit_up(up, cameras)
-        axis = np.eye(3)[int(np.argmin(np.abs(self.up)))]
+        dots = np.abs(self.up)
+        axis = np.eye(3)[int(np.flatnonzero(dots <= dots.min() + 1e-6)[0])]  # ties (within noise): x, y, z
         e1 = axis - self.up * float(axis @ self.up)
         self.e1 = e1 / np.linalg.norm(e1)
         self.e2 = np.cross(self.up, self.e1)
@@ -86,8 +87,9 @@ class _Orbit:
         eye = self.centre + distance * (np.cos(el) * horizontal + np.sin(el) * self.up)
         z = self.centre - eye
         z /= np.linalg.norm(z)
-        # Camera right is the direction of decreasing azimuth: continuous through the poles.
-        x = np.sin(az) * self.e1 - np.cos(az) * self.e2
+        # Camera right is the direction of increasing azimuth (forward x up at the horizon): it stays
+        # defined and continuous through the poles, where forward x up vanishes.
+        x = -np.sin(az) * self.e1 + np.cos(az) * self.e2
         x -= z * float(x @ z)
         x /= np.linalg.norm(x)
         y = np.cross(z, x)  # image down
