@@ -103,13 +103,14 @@ def blend_forward(means2d, conics, opacities, feats, background, tile_offsets, t
             mx, my = means2d[g, 0], means2d[g, 1]
             ca, cb, cc = conics[g, 0], conics[g, 1], conics[g, 2]
             op = opacities[g]
+            sigma_cut = math.log(op / ALPHA_MIN) + 1e-4  # beyond: alpha < ALPHA_MIN for sure, skip the exp
             for p in range(n_pix):
                 if done[p]:
                     continue
                 dx = mx - (px0 + p % pw + 0.5)
                 dy = my - (py0 + p // pw + 0.5)
                 sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
-                if sigma < 0.0:
+                if sigma < 0.0 or sigma > sigma_cut:
                     continue
                 alpha = min(ALPHA_MAX, op * math.exp(-sigma))
                 if alpha < ALPHA_MIN:
@@ -177,13 +178,14 @@ def blend_backward(means2d, conics, opacities, feats, background, tile_offsets, 
             mx, my = means2d[g, 0], means2d[g, 1]
             ca, cb, cc = conics[g, 0], conics[g, 1], conics[g, 2]
             op = opacities[g]
+            sigma_cut = math.log(op / ALPHA_MIN) + 1e-4
             for p in range(n_pix):
                 if k >= lst[p]:
                     continue
                 dx = mx - (px0 + p % pw + 0.5)
                 dy = my - (py0 + p // pw + 0.5)
                 sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
-                if sigma < 0.0:
+                if sigma < 0.0 or sigma > sigma_cut:
                     continue
                 gauss = math.exp(-sigma)
                 vis = op * gauss
