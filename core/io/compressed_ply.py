@@ -85,7 +85,9 @@ def _validate(header: PlyHeader, path) -> tuple[int, bool, int, list[str]]:
     if sh is not None:
         n_rest = len(sh.properties)
         if n_rest not in F_REST_COUNTS[1:] or sh.names() != [f"f_rest_{i}" for i in range(n_rest)]:
-            raise InputFileError(path, f"compressed PLY 'sh' element has {n_rest} properties; expected f_rest_0.. 9, 24 or 45")
+            raise InputFileError(
+                path, f"compressed PLY 'sh' element has {n_rest} properties; expected f_rest_0.. 9, 24 or 45"
+            )
         problems += [f"sh '{p.name}' is {p.describe()}, expected uchar" for p in sh.properties
                      if p.is_list or p.type_name not in ("uchar", "uint8")]  # fmt: skip
         if sh.count != vertex.count:
@@ -93,9 +95,10 @@ def _validate(header: PlyHeader, path) -> tuple[int, bool, int, list[str]]:
     if problems:
         raise InputFileError(path, "wrong compressed PLY property types: " + "; ".join(problems))
     n = vertex.count
-    if chunk.count != -(-n // CHUNK_SIZE):
+    n_chunks = -(-n // CHUNK_SIZE)
+    if chunk.count != n_chunks:
         raise InputFileError(
-            path, f"compressed PLY has {chunk.count} chunks for {n} splats; expected {-(-n // CHUNK_SIZE)} (256 per chunk)"
+            path, f"compressed PLY has {chunk.count} chunks for {n} splats; expected {n_chunks} (256 per chunk)"
         )
     warnings = []
     extra = [e.name for e in header.elements if e.name not in ("chunk", "vertex", "sh")]

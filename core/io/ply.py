@@ -349,7 +349,8 @@ def read_graphdeco_ply(
     other = [e.name for e in header.elements if e.name != "vertex"]
     if other:
         warnings.append(f"ignored PLY elements: {', '.join(other)}")
-    values = rfn.structured_to_unstructured(arrays["vertex"][columns], dtype=np.float32, copy=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # doubles beyond float32 become inf, reported below
+        values = rfn.structured_to_unstructured(arrays["vertex"][columns], dtype=np.float32, copy=True)
     check_finite(values, columns, path)
     return scene_from_columns(values, len(columns) - 14), header.format, warnings
 

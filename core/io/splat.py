@@ -51,7 +51,8 @@ def read_splat(data: bytes, path: str | os.PathLike[str]) -> tuple[GaussianScene
     bad = {name: int((~np.isfinite(v)).any(axis=1).sum()) for name, v in (("position", pos), ("scale", scale))}
     bad = {k: v for k, v in bad.items() if v}
     if bad:
-        raise InputFileError(path, "non-finite (NaN/Inf) values in " + ", ".join(f"{k} ({v} splats)" for k, v in bad.items()))
+        counts = ", ".join(f"{k} ({v} splats)" for k, v in bad.items())
+        raise InputFileError(path, f"non-finite (NaN/Inf) values in {counts}")
     nonpos = int((scale <= 0).any(axis=1).sum())
     if nonpos:
         raise InputFileError(path, f"{nonpos} splats have a zero or negative scale (a .splat stores linear scales)")
