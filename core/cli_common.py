@@ -73,11 +73,10 @@ def check_input_file(path: Path) -> Path:
 
 def load_scene(path: str | Path):
     """Read a scene file: ``(GaussianScene, SceneFileInfo)``; every problem becomes an InputFileError."""
+    path = check_input_file(Path(path))  # before the heavy imports: a typo fails fast
     from core.camera import CameraValidationError
-    from core.scene import SceneValidationError
-
-    path = check_input_file(Path(path))
     from core.io import read_scene_with_info
+    from core.scene import SceneValidationError
 
     log.debug("reading %s", path)
     try:
