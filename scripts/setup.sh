@@ -12,6 +12,8 @@
 # 3. Checks the system libraries offscreen rendering needs (EGL + Mesa llvmpipe). When missing it
 #    installs them as root with apt-get, else warns (the display tests skip without EGL).
 #    Set NEURALGS_NO_APT=1 to never run apt-get.
+#    NEURALGS_TORCH_INDEX=URL installs torch from that index (e.g. https://download.pytorch.org/whl/cpu
+#    where no local CPU wheel is cached).
 set -euo pipefail
 
 SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
@@ -29,7 +31,7 @@ FORCE=0
 for arg in "$@"; do
     case "$arg" in
         --force) FORCE=1 ;;
-        -h|--help) sed -n '2,14p' "$SCRIPT" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$SCRIPT" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$arg' (try --help)" ;;
     esac
 done
@@ -51,6 +53,13 @@ find_python() {
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
+pip_quiet() {
+    # pip, quiet, without the harmless "Location 'file:...' is ignored" lines that a machine-wide
+    # extra-index-url pointing at a missing folder produces; pip's exit status is kept (pipefail).
+    "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" --progress-bar off 2>&1 \
+        | { grep -v "^WARNING: Location 'file:.*' is ignored" >&2 || true; }
+}
+
 # -- 1. the virtual environment ------------------------------------------------------------------
 if [ -e "$VENV" ] && ! is_py311 "$VENV/bin/python"; then
     die ".venv exists but $VENV/bin/python is not a working Python 3.11; remove it (rm -rf .venv) and run this script again"
@@ -67,12 +76,13 @@ WANT_STAMP="pyproject=$(sha "$ROOT/pyproject.toml") setup=$(sha "$SCRIPT")"
 if [ "$FORCE" = 1 ] || [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT_STAMP" ]; then
     TORCH_PIN="$(grep -oE '"torch==[^"]+"' "$ROOT/pyproject.toml" | tr -d '"' | head -n1)"
     TORCH_PIN="${TORCH_PIN:-torch==2.13.0}"
-    PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+    TORCH_INDEX=()
+    if [ -n "${NEURALGS_TORCH_INDEX:-}" ]; then TORCH_INDEX=(--index-url "$NEURALGS_TORCH_INDEX"); fi
     rm -f "$STAMP"
     log "installing $TORCH_PIN (CPU wheel; first, so nothing pulls an unpinned torch)"
-    "${PIP[@]}" install --progress-bar off "$TORCH_PIN" || die "pip could not install $TORCH_PIN (see the messages above)"
+    pip_quiet install "${TORCH_INDEX[@]}" "$TORCH_PIN" || die "pip could not install $TORCH_PIN (see the messages above)"
     log "installing the project in editable mode with test extras"
-    "${PIP[@]}" install --progress-bar off -e "$ROOT[test]" || die "pip could not install the project (see the messages above)"
+    pip_quiet install -e "$ROOT[test]" || die "pip could not install the project (see the messages above)"
     echo "$WANT_STAMP" > "$STAMP"
     log "Python environment ready in .venv"
 fi
@@ -96,11 +106,14 @@ MISSING="$(missing_egl_packages | tr '\n' ' ' | sed 's/ $//')"
 if [ -n "$MISSING" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "${NEURALGS_NO_APT:-0}" != 1 ]; then
         log "installing system libraries for offscreen rendering: ${EGL_PACKAGES[*]}"
-        if ! { apt-get update -qq >/dev/null \
+        APT_LOG="$(mktemp)"
+        if ! { apt-get update -qq \
                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-                  "${EGL_PACKAGES[@]}" >/dev/null; }; then
-            warn "apt-get could not install ${EGL_PACKAGES[*]}"
+                  "${EGL_PACKAGES[@]}"; } >"$APT_LOG" 2>&1; then
+            warn "apt-get could not install ${EGL_PACKAGES[*]}; its last messages:"
+            tail -n 15 "$APT_LOG" | sed 's/^/    /' >&2
         fi
+        rm -f "$APT_LOG"
         MISSING="$(missing_egl_packages | tr '\n' ' ' | sed 's/ $//')"
     fi
     if [ -n "$MISSING" ]; then
