@@ -105,7 +105,7 @@ class Camera:
         eye, target, up = (np.asarray(v, dtype=np.float64) for v in (eye, target, up))
         z = target - eye
         z /= np.linalg.norm(z)
-        x = np.cross(z, -up)  # camera x right, y down
+        x = np.cross(z, up)  # camera right = forward x up; then y = forward x right points down
         if np.linalg.norm(x) < 1e-9:
             x = np.cross(z, np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0]))
         x /= np.linalg.norm(x)
