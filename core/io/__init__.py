@@ -40,9 +40,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class SceneFileInfo:
-    """What was read: ``format`` is "ply", "compressed_ply" or "splat"; ``bytes`` the file size;
-    ``encoding`` the PLY format ("binary_little_endian", "binary_big_endian", "ascii"), or
-    "binary_little_endian" for .splat; ``warnings`` things that were ignored or repaired."""
+    """What was read.
+
+    ``format`` is "ply", "compressed_ply" or "splat"; ``bytes`` the file size; ``encoding`` the PLY
+    format ("binary_little_endian", "binary_big_endian" or "ascii"), "" for .splat; ``warnings``
+    what was ignored or repaired (trailing bytes, unknown properties, type conversions, ...).
+    """
 
     path: Path
     format: str

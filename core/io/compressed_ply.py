@@ -44,6 +44,7 @@ from core.io.ply import (
     PlyHeader,
     check_finite,
     read_elements,
+    rest_names_coefficient_major,
     scalar_property_problems,
     scene_from_columns,
 )
@@ -123,7 +124,8 @@ def decode_compressed(
 ) -> tuple[np.ndarray, list[str]]:
     """Decode structured ``chunk``/``vertex``/``sh`` records to float32 graphdeco columns [N, 14 + 3M].
 
-    Returns the table (columns in ``GRAPHDECO_REQUIRED`` + ``f_rest_*`` order) and its column names.
+    Returns the table (columns in ``GRAPHDECO_REQUIRED`` + ``rest_names_coefficient_major`` order, as
+    :func:`core.io.ply.scene_from_columns` takes them) and its column names.
     """
     n = len(vertices)
     ci = np.arange(n) // CHUNK_SIZE
@@ -159,10 +161,11 @@ def decode_compressed(
     names = list(GRAPHDECO_REQUIRED)
     table = out.astype(np.float32)
     if sh is not None and len(sh.dtype.names or ()):
-        b = np.stack([sh[name] for name in sh.dtype.names], axis=1).astype(np.float64)
+        rest_names = rest_names_coefficient_major(len(sh.dtype.names))
+        b = np.stack([sh[name] for name in rest_names], axis=1).astype(np.float64)
         nrm = np.where(b == 0, 0.0, np.where(b == 255, 1.0, (b + 0.5) / 256.0))
         table = np.concatenate([table, ((nrm - 0.5) * 8.0).astype(np.float32)], axis=1)
-        names += list(sh.dtype.names)
+        names += rest_names
     return table, names
 
 

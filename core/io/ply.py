@@ -88,10 +88,8 @@ class PlyElement:
 
     def why_unreadable(self) -> str:
         bad = [p for p in self.properties if p.is_list or p.type_name not in PLY_TYPES]
-        return ", ".join(
-            f"'{p.name}' is a list property" if p.is_list else f"'{p.name}' has unknown type '{p.type_name}'"
-            for p in bad
-        )
+        return ", ".join(f"'{p.name}' is a list property" if p.is_list else f"'{p.name}' has unknown type "
+                         f"'{p.type_name}'" for p in bad)  # fmt: skip
 
 
 @dataclass
@@ -101,7 +99,6 @@ class PlyHeader:
     format: str
     elements: list[PlyElement]
     data_offset: int
-    comments: list[str] = field(default_factory=list)
 
     def element(self, name: str) -> PlyElement | None:
         return next((e for e in self.elements if e.name == name), None)
@@ -129,11 +126,9 @@ def parse_header(data: bytes, path: str | os.PathLike[str]) -> PlyHeader:
     text = data[: m.start()].decode("latin-1")
     fmt: str | None = None
     elements: list[PlyElement] = []
-    comments: list[str] = []
     for lineno, raw in enumerate(text.split("\n")[1:], start=2):
         tokens = raw.split()
         if not tokens or tokens[0] in ("comment", "obj_info"):
-            comments.append(raw.strip()[len(tokens[0]) :].strip() if tokens else "")
             continue
         bad = f"PLY header line {lineno} is malformed: {raw.strip()[:80]!r}"
         if tokens[0] == "format":
@@ -170,7 +165,7 @@ def parse_header(data: bytes, path: str | os.PathLike[str]) -> PlyHeader:
             raise InputFileError(path, f"PLY header line {lineno} is not a PLY header line: {raw.strip()[:80]!r}")
     if fmt is None:
         raise InputFileError(path, "PLY header has no 'format' line")
-    return PlyHeader(fmt, elements, m.end(), comments)
+    return PlyHeader(fmt, elements, m.end())
 
 
 def _truncated(path, el: PlyElement, record: str, need: int, have: int, unit: str) -> InputFileError:
@@ -308,7 +303,7 @@ def graphdeco_columns(vertex: PlyElement, path) -> tuple[list[str], list[str]]:
         raise InputFileError(
             path, f"vertex element has {len(rest)} f_rest properties; expected f_rest_0.. numbered 0, 9, 24 or 45"
         )
-    columns = list(GRAPHDECO_REQUIRED) + [f"f_rest_{i}" for i in range(len(rest))]
+    columns = list(GRAPHDECO_REQUIRED) + rest_names_coefficient_major(len(rest))
     problems = scalar_property_problems(vertex, columns)
     if problems:
         raise InputFileError(path, "wrong vertex property types: " + "; ".join(problems))
@@ -320,19 +315,41 @@ def graphdeco_columns(vertex: PlyElement, path) -> tuple[list[str], list[str]]:
     return columns, warnings
 
 
+def rest_names_coefficient_major(n_rest: int) -> list[str]:
+    """``f_rest_*`` names ordered as ``sh_rest[:, k, c]`` flattens: name ``k*3 + c`` is ``f_rest_{c*M + k}``."""
+    m = n_rest // 3
+    return [f"f_rest_{c * m + k}" for k in range(m) for c in range(3)]
+
+
 def scene_from_columns(values: np.ndarray, n_rest: int) -> GaussianScene:
-    """Scene from float32 ``values`` [N, 14 + n_rest] in GRAPHDECO_REQUIRED + f_rest order."""
+    """Scene from ``values`` [N, 14 + n_rest]: GRAPHDECO_REQUIRED, then rest_names_coefficient_major."""
     t = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
     n, m = t.shape[0], n_rest // 3
-    rest = t[:, 14:].reshape(n, 3, m).transpose(1, 2).contiguous()  # channel-major -> [N, M, 3]
     return GaussianScene(
         means=t[:, 0:3].contiguous(),
         quats=t[:, 10:14].contiguous(),
         log_scales=t[:, 7:10].contiguous(),
         opacity_logits=t[:, 6].contiguous(),
         sh_dc=t[:, 3:6].contiguous(),
-        sh_rest=rest,
+        sh_rest=t[:, 14:].reshape(n, m, 3).contiguous(),
     )
+
+
+def columns_as_float32(rec: np.ndarray, names: list[str]) -> np.ndarray:
+    """Fields ``names`` of structured ``rec`` [N] as one float32 array [N, len(names)].
+
+    Records of a single field type (the usual all-float file) are viewed as a 2D array and the
+    columns gathered in one pass; mixed records go through numpy's structured_to_unstructured.
+    """
+    fields = rec.dtype.fields
+    types = {fields[n][0] for n in rec.dtype.names}
+    with np.errstate(over="ignore", invalid="ignore"):  # doubles beyond float32 become inf (reported later)
+        if len(types) == 1 and rec.flags.c_contiguous:
+            base = types.pop()
+            if rec.dtype.itemsize == len(rec.dtype.names) * base.itemsize:
+                table = rec.view(base).reshape(len(rec), len(rec.dtype.names))
+                return table[:, [fields[n][1] // base.itemsize for n in names]].astype(np.float32, copy=False)
+        return rfn.structured_to_unstructured(rec[names], dtype=np.float32, copy=True)
 
 
 def read_graphdeco_ply(
@@ -349,8 +366,7 @@ def read_graphdeco_ply(
     other = [e.name for e in header.elements if e.name != "vertex"]
     if other:
         warnings.append(f"ignored PLY elements: {', '.join(other)}")
-    with np.errstate(over="ignore", invalid="ignore"):  # doubles beyond float32 become inf, reported below
-        values = rfn.structured_to_unstructured(arrays["vertex"][columns], dtype=np.float32, copy=True)
+    values = columns_as_float32(arrays["vertex"], columns)
     check_finite(values, columns, path)
     return scene_from_columns(values, len(columns) - 14), header.format, warnings
 
@@ -359,25 +375,18 @@ def graphdeco_table(scene: GaussianScene, include_normals: bool = True) -> tuple
     """(property names, float32 table [N, P]) in graphdeco layout; normals are zeros."""
     s = scene.detach().to("cpu", torch.float32)
     n, m = s.num_gaussians, s.sh_rest.shape[1]
-    parts = [s.means]
-    names = ["x", "y", "z"]
-    if include_normals:
-        parts.append(torch.zeros(n, 3))
-        names += list(NORMALS)
-    parts += [s.sh_dc, s.sh_rest.transpose(1, 2).reshape(n, 3 * m), s.opacity_logits[:, None], s.log_scales, s.quats]
-    names += ["f_dc_0", "f_dc_1", "f_dc_2"] + [f"f_rest_{i}" for i in range(3 * m)]
-    names += ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+    normals = [torch.zeros(n, 3)] if include_normals else []
+    rest = s.sh_rest.transpose(1, 2).reshape(n, 3 * m)  # channel-major f_rest
+    parts = [s.means, *normals, s.sh_dc, rest, s.opacity_logits[:, None], s.log_scales, s.quats]
+    names = ["x", "y", "z"] + (list(NORMALS) if include_normals else []) + list(GRAPHDECO_REQUIRED[3:6])
+    names += [f"f_rest_{i}" for i in range(3 * m)] + list(GRAPHDECO_REQUIRED[6:])
     return names, torch.cat(parts, dim=1).numpy()
 
 
 def write_ply(
-    scene: GaussianScene,
-    path: str | os.PathLike[str],
-    *,
-    ascii: bool = False,
-    overwrite: bool = False,
+    scene: GaussianScene, path: str | os.PathLike[str], *, ascii: bool = False, overwrite: bool = False,
     include_normals: bool = True,
-) -> None:
+) -> None:  # fmt: skip
     """Write ``scene`` as a graphdeco 3DGS PLY (all ``property float``), atomically.
 
     Binary little-endian by default; ``ascii=True`` writes ``%.9g`` text, which round-trips every

@@ -32,7 +32,7 @@ assert SPLAT_DTYPE.itemsize == 32
 
 
 def read_splat(data: bytes, path: str | os.PathLike[str]) -> tuple[GaussianScene, str, list[str]]:
-    """Read an antimatter15 ``.splat`` file's bytes; returns ``(scene, encoding, warnings)``.
+    """Read an antimatter15 ``.splat`` file's bytes; returns ``(scene, "", warnings)``.
 
     Scene tensors: means [N, 3], log_scales [N, 3] = log(scale), quats [N, 4] (w, x, y, z),
     opacity_logits [N], sh_dc [N, 3], sh_rest [N, 0, 3] (the format has no higher SH).
@@ -77,4 +77,4 @@ def read_splat(data: bytes, path: str | os.PathLike[str]) -> tuple[GaussianScene
         sh_dc=t(dc),
         sh_rest=torch.zeros(len(rec), 0, 3),
     )
-    return scene, "binary_little_endian", warnings
+    return scene, "", warnings  # no PLY-style encoding: always little-endian binary records

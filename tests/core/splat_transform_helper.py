@@ -4,6 +4,7 @@ Installed once, at a pinned version, into ``<repo>/.cache/splat-transform/<versi
 by git) with ``npm install --prefix``; later sessions reuse it. 2.7.1 is the newest release that
 runs on Node 18/20 (3.x needs Node >= 22). Its install scripts are not run (``--ignore-scripts``):
 the optional ``webgpu`` dependency is only used for SOG compression, not for PLY conversion.
+Set ``NEURALGS_SKIP_NPM=1`` to skip the tests that need it without trying npm.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def ensure_splat_transform(timeout_s: float = 420) -> Path:
 
     Raises SplatTransformUnavailable with the reason when node/npm are missing or npm fails.
     """
+    if os.environ.get("NEURALGS_SKIP_NPM"):
+        raise SplatTransformUnavailable("NEURALGS_SKIP_NPM is set")
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         raise SplatTransformUnavailable("node and npm are needed to install splat-transform (not on PATH)")

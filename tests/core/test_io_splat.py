@@ -56,6 +56,7 @@ def test_tiny_known_scene(tmp_path):
     assert path.stat().st_size == 64
     back, info = read_scene_with_info(path)
     assert (info.format, info.n_gaussians, info.sh_degree, info.bytes, info.warnings) == ("splat", 2, 0, 64, [])
+    assert info.encoding == ""
     assert_within_quantisation(scene, back)
     # exact decodes of the bytes written: identity -> (255, 128, 128, 128); z-axis -> (128, 128, 128, 255)
     assert torch.equal(back.quats[0], torch.tensor([127 / 128, 0, 0, 0]))
