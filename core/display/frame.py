@@ -79,7 +79,7 @@ class DisplayScene:
             qn = np.linalg.norm(quats, axis=1)
             keep = (opacity >= ALPHA_THRESHOLD) & (qn > 0)
             keep &= np.isfinite(means).all(1) & np.isfinite(log_scales).all(1) & np.isfinite(logits)
-            keep &= np.isfinite(quats).all(1) & np.isfinite(sh.reshape(n, -1)).all(1)
+            keep &= np.isfinite(quats).all(1) & np.isfinite(sh).all(axis=(1, 2))
             scales = np.exp(np.clip(np.nan_to_num(log_scales), -80.0, 80.0))
         size = np.sort(scales, axis=1)
         significance = np.where(keep, opacity * size[:, 2] * size[:, 1], -1.0)
@@ -91,7 +91,7 @@ class DisplayScene:
         self.means = np.ascontiguousarray(means[order], dtype=np.float32)
         self.cov = np.ascontiguousarray(cov[:, [0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2]], dtype=np.float32)
         self.opacity = np.ascontiguousarray(opacity[order], dtype=np.float32)
-        self.sh = np.ascontiguousarray(sh[order].reshape(order.size, -1), dtype=np.float32)
+        self.sh = np.ascontiguousarray(sh[order].reshape(order.size, sh.shape[1] * 3), dtype=np.float32)
         self.sh_k = (scene.sh_degree + 1) ** 2
         self.source_index = order.astype(np.int64)
         self.num_input = n
