@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", "-o", required=True, help="output .png (refused if it exists, unless --force)")
     r.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     r.add_argument("--cameras", metavar="PATH",
-                   help="cameras.json, COLMAP sparse folder or transforms*.json")
+                   help="cameras.json, transforms*.json, a COLMAP model folder or a dataset folder")
     r.add_argument("--camera", metavar="N", help="camera index (or name) in --cameras (default 0)")
     r.add_argument("--orbit", type=float, metavar="DEGREES", help="orbit view at this azimuth")
     r.add_argument("--elevation", type=float, metavar="DEG", help="orbit elevation (default 20)")

@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from core.cli_common import (UsageError, check_input_file, check_output_path, format_summary, load_scene,
+from core.cli_common import (UsageError, check_output_path, format_summary, load_scene,
                              scene_summary, write_png)
 from core.errors import InputFileError
 
@@ -30,7 +30,8 @@ def camera_from_file(path: Path, which: str, size: tuple[int, int] | None):
     """Camera ``which`` (an index, or a camera name) from a cameras file, optionally resized to ``size``."""
     from core.cameras import load_cameras
 
-    check_input_file(path)
+    if not path.exists():  # a file, or a folder (COLMAP sparse/0, a dataset): the loader decides
+        raise InputFileError(path, "no such file or folder")
     cams = load_cameras(path)  # logs its own warnings and skipped frames
     cameras = list(cams.cameras)
     if not cameras:
@@ -85,6 +86,8 @@ def cmd_render(args) -> int:
         raise UsageError("--camera needs --cameras PATH")
     if args.cameras is not None and (args.orbit is not None or args.elevation is not None):
         raise UsageError("--orbit/--elevation and --cameras are alternatives; give one")
+    if args.cameras is not None and not Path(args.cameras).exists():  # fail before the slow part
+        raise InputFileError(args.cameras, "no such file or folder")
     scene, _info = load_scene(args.file)
     if args.cameras is not None:
         camera = camera_from_file(Path(args.cameras), args.camera or "0", args.size)
