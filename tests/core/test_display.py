@@ -162,8 +162,8 @@ def test_tiny_scene_matches_brute_force_reference(renderer, sh_degree, backgroun
     ref = np.clip(reference_render(scene, cam, background), 0, 1)
     assert img.shape == (48, 64, 3) and img.dtype == np.float32
     assert ref.std() > 0.05, "the test scene should not be blank"
-    assert psnr(img, ref) > 50.0
-    assert np.abs(img - ref).max() < 0.02
+    assert psnr(img, ref) > 70.0  # float32 GL vs float64 numpy: about 140 dB on llvmpipe
+    assert np.abs(img - ref).max() < 5e-3
 
 
 def test_off_axis_principal_point_and_non_square_pixels(renderer):
@@ -172,7 +172,7 @@ def test_off_axis_principal_point_and_non_square_pixels(renderer):
     renderer.set_scene(scene)
     img = renderer.render_float(cam, (0.1, 0.1, 0.1))
     ref = np.clip(reference_render(scene, cam, (0.1, 0.1, 0.1)), 0, 1)
-    assert psnr(img, ref) > 50.0
+    assert psnr(img, ref) > 70.0
 
 
 def test_rotated_camera_matches_reference(renderer):
@@ -181,7 +181,7 @@ def test_rotated_camera_matches_reference(renderer):
     renderer.set_scene(scene)
     img = renderer.render_float(cam, (1.0, 1.0, 1.0))
     ref = np.clip(reference_render(scene, cam, (1.0, 1.0, 1.0)), 0, 1)
-    assert psnr(img, ref) > 50.0
+    assert psnr(img, ref) > 70.0
 
 
 def test_uint8_render_is_rounded_float_render(renderer):
@@ -248,7 +248,7 @@ def test_framebuffer_follows_camera_size(renderer):
         assert renderer.size == (w, h)
     big = tiny_camera().resized(128, 96)
     ref = np.clip(reference_render(scene, big), 0, 1)
-    assert psnr(renderer.render_float(big), ref) > 50.0
+    assert psnr(renderer.render_float(big), ref) > 70.0
 
 
 def test_max_splats_draws_the_most_significant_first(renderer):
@@ -367,8 +367,9 @@ def test_donut_matches_differentiable_cpu_renderer(renderer, donut):
             img = renderer.render_float(cam, bg)
             assert (np.abs(ref - np.asarray(bg)) > 0.1).any(axis=-1).mean() > 0.1, "the donut is in view"
             scores[(cam.name, bg)] = psnr(img, ref)
+    # spec: >= 30 dB; measured 67-80 dB (the CPU renderer also stops pixels at T < 1e-4; float32 order)
     worst = min(scores.values())
-    assert worst >= 30.0, f"PSNR display vs core.render cpu: {scores}"
+    assert worst >= 40.0, f"PSNR display vs core.render cpu: {scores}"
 
 
 def test_lego_held_out_views_match_ground_truth(renderer):
@@ -384,9 +385,10 @@ def test_lego_held_out_views_match_ground_truth(renderer):
     w, h = meta["training_resolution"]
     renderer.set_scene(scene)
     diffs = {}
-    for idx in meta["test_image_indices"][::3]:
+    for idx in meta["test_image_indices"]:
         cam = cams.cameras[idx].resized(w, h)
         gt = load_image(cam.image_path, size=(w, h), background=(1.0, 1.0, 1.0))
         got = psnr(renderer.render_float(cam, (1.0, 1.0, 1.0)), gt)
         diffs[idx] = (round(got, 3), meta["test_psnr_per_view"][str(idx)])
-    assert all(abs(a - b) <= 0.1 for a, b in diffs.values()), f"(display, recorded) PSNR per view: {diffs}"
+    # measured: every view within 0.003 dB of the recorded value
+    assert all(abs(a - b) <= 0.02 for a, b in diffs.values()), f"(display, recorded) PSNR per view: {diffs}"
