@@ -158,8 +158,12 @@ def bench_display(scene, camera, frames: int = 20) -> dict:
 
 def run_render_benchmark(scene_path: str | Path | None = None, n: int = 100_000, size=(512, 512),
                          display_size=(800, 600), repeats: int = 5, frames: int = 20, seed: int = 0,
-                         azimuth_deg: float = 30.0, elevation_deg: float = 20.0) -> dict:
-    """Run the CPU and display render benchmarks; a JSON-ready dict of results, targets and pass flags."""
+                         azimuth_deg: float = 30.0, elevation_deg: float = 20.0, up=None) -> dict:
+    """Run the CPU and display render benchmarks; a JSON-ready dict of results, targets and pass flags.
+
+    ``up``: world up of the orbit view; default +z for the default (Blender) lego scene, else the
+    orbit's default (-y).
+    """
     import torch
 
     from core.cameras import orbit_camera
@@ -170,9 +174,11 @@ def run_render_benchmark(scene_path: str | Path | None = None, n: int = 100_000,
         log.warning("the machine is busy (load average %.1f on %d cores): timings will be pessimistic",
                     load_before, os.cpu_count() or 1)
     scene, description = load_bench_scene(Path(scene_path) if scene_path else None, n, seed)
+    if up is None and scene_path is None and description.startswith(str(default_scene_path() or "\0")):
+        up = (0.0, 0.0, 1.0)  # lego-3dgs is a NeRF-synthetic (Blender) scene: z up
     w, h = size
     dw, dh = display_size
-    camera = orbit_camera(scene.means.detach(), azimuth_deg, elevation_deg, w, h)
+    camera = orbit_camera(scene.means.detach(), azimuth_deg, elevation_deg, w, h, up=up)
     log.info("CPU renderer: %d Gaussians at %dx%d, %d repeat(s) after a warm-up", scene.num_gaussians, w, h, repeats)
     result = {
         "benchmark": "render",
@@ -191,7 +197,7 @@ def run_render_benchmark(scene_path: str | Path | None = None, n: int = 100_000,
     }
     result.update(bench_cpu(scene, camera, repeats, seed))
     log.info("display renderer: %d splats at %dx%d, %d frames", scene.num_gaussians, dw, dh, frames)
-    display_camera = orbit_camera(scene.means.detach(), azimuth_deg, elevation_deg, dw, dh)
+    display_camera = orbit_camera(scene.means.detach(), azimuth_deg, elevation_deg, dw, dh, up=up)
     result.update(bench_display(scene, display_camera, frames))
     result["peak_rss_mb"] = peak_rss_mb()
     result["targets"] = dict(TARGETS)

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 
-from core.cli_common import UsageError, parse_background, parse_size
+from core.cli_common import UsageError, parse_background, parse_size, parse_up
 from core.errors import InputFileError
 
 log = logging.getLogger("core.cli")
@@ -69,7 +69,7 @@ def cmd_bench_render(args) -> int:
     if args.n < 1 or args.repeats < 1 or args.frames < 1:
         raise UsageError("--n, --repeats and --frames must be at least 1")
     result = run_render_benchmark(args.scene, n=args.n, size=args.size, display_size=args.display_size,
-                                  repeats=args.repeats, frames=args.frames, seed=args.seed)
+                                  repeats=args.repeats, frames=args.frames, seed=args.seed, up=args.up)
     print(json.dumps(result) if args.json else format_render_benchmark(result))
     return EXIT_OK
 
@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--camera", metavar="N", help="camera index (or name) in --cameras (default 0)")
     r.add_argument("--orbit", type=float, metavar="DEGREES", help="orbit view at this azimuth")
     r.add_argument("--elevation", type=float, metavar="DEG", help="orbit elevation (default 20)")
+    r.add_argument("--up", type=parse_up, metavar="AXIS",
+                   help="world up for orbit views: +z, -y, ... or X,Y,Z (default -y, as COLMAP/3DGS "
+                        "captures; Blender scenes such as NeRF-synthetic are +z)")
     r.add_argument("--size", type=parse_size, metavar="WxH",
                    help="image size (default: the camera's size, 800x600 for orbits)")
     r.add_argument("--background", type=parse_background, default=(0.0, 0.0, 0.0), metavar="R,G,B",
@@ -140,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--repeats", type=int, default=5, help="timed repeats after the warm-up (default 5)")
     br.add_argument("--frames", type=int, default=20, help="display frames to time (default 20)")
     br.add_argument("--seed", type=int, default=0, help="seed for the subset and the loss weights")
+    br.add_argument("--up", type=parse_up, metavar="AXIS",
+                    help="world up of the benchmark view (default: +z for lego-3dgs, else -y)")
     br.set_defaults(func=cmd_bench_render)
 
     d = sub.add_parser("demo", parents=[common], help="what main.py without arguments does",

@@ -59,6 +59,24 @@ def parse_background(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
+def parse_up(text: str) -> tuple[float, float, float]:
+    """World up for orbit views: an axis (``+z``, ``-y``, ``x``) or ``X,Y,Z`` (non-zero)."""
+    import argparse
+
+    key = text.strip().lower()
+    axes = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
+    if key.lstrip("+-") in axes and len(key) <= 2:
+        sign = -1.0 if key.startswith("-") else 1.0
+        return tuple(sign * v for v in axes[key[-1]])  # type: ignore[return-value]
+    try:
+        values = tuple(float(v) for v in key.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not any(values) or not all(abs(v) < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"up must be an axis (+z, -y, ...) or X,Y,Z (non-zero); got {text!r}")
+    return values  # type: ignore[return-value]
+
+
 # -- input ---------------------------------------------------------------------------------------------
 def check_input_file(path: Path) -> Path:
     """Raise InputFileError unless ``path`` is an existing, readable regular file."""

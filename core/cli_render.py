@@ -14,16 +14,21 @@ log = logging.getLogger(__name__)
 
 DEMO_SCENE = Path(__file__).resolve().parents[1] / "resources" / "demo" / "donut.ply"
 DEMO_OUTPUT = Path("demo-render.png")
+DEMO_UP = (0.0, 0.0, 1.0)
+"""The donut was made in Blender: z is up (icing on top)."""
 DEFAULT_ORBIT_SIZE = (800, 600)
 DEFAULT_ELEVATION = 20.0
 
 
-def orbit_view(scene, azimuth_deg: float, elevation_deg: float, size: tuple[int, int]):
-    """A camera on a sphere around the scene's robust bounds (``core.cameras.orbit_camera``)."""
+def orbit_view(scene, azimuth_deg: float, elevation_deg: float, size: tuple[int, int], up=None):
+    """A camera on a sphere around the scene's robust bounds (``core.cameras.orbit_camera``).
+
+    ``up``: the world up direction; None means the orbit's default (-y, as COLMAP/3DGS captures).
+    """
     from core.cameras import orbit_camera
 
     w, h = size
-    return orbit_camera(scene.means.detach(), azimuth_deg, elevation_deg, w, h)
+    return orbit_camera(scene.means.detach(), azimuth_deg, elevation_deg, w, h, up=up)
 
 
 def camera_from_file(path: Path, which: str, size: tuple[int, int] | None):
@@ -84,8 +89,8 @@ def cmd_render(args) -> int:
     out = check_output_path(Path(args.out), args.force)
     if args.camera is not None and args.cameras is None:
         raise UsageError("--camera needs --cameras PATH")
-    if args.cameras is not None and (args.orbit is not None or args.elevation is not None):
-        raise UsageError("--orbit/--elevation and --cameras are alternatives; give one")
+    if args.cameras is not None and (args.orbit is not None or args.elevation is not None or args.up is not None):
+        raise UsageError("--orbit/--elevation/--up and --cameras are alternatives; give one")
     if args.cameras is not None and not Path(args.cameras).exists():  # fail before the slow part
         raise InputFileError(args.cameras, "no such file or folder")
     scene, _info = load_scene(args.file)
@@ -93,7 +98,7 @@ def cmd_render(args) -> int:
         camera = camera_from_file(Path(args.cameras), args.camera or "0", args.size)
     else:
         elevation = DEFAULT_ELEVATION if args.elevation is None else args.elevation
-        camera = orbit_view(scene, args.orbit or 0.0, elevation, args.size or DEFAULT_ORBIT_SIZE)
+        camera = orbit_view(scene, args.orbit or 0.0, elevation, args.size or DEFAULT_ORBIT_SIZE, args.up)
     log.debug("camera: %dx%d fx=%.1f position=%s", camera.width, camera.height, camera.fx, camera.position.round(4))
     done = render_to_png(scene, camera, out, args.background, args.backend, overwrite=args.force)
     print(report(done))
@@ -106,7 +111,7 @@ def cmd_demo(args) -> int:
     print(format_summary(scene_summary(scene, info)))
     out = Path(getattr(args, "out", None) or DEMO_OUTPUT)
     check_output_path(out, force=True)  # the demo's own output may be replaced
-    camera = orbit_view(scene, 30.0, 20.0, DEFAULT_ORBIT_SIZE)
+    camera = orbit_view(scene, 30.0, 20.0, DEFAULT_ORBIT_SIZE, DEMO_UP)
     log.info("rendering the demo scene at %dx%d on the CPU (the first run compiles the kernels)", *DEFAULT_ORBIT_SIZE)
     done = render_to_png(scene, camera, out, (0.0, 0.0, 0.0), "cpu", overwrite=True)
     done["path"] = str(out.resolve())

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import core.cli as cli
-from core.cli_common import UsageError, check_output_path, parse_background, parse_size
+from core.cli_common import UsageError, check_output_path, parse_background, parse_size, parse_up
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = ROOT / "main.py"
@@ -101,7 +101,7 @@ def test_info_on_a_missing_file_is_a_one_line_error(tmp_path):
 # -- render ------------------------------------------------------------------------------------------------------
 def test_render_orbit_writes_a_png_and_refuses_to_overwrite(tmp_path):
     out = tmp_path / "view.png"
-    proc = run_main("render", DONUT, "--out", out, "--orbit", "30", "--size", "96x64")
+    proc = run_main("render", DONUT, "--out", out, "--orbit", "30", "--size", "96x64", "--up", "+z")
     assert proc.returncode == 0, proc.stderr
     assert str(out) in proc.stdout and "96x64" in proc.stdout
     assert_not_blank(out, (96, 64))
@@ -167,6 +167,11 @@ def test_parse_size_and_background():
     for bad in ("800", "0x10", "-5x5", "axb", "1x2x3", "99999x10"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_size(bad)
+    assert parse_up("+z") == (0.0, 0.0, 1.0) and parse_up("-y") == (0.0, -1.0, 0.0) and parse_up("x") == (1.0, 0.0, 0.0)
+    assert parse_up("0, 0.5, 1") == (0.0, 0.5, 1.0)
+    for bad in ("q", "0,0,0", "1,2", "++z", "inf,0,0"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_up(bad)
     assert parse_background("white") == (1.0, 1.0, 1.0)
     assert parse_background("0.5, 0.25,1") == (0.5, 0.25, 1.0)
     for bad in ("1,1", "2,0,0", "red", "a,b,c"):
