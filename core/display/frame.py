@@ -4,7 +4,8 @@ Per frame, every splat is projected exactly as gsplat 1.5.3's classic rasterisat
 the clamped Jacobian, eps2d = 0.3 on the diagonal, opacity-aware 3.33-sigma radii, near plane 0.01,
 the same culling), its SH colour evaluated (``max(SH(dir) + 0.5, 0)``, ``dir`` from the camera centre
 to the mean), and the survivors sorted back to front by camera-space z. The result is one instance
-record per splat for the GPU (``INSTANCE_FLOATS`` float32 each, see ``project_frame``).
+record per splat (``INSTANCE_FLOATS`` float32 each, see ``project_frame``) for the GL quads or the CPU
+tile rasteriser (``rasterize_cpu``).
 
 The footprint is not gsplat's axis-aligned rectangle but the oriented rectangle of the ellipse
 ``d^T cov2d^-1 d = extend^2`` (25-35 % fewer fragments). Outside that ellipse alpha is below 1/255,
@@ -37,10 +38,12 @@ SH_C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.092548
 SH_C3 = (-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154,
          -0.4570457994644658, 1.445305721320277, -0.5900435899266435)
 
-INSTANCE_FLOATS = 12
-"""Per-splat instance record, float32: [centre x, y (pixels), axis1 x, y (pixels)],
-[axis2 x, y (pixels), extend (sigmas), opacity], [r, g, b, 0]. The quad is centre + s*axis1 + t*axis2
-for s, t in [-1, 1]; at (s, t) the Mahalanobis distance is extend * |(s, t)|."""
+INSTANCE_FLOATS = 16
+"""Per-splat instance record, float32 (pixels; x right, y down):
+0-3 centre x, y, axis1 x, y; 4-7 axis2 x, y, extend (sigmas), opacity; 8-11 r, g, b, half-width;
+12-15 conic a, b, c (inverse 2D covariance [[a, b], [b, c]]), half-height.
+The GL quad is centre + s*axis1 + t*axis2 for s, t in [-1, 1], where the Mahalanobis distance is
+extend * |(s, t)|; half-width/height (extend * sqrt(cov2d diagonal)) bound the ellipse for tiling."""
 
 
 # -- scene activation ------------------------------------------------------------------------------
@@ -183,7 +186,8 @@ def project_numpy(ds: DisplayScene, n: int, cam: np.ndarray) -> tuple[np.ndarray
         d = means - campos
         d /= np.linalg.norm(d, axis=1, keepdims=True)
         rgb = _sh_color_numpy(ds.sh[:n], ds.sh_k, d)
-        cols = [mx, my, v1x * s1, v1y * s1, -v1y * s2, v1x * s2, ext, op, rgb[:, 0], rgb[:, 1], rgb[:, 2], zero]
+        cols = [mx, my, v1x * s1, v1y * s1, -v1y * s2, v1x * s2, ext, op, rgb[:, 0], rgb[:, 1], rgb[:, 2],
+                ext * np.sqrt(a), c / det, -b / det, a / det, ext * np.sqrt(c)]
         for j, col in enumerate(cols):
             inst[:, j] = col
     inst[~vis] = 0.0
@@ -247,4 +251,26 @@ def project_frame(ds: DisplayScene, camera: Camera, n: int | None = None,
     order = idx[k.argsort_u32(depth[idx].view(np.uint32))]  # near to far
     out = np.empty((order.size, INSTANCE_FLOATS), dtype=np.float32)
     k.gather_reversed(inst, order, out)
+    return out
+
+
+def rasterize_cpu(inst: np.ndarray, width: int, height: int, background=(0.0, 0.0, 0.0),
+                  to_uint8: bool = False) -> np.ndarray:
+    """Blend instance records (far to near, from ``project_frame``) on the CPU with numba, 8x8 tiles.
+
+    Returns uint8 [H, W, 3] composited on ``background`` when ``to_uint8``, else float32 [H, W, 4]
+    (premultiplied colour, alpha = 1 - T). Raises RuntimeError without numba.
+    """
+    k = _numba_kernels()
+    if k is None:
+        raise RuntimeError("the CPU display backend needs numba")
+    inst = np.ascontiguousarray(inst, dtype=np.float32)
+    start, entries = k.bin_tiles(inst, int(width), int(height))
+    bg = np.asarray(background, dtype=np.float32).reshape(3)
+    if to_uint8:
+        out8 = np.empty((height, width, 3), np.uint8)
+        k.raster_tiles(inst, start, entries, int(width), int(height), bg, np.empty((1, 1, 4), np.float32), out8, True)
+        return out8
+    out = np.empty((height, width, 4), np.float32)
+    k.raster_tiles(inst, start, entries, int(width), int(height), bg, out, np.empty((1, 1, 3), np.uint8), False)
     return out

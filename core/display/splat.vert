@@ -1,6 +1,7 @@
 #version 430
 // One instanced quad per splat, drawn far to near. Instance record (see frame.INSTANCE_FLOATS):
-// i_quad0 = centre.xy, axis1.xy; i_quad1 = axis2.xy, extend, opacity; i_color = rgb, unused. Pixels.
+// i_quad0 = centre.xy, axis1.xy; i_quad1 = axis2.xy, extend, opacity; i_color = rgb, (half-width,
+// unused here). Pixels.
 layout(location = 0) in vec4 i_quad0;
 layout(location = 1) in vec4 i_quad1;
 layout(location = 2) in vec4 i_color;
