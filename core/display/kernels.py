@@ -197,10 +197,11 @@ def bin_tiles(inst, width, height):
         i = m - 1 - r
         hx = inst[i, 11]
         hy = inst[i, 15]
-        x0 = max(0, int(math.floor((inst[i, 0] - hx) / TILE)))
-        x1 = min(ntx, int(math.floor((inst[i, 0] + hx) / TILE)) + 1)
-        y0 = max(0, int(math.floor((inst[i, 1] - hy) / TILE)))
-        y1 = min(nty, int(math.floor((inst[i, 1] + hy) / TILE)) + 1)
+        # clamp in floating point first: huge footprints must not overflow the int conversion
+        x0 = int(math.floor(min(max((inst[i, 0] - hx) / TILE, 0.0), ntx)))
+        x1 = int(math.floor(min(max((inst[i, 0] + hx) / TILE, -1.0), ntx - 1.0))) + 1
+        y0 = int(math.floor(min(max((inst[i, 1] - hy) / TILE, 0.0), nty)))
+        y1 = int(math.floor(min(max((inst[i, 1] + hy) / TILE, -1.0), nty - 1.0))) + 1
         rect[r, 0] = x0
         rect[r, 1] = x1
         rect[r, 2] = y0

@@ -167,9 +167,8 @@ class DisplayRenderer:
                 obj.release()
         self._capacity = max(count, 1024)
         self._instances = self._ctx.buffer(reserve=self._capacity * INSTANCE_FLOATS * 4, dynamic=True)
-        pad = (INSTANCE_FLOATS - 12) * 4  # the tiling fields are not needed by the shaders
         self._splat_vao = self._ctx.vertex_array(
-            self._splat_prog, [(self._instances, f"4f 4f 4f {pad}x/i", "i_quad0", "i_quad1", "i_color")])
+            self._splat_prog, [(self._instances, "4f 4f 4f 4f/i", "i_quad0", "i_quad1", "i_color", "i_conic")])
 
     @property
     def num_splats(self) -> int:

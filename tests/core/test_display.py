@@ -194,6 +194,24 @@ def test_rotated_camera_matches_reference(renderer):
     assert psnr(img, ref) > 70.0
 
 
+def test_huge_and_near_plane_splats_match_reference(renderer):
+    """A splat far larger than the view (its Jacobian is clamped), one just beyond the near plane and
+    one almost edge-on: no overflow, same image as the reference."""
+    cam = tiny_camera()
+    t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+    scene = GaussianScene(
+        t([[0.3, 0.1, 1.0], [0.02, 0.01, 0.011], [0.0, -0.2, 3.0], [-0.5, 0.3, 2.0]]),
+        t([[1.0, 0.0, 0.0, 0.0], [0.9, 0.1, 0.3, 0.0], [0.7, 0.7, 0.0, 0.1], [1.0, 0.0, 0.0, 0.0]]),
+        t([[math.log(40.0)] * 3, [math.log(0.01)] * 3, [math.log(0.5), math.log(0.001), math.log(0.02)],
+           [math.log(0.1), math.log(0.1), math.log(1e-4)]]),
+        t([-2.0, 1.0, 3.0, 2.0]), t([[0.5, -0.5, 0.2], [1.0, 1.0, -1.0], [-1.0, 1.5, 0.0], [0.0, 0.0, 1.5]]),
+        torch.zeros(4, 0, 3))
+    renderer.set_scene(scene)
+    img = renderer.render_float(cam, (0.2, 0.2, 0.2))
+    ref = np.clip(reference_render(scene, cam, (0.2, 0.2, 0.2)), 0, 1)
+    assert psnr(img, ref) > 70.0
+
+
 def test_uint8_render_is_rounded_float_render(renderer):
     scene, cam = tiny_scene(seed=11), tiny_camera()
     renderer.set_scene(scene)
