@@ -99,3 +99,29 @@ def _finish(out: torch.Tensor, alpha: torch.Tensor, with_depth: bool, backend: s
     else:
         depth = torch.zeros_like(alpha)
     return RenderOutput(color, alpha, depth, backend, n_visible)
+
+
+def contribution_weights(scene: GaussianScene, camera: Camera, backend: str = "auto") -> torch.Tensor:
+    """Per-Gaussian sum over this view's pixels of its blending weight alpha_i * T_i, [N] (no grad).
+
+    This is the inner sum of NeuralGS Eq. 2 for one view: the gradient of the rendered image's sum
+    with respect to a per-Gaussian colour of ones.
+    """
+    which = resolve_backend(backend, scene.device)
+    s = scene.detach()
+    ones = torch.ones(s.num_gaussians, 1, device=s.device, dtype=s.means.dtype, requires_grad=True)
+    if which == "gsplat":
+        from core.render import gsplat_backend
+
+        out = gsplat_backend.render_features(s, camera, ones)
+        if out is None:
+            if backend == "gsplat":
+                raise RuntimeError(f"gsplat backend unavailable: {gsplat_backend.unavailable_reason()}")
+            which = "cpu"
+    if which in ("cpu", "reference"):
+        from core.render.cpu import blend
+
+        proj = project(s, camera)
+        out, _ = blend(proj, ones, ones.new_zeros(1), camera.width, camera.height)
+    out.sum().backward()
+    return ones.grad[:, 0].detach()

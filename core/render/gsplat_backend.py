@@ -72,3 +72,29 @@ def render(scene: GaussianScene, camera: Camera, background, sh_degree: int | No
     dev_in = scene.device
     return RenderOutput(out[..., :3].to(dev_in), alpha.to(dev_in), depth.to(dev_in), "gsplat",
                         int((meta["radii"] > 0).any(-1).sum()))
+
+
+def render_features(scene: GaussianScene, camera: Camera, feats: torch.Tensor):
+    """Blend arbitrary per-Gaussian features [N, C] (no SH): [H, W, C], or None if gsplat cannot run."""
+    if not available():
+        return None
+    try:
+        from gsplat import rasterization
+
+        dev = torch.device("cuda")
+        s = scene.to(dev)
+        viewmat = torch.as_tensor(camera.world_to_camera, dtype=torch.float32, device=dev)[None]
+        ks = torch.as_tensor(camera.intrinsics, dtype=torch.float32, device=dev)[None]
+        out, _, _ = rasterization(
+            s.means, s.quats, torch.exp(s.log_scales), torch.sigmoid(s.opacity_logits), feats.to(dev),
+            viewmat, ks, camera.width, camera.height, sh_degree=None,
+            packed=False, rasterize_mode="classic", eps2d=0.3, near_plane=0.01,
+        )
+        _state["ok"] = True
+    except Exception as exc:
+        if _state["ok"] is None:
+            _state.update(ok=False, reason=f"{type(exc).__name__}: {exc}")
+            log.warning("gsplat backend disabled, falling back to the CPU renderer: %s", _state["reason"])
+            return None
+        raise
+    return out[0]

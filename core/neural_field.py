@@ -1,0 +1,177 @@
+"""The NeuralGS representation: kept positions plus one tiny MLP per cluster (paper §3.4, Fig. 4).
+
+Each cluster's MLP maps a normalised position (positional encoding, L frequencies: 3 + 6L inputs)
+to the cluster's normalised attributes through ``layers`` linear layers (ReLU between them) and a
+final tanh, so outputs lie in [-1, 1] like the targets (min/max normalisation, §3.4).
+
+Attribute vector per Gaussian (D = 10 + 3M, M = higher SH coefficients per channel), raw form:
+``[opacity_logit (1), log_scales (3), quat_xyz (3), sh_dc (3), sh_rest (3M, coefficient-major)]``.
+Quaternions are normalised and canonicalised to w >= 0, so x, y, z determine them
+(w = sqrt(max(0, 1 - x^2 - y^2 - z^2))).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from core.scene import SH_REST_COUNTS, GaussianScene
+
+ATTR_SLICES = {"opacity": slice(0, 1), "log_scales": slice(1, 4), "quat_xyz": slice(4, 7), "sh_dc": slice(7, 10)}
+
+
+def attribute_dim(sh_degree: int) -> int:
+    """D, the per-Gaussian attribute vector length for an SH degree."""
+    return 10 + 3 * SH_REST_COUNTS[sh_degree]
+
+
+def canonical_quats(quats: torch.Tensor) -> torch.Tensor:
+    """Unit quaternions [N, 4] (w, x, y, z) with w >= 0 (q and -q are the same rotation)."""
+    q = torch.nn.functional.normalize(quats, dim=-1)
+    return torch.where(q[:, :1] < 0, -q, q)
+
+
+def scene_to_attributes(scene: GaussianScene) -> torch.Tensor:
+    """Raw attribute vectors [N, D] of a scene (layout in the module docstring)."""
+    q = canonical_quats(scene.quats)
+    rest = scene.sh_rest.reshape(scene.num_gaussians, -1)
+    return torch.cat([scene.opacity_logits[:, None], scene.log_scales, q[:, 1:], scene.sh_dc, rest], dim=1)
+
+
+def attributes_to_scene(means: torch.Tensor, attrs: torch.Tensor, sh_degree: int) -> GaussianScene:
+    """Inverse of :func:`scene_to_attributes` given positions [N, 3] and attributes [N, D]."""
+    xyz = attrs[:, 4:7]
+    w = torch.sqrt(torch.clamp_min(1.0 - (xyz * xyz).sum(-1, keepdim=True), 0.0))
+    m = SH_REST_COUNTS[sh_degree]
+    return GaussianScene(
+        means=means,
+        quats=torch.cat([w, xyz], dim=1),
+        log_scales=attrs[:, 1:4],
+        opacity_logits=attrs[:, 0],
+        sh_dc=attrs[:, 7:10],
+        sh_rest=attrs[:, 10:].reshape(-1, m, 3),
+    )
+
+
+def positional_encoding(x: torch.Tensor, n_freqs: int) -> torch.Tensor:
+    """NeRF positional encoding of x [N, 3] in [-1, 1]: [x, sin(2^k pi x), cos(2^k pi x)], k < L -> [N, 3 + 6L]."""
+    if n_freqs == 0:
+        return x
+    freqs = (2.0 ** torch.arange(n_freqs, dtype=x.dtype, device=x.device)) * math.pi
+    xb = x[:, None, :] * freqs[:, None]  # [N, L, 3]
+    return torch.cat([x, torch.sin(xb).flatten(1), torch.cos(xb).flatten(1)], dim=1)
+
+
+@dataclass(frozen=True)
+class FieldArch:
+    """Architecture shared by every cluster's MLP."""
+
+    sh_degree: int
+    hidden: int = 128
+    layers: int = 5
+    pe_freqs: int = 10
+
+    @property
+    def in_dim(self) -> int:
+        return 3 + 6 * self.pe_freqs
+
+    @property
+    def out_dim(self) -> int:
+        return attribute_dim(self.sh_degree)
+
+    def layer_shapes(self) -> list[tuple[int, int]]:
+        """(out, in) of each linear layer."""
+        dims = [self.in_dim] + [self.hidden] * (self.layers - 1) + [self.out_dim]
+        return [(dims[i + 1], dims[i]) for i in range(self.layers)]
+
+    def n_params(self) -> int:
+        return sum(o * i + o for o, i in self.layer_shapes())
+
+
+class ClusterField(nn.Module):
+    """One cluster's tiny MLP: PE(position) -> tanh(normalised attributes)."""
+
+    def __init__(self, arch: FieldArch) -> None:
+        super().__init__()
+        self.arch = arch
+        self.linears = nn.ModuleList(nn.Linear(i, o) for o, i in arch.layer_shapes())
+
+    def forward(self, pos_norm: torch.Tensor) -> torch.Tensor:
+        """pos_norm [N, 3] in [-1, 1] -> normalised attributes [N, D] in (-1, 1)."""
+        h = positional_encoding(pos_norm, self.arch.pe_freqs)
+        for i, lin in enumerate(self.linears):
+            h = lin(h)
+            h = torch.relu(h) if i < len(self.linears) - 1 else torch.tanh(h)
+        return h
+
+
+@dataclass
+class NeuralGSModel:
+    """A compressed scene: positions grouped by cluster (largest cluster first) plus per-cluster MLPs.
+
+    positions [N, 3] float32 world coordinates; cluster_sizes [K] (sum N, non-increasing);
+    pos_lo/pos_hi [3]: the box that normalises positions to [-1, 1] (and quantises them in .ngs);
+    attr_lo/attr_hi [D]: per-dimension ranges mapping attributes to [-1, 1].
+    """
+
+    arch: FieldArch
+    positions: torch.Tensor
+    cluster_sizes: list[int]
+    fields: list[ClusterField]
+    pos_lo: torch.Tensor
+    pos_hi: torch.Tensor
+    attr_lo: torch.Tensor
+    attr_hi: torch.Tensor
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.cluster_sizes)
+
+    @property
+    def num_gaussians(self) -> int:
+        return int(self.positions.shape[0])
+
+    def cluster_offsets(self) -> list[int]:
+        out = [0]
+        for s in self.cluster_sizes:
+            out.append(out[-1] + s)
+        return out
+
+    def cluster_ids(self) -> torch.Tensor:
+        """Cluster index of every Gaussian, [N] int64."""
+        sizes = torch.as_tensor(self.cluster_sizes, dtype=torch.int64)
+        return torch.repeat_interleave(torch.arange(len(self.cluster_sizes)), sizes)
+
+    def normalise_positions(self, pos: torch.Tensor) -> torch.Tensor:
+        return normalise(pos, self.pos_lo, self.pos_hi)
+
+    def predict_normalised(self, n_clusters: int | None = None) -> torch.Tensor:
+        """Normalised attributes [N', D] of the first ``n_clusters`` clusters (differentiable in the MLPs)."""
+        k = self.n_clusters if n_clusters is None else max(0, min(n_clusters, self.n_clusters))
+        offs = self.cluster_offsets()
+        pos = self.normalise_positions(self.positions[: offs[k]])
+        outs = [self.fields[c](pos[offs[c]: offs[c + 1]]) for c in range(k)]
+        if not outs:
+            return pos.new_zeros(0, self.arch.out_dim)
+        return torch.cat(outs, dim=0)
+
+    def decode(self, n_clusters: int | None = None) -> GaussianScene:
+        """The Gaussians of the first ``n_clusters`` clusters (all by default) as a GaussianScene."""
+        y = self.predict_normalised(n_clusters)
+        attrs = denormalise(y, self.attr_lo, self.attr_hi)
+        return attributes_to_scene(self.positions[: y.shape[0]], attrs, self.arch.sh_degree)
+
+
+def normalise(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Map [lo, hi] to [-1, 1] per column (a zero-width column maps to -1 and back to lo)."""
+    span = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
+    return 2.0 * (x - lo) / span - 1.0
+
+
+def denormalise(y: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`normalise`."""
+    return lo + (y + 1.0) * 0.5 * (hi - lo)
