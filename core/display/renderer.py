@@ -134,10 +134,10 @@ class DisplayRenderer:
         import moderngl
 
         with self._ctx:
-            self._splat_prog = self._ctx.program(vertex_shader=_shader_source("splat.vert"),
-                                                 fragment_shader=_shader_source("splat.frag"))
-            self._comp_prog = self._ctx.program(vertex_shader=_shader_source("composite.vert"),
-                                                fragment_shader=_shader_source("composite.frag"))
+            self._splat_prog = self._ctx.program(vertex_shader=_shader_source("splat_vert.glsl"),
+                                                 fragment_shader=_shader_source("splat_frag.glsl"))
+            self._comp_prog = self._ctx.program(vertex_shader=_shader_source("composite_vert.glsl"),
+                                                fragment_shader=_shader_source("composite_frag.glsl"))
             self._comp_vao = self._ctx.vertex_array(self._comp_prog, [])
             self._ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
             self._ctx.blend_equation = moderngl.FUNC_ADD

@@ -317,6 +317,12 @@ def test_numba_projection_matches_numpy():
         np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-4)
 
 
+def test_warm_up_compiles_the_kernels():
+    from core.display import warm_up
+
+    assert warm_up() >= 0.0
+
+
 def test_back_to_front_sort():
     from core.display.frame import back_to_front
 
