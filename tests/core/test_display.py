@@ -351,6 +351,21 @@ def test_two_renderers_in_one_process_keep_their_own_state(renderer):
     np.testing.assert_array_equal(renderer.render(cam), ref_a)
 
 
+def test_render_from_a_worker_thread(renderer):
+    """The GUI renders in a worker thread: the GL context follows the calling thread."""
+    import threading
+
+    cam = tiny_camera()
+    renderer.set_scene(tiny_scene(seed=31))
+    expected = renderer.render(cam)
+    got = {}
+    worker = threading.Thread(target=lambda: got.setdefault("img", renderer.render(cam)))
+    worker.start()
+    worker.join(60)
+    np.testing.assert_array_equal(got["img"], expected)
+    np.testing.assert_array_equal(renderer.render(cam), expected)
+
+
 def test_release_is_idempotent_and_final(renderer):
     from core.display import DisplayRenderer
 
