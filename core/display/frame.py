@@ -229,7 +229,7 @@ def back_to_front(depth: np.ndarray) -> np.ndarray:
 
 def project_frame(ds: DisplayScene, camera: Camera, n: int | None = None,
                   use_numba: bool = True) -> np.ndarray:
-    """Instance records [m, 12] float32 of the visible splats among the first ``n``, far to near.
+    """Instance records [m, INSTANCE_FLOATS] float32 of the visible splats among the first ``n``, far to near.
 
     See ``INSTANCE_FLOATS`` for the record layout. ``use_numba=False`` forces the numpy path.
     """
