@@ -1,0 +1,498 @@
+"""The ``.ngs`` v1 container: byte layout, header validation, section framing (DESIGN.md §7).
+
+This module knows bytes, JSON and numpy only (no torch), so ``read_ngs_header`` is cheap enough for
+``info`` and the package ``core.codec`` stays light; :mod:`core.codec.ngs` turns the checked
+sections into a :class:`~core.neural_field.NeuralGSModel` and back.
+
+Byte layout (all integers little-endian)::
+
+    offset      size   field
+    0           4      magic b"NGS\\x00"
+    4           2      u16 version        (1)
+    6           2      u16 flags          (0; any other value is rejected)
+    8           4      u32 header_len H   (<= 16 MiB)
+    12          H      header JSON, UTF-8 (an object, keys below)
+    12 + H      4      u32 CRC32 of the H header bytes
+    16 + H      ...    sections, in the order the header lists them; each one is
+                           4      u32 length L
+                           L      payload
+                           4      u32 CRC32 of the payload
+
+    file size = 16 + H + sum over sections of (8 + L)      (nothing else: no padding, no trailer)
+
+Sections, in order:
+
+- ``positions``: uint16 [N, 3] row-major (x, y, z of Gaussian 0, then 1, ...), grouped by
+  cluster, cluster 0 (the largest) first, so the first n clusters' positions are a prefix.
+  ``q = round((p - lo) / (hi - lo) * 65535)`` per axis with ``lo = pos_lo``, ``hi = pos_hi``;
+  decoded as float32 ``lo + q / 65535 * (hi - lo)`` (computed in float64, then rounded):
+  error at most half a step, ``(hi - lo) / 131070`` per axis (plus float32 rounding).
+  An axis with ``hi == lo`` stores q = 0 and decodes to lo. L = 6 N.
+- ``mlp_0`` ... ``mlp_{K-1}``: float16, for each linear layer in order its weight [out, in]
+  (row-major, torch's layout) then its bias [out]. L = 2 * FieldArch.n_params().
+
+Header JSON keys (all required; unknown extra keys are ignored)::
+
+    n_gaussians   int N, 0 <= N <= 715_827_882 (the positions section, 6 N bytes, fits a u32)
+    n_clusters    int K, 0 <= K <= 65535
+    sh_degree     int 0..3 (D = 10 + 3 M attributes, M = 0, 3, 8, 15)
+    arch          {"hidden": 1..4096, "layers": 2..16, "pe_freqs": 0..16}
+    cluster_sizes [K] ints >= 0, non-increasing, summing to N
+    pos_lo, pos_hi    [3] floats, finite, hi >= lo: the normalisation and quantisation box
+    attr_lo, attr_hi  [D] floats, finite, hi >= lo: the attribute normalisation ranges
+    position_bits 16
+    weight_dtype  "float16"
+    sections      [{"name", "length", "crc32"}] x (K + 1): "positions", "mlp_0", ...
+    meta          object: creation parameters, free-form
+
+Floats are written as ``repr(float(np.float32(x)))`` so they parse back to the same float32.
+JSON ``NaN``/``Infinity``, duplicate keys and values that overflow float32 are rejected.
+
+Reading never trusts a number it has not checked: the header length is capped and checked against
+the file size before it is read, every count is range-checked, every section length must equal what
+the header's counts imply (and the file size must equal the sum of the parts) before any section is
+read or any array allocated. Every problem raises :class:`NgsFormatError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from core.errors import InputFileError
+
+logger = logging.getLogger(__name__)
+
+MAGIC = b"NGS\x00"
+VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+PRELUDE = struct.Struct("<4sHHI")  # magic, version, flags, header_len
+U32 = struct.Struct("<I")
+PRELUDE_BYTES = PRELUDE.size  # 12
+SECTION_OVERHEAD = 2 * U32.size  # length field + CRC field
+
+MAX_HEADER_BYTES = 16 * 2**20
+MAX_CLUSTERS = 65535
+MAX_GAUSSIANS = (2**32 - 1) // 6  # 715_827_882: the positions section length must fit a u32
+MAX_HIDDEN = 4096
+MIN_LAYERS, MAX_LAYERS = 2, 16
+MAX_PE_FREQS = 16
+POSITION_BITS = 16
+QMAX = 2**POSITION_BITS - 1  # 65535
+WEIGHT_DTYPE = "float16"
+SH_REST_COUNTS = {0: 0, 1: 3, 2: 8, 3: 15}  # same as core.scene.SH_REST_COUNTS (kept torch-free)
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+class NgsFormatError(InputFileError):
+    """A ``.ngs`` file (or byte string) is not a valid v1 file: ``str(err)`` is ``"<path>: <problem>"``."""
+
+
+def crc32(data: bytes | memoryview) -> int:
+    """CRC-32 (zlib / IEEE 802.3) of ``data`` as an unsigned 32-bit int."""
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def attribute_dim(sh_degree: int) -> int:
+    """D = 10 + 3 M for an SH degree (mirrors core.neural_field.attribute_dim)."""
+    return 10 + 3 * SH_REST_COUNTS[sh_degree]
+
+
+def layer_shapes(sh_degree: int, hidden: int, layers: int, pe_freqs: int) -> list[tuple[int, int]]:
+    """(out, in) of each linear layer (mirrors core.neural_field.FieldArch.layer_shapes)."""
+    dims = [3 + 6 * pe_freqs] + [hidden] * (layers - 1) + [attribute_dim(sh_degree)]
+    return [(dims[i + 1], dims[i]) for i in range(layers)]
+
+
+def n_params(sh_degree: int, hidden: int, layers: int, pe_freqs: int) -> int:
+    """Number of MLP parameters per cluster (weights + biases)."""
+    return sum(o * i + o for o, i in layer_shapes(sh_degree, hidden, layers, pe_freqs))
+
+
+# -- positions ----------------------------------------------------------------------------------------
+def quantise_positions(positions: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """World positions [N, 3] -> uint16 [N, 3], ``round((p - lo) / (hi - lo) * 65535)`` per axis.
+
+    ``lo``/``hi`` [3] are the float32 box stored in the header. Positions more than half a step
+    outside the box raise ``ValueError`` (clipping them would move Gaussians); within half a step
+    they are clamped to 0 / 65535. Computed in float64.
+    """
+    p = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+    lo64 = np.asarray(lo, dtype=np.float32).astype(np.float64)
+    hi64 = np.asarray(hi, dtype=np.float32).astype(np.float64)
+    span = hi64 - lo64
+    safe = np.where(span > 0, span, 1.0)
+    t = (p - lo64) / safe * QMAX
+    t = np.where(span > 0, t, 0.0)  # degenerate axis (hi == lo): q = 0, and p must equal lo
+    if p.size:
+        bad = (t < -0.5) | (t > QMAX + 0.5) | ((span == 0) & (p != lo64)) | ~np.isfinite(t)
+        if bad.any():
+            n = int(bad.any(axis=1).sum())
+            raise ValueError(
+                f"{n} positions lie outside the quantisation box pos_lo..pos_hi "
+                f"({lo64.tolist()} .. {hi64.tolist()}) or are non-finite; the box must cover every position"
+            )
+    return np.clip(np.rint(t), 0, QMAX).astype("<u2")
+
+
+def dequantise_positions(q: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """uint16 [N, 3] -> float32 [N, 3] world positions, ``lo + q / 65535 * (hi - lo)`` (float64 math)."""
+    lo64 = np.asarray(lo, dtype=np.float32).astype(np.float64)
+    hi64 = np.asarray(hi, dtype=np.float32).astype(np.float64)
+    out = lo64 + (q.astype(np.float64) / QMAX) * (hi64 - lo64)
+    return out.astype(np.float32)
+
+
+# -- writing ------------------------------------------------------------------------------------------
+def f32_list(values: Any) -> list[float]:
+    """Floats that JSON-round-trip to exactly these float32 values."""
+    return [float(v) for v in np.asarray(values, dtype=np.float32).reshape(-1)]
+
+
+def assemble(header: dict, payloads: list[tuple[str, bytes]]) -> list[bytes]:
+    """The file as a list of byte chunks, given the header (without ``sections``) and the payloads.
+
+    Adds ``header["sections"]`` (name, length, CRC32 of each payload). Raises ValueError if the
+    header is not JSON-serialisable (NaN included) or longer than the 16 MiB limit.
+    """
+    crcs = [crc32(p) for _, p in payloads]
+    head = dict(header)
+    head["sections"] = [{"name": n, "length": len(p), "crc32": c} for (n, p), c in zip(payloads, crcs)]
+    try:
+        text = json.dumps(head, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the .ngs header (meta included) is not JSON-serialisable: {exc}") from exc
+    hbytes = text.encode("utf-8")
+    if len(hbytes) > MAX_HEADER_BYTES:
+        raise ValueError(f"the .ngs header is {len(hbytes)} bytes, over the {MAX_HEADER_BYTES}-byte limit (large meta?)")
+    chunks = [PRELUDE.pack(MAGIC, VERSION, 0, len(hbytes)), hbytes, U32.pack(crc32(hbytes))]
+    for (_, p), c in zip(payloads, crcs):
+        if len(p) > 0xFFFFFFFF:
+            raise ValueError(f"section of {len(p)} bytes does not fit a u32 length")
+        chunks += [U32.pack(len(p)), p, U32.pack(c)]
+    return chunks
+
+
+# -- reading: byte sources ----------------------------------------------------------------------------
+class ByteSource:
+    """Bytes in memory; ``read(offset, n)`` returns a zero-copy memoryview (caller checked the range)."""
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self._view = memoryview(data).cast("B")
+        self.size = len(self._view)
+
+    def read(self, offset: int, n: int) -> memoryview:
+        assert 0 <= offset and 0 <= n and offset + n <= self.size
+        return self._view[offset: offset + n]
+
+
+class FileSource:
+    """An open binary file of known size: reads only the ranges asked for (progressive loading)."""
+
+    def __init__(self, f: BinaryIO, path: Path) -> None:
+        self._f = f
+        self._path = path
+        self.size = os.fstat(f.fileno()).st_size
+
+    def read(self, offset: int, n: int) -> bytes:
+        assert 0 <= offset and 0 <= n and offset + n <= self.size
+        self._f.seek(offset)
+        data = self._f.read(n)
+        if len(data) != n:  # the file shrank under us
+            raise NgsFormatError(self._path, f"file changed while reading (expected {n} bytes at offset {offset}, got {len(data)})")
+        return data
+
+
+def open_file(path: Path) -> BinaryIO:
+    """Open ``path`` for reading; OS problems become NgsFormatError."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise NgsFormatError(path, "file not found") from None
+    except IsADirectoryError:
+        raise NgsFormatError(path, "is a folder, not an .ngs file") from None
+    except PermissionError:
+        raise NgsFormatError(path, "permission denied") from None
+    except OSError as exc:
+        raise NgsFormatError(path, f"cannot be read: {exc.strerror or exc}") from None
+
+
+# -- reading: the header ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Section:
+    name: str
+    length: int
+    crc32: int
+    offset: int  # file offset of the section's u32 length field
+
+
+@dataclass(frozen=True)
+class NgsHeader:
+    """A validated v1 header plus the section layout. Arrays are float32 numpy."""
+
+    version: int
+    header_len: int
+    n_gaussians: int
+    n_clusters: int
+    sh_degree: int
+    hidden: int
+    layers: int
+    pe_freqs: int
+    cluster_sizes: tuple[int, ...]
+    pos_lo: np.ndarray
+    pos_hi: np.ndarray
+    attr_lo: np.ndarray
+    attr_hi: np.ndarray
+    sections: tuple[Section, ...]
+    meta: dict
+    raw: dict = field(repr=False)
+
+    @property
+    def n_params(self) -> int:
+        return n_params(self.sh_degree, self.hidden, self.layers, self.pe_freqs)
+
+    @property
+    def file_size(self) -> int:
+        """The exact size a valid file with this header has."""
+        last = self.sections[-1] if self.sections else None
+        end = PRELUDE_BYTES + self.header_len + U32.size
+        return last.offset + SECTION_OVERHEAD + last.length if last else end
+
+
+class _Checker:
+    """Typed access to the parsed header JSON; every failure is an NgsFormatError naming the key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, problem: str) -> NgsFormatError:
+        return NgsFormatError(self.path, problem)
+
+    def get(self, obj: dict, key: str, where: str = "header") -> Any:
+        if key not in obj:
+            raise self.fail(f"{where} is missing key '{key}'")
+        return obj[key]
+
+    def int_in(self, obj: dict, key: str, lo: int, hi: int, where: str = "header") -> int:
+        v = self.get(obj, key, where)
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise self.fail(f"{where} key '{key}' has the wrong type (expected an integer, got {_jtype(v)})")
+        if not lo <= v <= hi:
+            raise self.fail(f"{where} value {key} = {_short(v)} is out of range (allowed {lo}..{hi})")
+        return v
+
+    def floats(self, obj: dict, key: str, n: int, what: str) -> np.ndarray:
+        v = self.get(obj, key)
+        if not isinstance(v, list):
+            raise self.fail(f"header key '{key}' has the wrong type (expected a list of {n} numbers, got {_jtype(v)})")
+        if len(v) != n:
+            raise self.fail(f"header key '{key}' has {len(v)} values, expected {n} ({what})")
+        for i, x in enumerate(v):
+            if not isinstance(x, (int, float)) or isinstance(x, bool):
+                raise self.fail(f"header key '{key}'[{i}] has the wrong type (expected a number, got {_jtype(x)})")
+            if not math.isfinite(float(x)) or abs(float(x)) > _F32_MAX:
+                raise self.fail(f"non-finite range: header key '{key}'[{i}] = {_short(x)} is not a finite float32")
+        return np.asarray([float(x) for x in v], dtype=np.float64).astype(np.float32)
+
+
+def _jtype(v: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null",
+            int: "integer", float: "number"}.get(type(v), type(v).__name__)  # fmt: skip
+
+
+def _short(v: Any, n: int = 40) -> str:
+    s = repr(v) if not isinstance(v, int) or abs(v) < 10**30 else f"a {len(str(abs(v)))}-digit integer"
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name} is not allowed")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def parse_header_json(hbytes: bytes, path: Path) -> dict:
+    """The header JSON object; NgsFormatError for invalid UTF-8, invalid JSON, NaN/Infinity, duplicates."""
+    try:
+        obj = json.loads(bytes(hbytes).decode("utf-8"), parse_constant=_reject_constant,
+                         object_pairs_hook=_no_duplicates)  # fmt: skip
+    except UnicodeDecodeError as exc:
+        raise NgsFormatError(path, f"header JSON is invalid: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:
+        raise NgsFormatError(path, "header JSON is invalid: nested too deeply") from None
+    except ValueError as exc:
+        raise NgsFormatError(path, f"header JSON is invalid: {str(exc)[:200]}") from None
+    if not isinstance(obj, dict):
+        raise NgsFormatError(path, f"header JSON is invalid: expected an object, got {_jtype(obj)}")
+    return obj
+
+
+def validate_header(obj: dict, version: int, header_len: int, path: Path) -> NgsHeader:
+    """Check every key, type, range and count of a parsed v1 header; compute the section layout."""
+    c = _Checker(path)
+    n = c.int_in(obj, "n_gaussians", 0, MAX_GAUSSIANS)
+    k = c.int_in(obj, "n_clusters", 0, MAX_CLUSTERS)
+    sh = c.int_in(obj, "sh_degree", 0, 3)
+    arch = c.get(obj, "arch")
+    if not isinstance(arch, dict):
+        raise c.fail(f"header key 'arch' has the wrong type (expected an object, got {_jtype(arch)})")
+    hidden = c.int_in(arch, "hidden", 1, MAX_HIDDEN, "header 'arch'")
+    layers = c.int_in(arch, "layers", MIN_LAYERS, MAX_LAYERS, "header 'arch'")
+    pe = c.int_in(arch, "pe_freqs", 0, MAX_PE_FREQS, "header 'arch'")
+    bits = c.int_in(obj, "position_bits", 0, 2**31)
+    if bits != POSITION_BITS:
+        raise c.fail(f"unsupported position_bits {bits} (version 1 stores {POSITION_BITS}-bit positions)")
+    wd = c.get(obj, "weight_dtype")
+    if wd != WEIGHT_DTYPE:
+        raise c.fail(f"unsupported weight_dtype {_short(wd)} (version 1 stores {WEIGHT_DTYPE!r} weights)")
+
+    sizes = c.get(obj, "cluster_sizes")
+    if not isinstance(sizes, list):
+        raise c.fail(f"header key 'cluster_sizes' has the wrong type (expected a list, got {_jtype(sizes)})")
+    if len(sizes) != k:
+        raise c.fail(f"counts inconsistent: cluster_sizes has {len(sizes)} entries but n_clusters is {k}")
+    total = 0
+    for i, s in enumerate(sizes):
+        if not isinstance(s, int) or isinstance(s, bool):
+            raise c.fail(f"header key 'cluster_sizes'[{i}] has the wrong type (expected an integer, got {_jtype(s)})")
+        if not 0 <= s <= MAX_GAUSSIANS:
+            raise c.fail(f"header value cluster_sizes[{i}] = {_short(s)} is out of range (allowed 0..{MAX_GAUSSIANS})")
+        if i and s > sizes[i - 1]:
+            raise c.fail(f"counts inconsistent: cluster sizes must be non-increasing (largest first), "
+                         f"but cluster {i} has {s} > cluster {i - 1}'s {sizes[i - 1]}")  # fmt: skip
+        total += s
+    if total != n:
+        raise c.fail(f"counts inconsistent: cluster sizes sum to {total} but n_gaussians is {n}")
+
+    d = attribute_dim(sh)
+    pos_lo = c.floats(obj, "pos_lo", 3, "x, y, z")
+    pos_hi = c.floats(obj, "pos_hi", 3, "x, y, z")
+    attr_lo = c.floats(obj, "attr_lo", d, f"D = 10 + 3 * {SH_REST_COUNTS[sh]} attributes for SH degree {sh}")
+    attr_hi = c.floats(obj, "attr_hi", d, f"D = 10 + 3 * {SH_REST_COUNTS[sh]} attributes for SH degree {sh}")
+    for name, lo, hi in (("pos", pos_lo, pos_hi), ("attr", attr_lo, attr_hi)):
+        bad = np.flatnonzero(hi < lo)
+        if bad.size:
+            i = int(bad[0])
+            raise c.fail(f"invalid range: {name}_hi[{i}] = {hi[i]!r} is below {name}_lo[{i}] = {lo[i]!r}")
+    meta = c.get(obj, "meta")
+    if not isinstance(meta, dict):
+        raise c.fail(f"header key 'meta' has the wrong type (expected an object, got {_jtype(meta)})")
+
+    expected = [("positions", 6 * n)] + [(f"mlp_{i}", 2 * n_params(sh, hidden, layers, pe)) for i in range(k)]
+    secs = c.get(obj, "sections")
+    if not isinstance(secs, list):
+        raise c.fail(f"header key 'sections' has the wrong type (expected a list, got {_jtype(secs)})")
+    if len(secs) != len(expected):
+        raise c.fail(f"counts inconsistent: the header lists {len(secs)} sections, expected {len(expected)} "
+                     f"(positions + one MLP per cluster, K = {k})")  # fmt: skip
+    sections = []
+    offset = PRELUDE_BYTES + header_len + U32.size
+    for i, (s, (want_name, want_len)) in enumerate(zip(secs, expected)):
+        where = f"header 'sections'[{i}]"
+        if not isinstance(s, dict):
+            raise c.fail(f"{where} has the wrong type (expected an object, got {_jtype(s)})")
+        name = c.get(s, "name", where)
+        if name != want_name:
+            raise c.fail(f"{where} is named {_short(name)}, expected {want_name!r}")
+        length = c.int_in(s, "length", 0, 0xFFFFFFFF, where)
+        if length != want_len:
+            why = (f"n_gaussians ({n} x 6 bytes)" if i == 0 else
+                   f"the architecture (2 bytes x {want_len // 2} parameters: SH {sh}, hidden {hidden}, "
+                   f"{layers} layers, {pe} frequencies)")  # fmt: skip
+            raise c.fail(f"counts inconsistent: section {name} length {length} does not match "
+                         f"{why} = {want_len} bytes")  # fmt: skip
+        crc = c.int_in(s, "crc32", 0, 0xFFFFFFFF, where)
+        sections.append(Section(name, length, crc, offset))
+        offset += SECTION_OVERHEAD + length
+    return NgsHeader(version, header_len, n, k, sh, hidden, layers, pe, tuple(sizes), pos_lo, pos_hi,
+                     attr_lo, attr_hi, tuple(sections), dict(meta), obj)  # fmt: skip
+
+
+def read_layout(src: ByteSource | FileSource, path: Path) -> NgsHeader:
+    """Read and check the prelude and header, and that the file size is exactly what they imply."""
+    size = src.size
+    if size == 0:
+        raise NgsFormatError(path, "empty file (0 bytes), not an .ngs file")
+    head = bytes(src.read(0, min(PRELUDE_BYTES, size)))
+    if head[:4] != MAGIC[: len(head[:4])]:
+        raise NgsFormatError(path, f"not an .ngs file (bad magic {head[:4]!r}, expected {MAGIC!r})")
+    if size < PRELUDE_BYTES:
+        raise NgsFormatError(path, f"truncated prelude (expected {PRELUDE_BYTES} bytes, found {size})")
+    _, version, flags, hlen = PRELUDE.unpack(head)
+    if version not in SUPPORTED_VERSIONS:
+        raise NgsFormatError(path, f"unsupported .ngs version {version} (this reader supports version "
+                                   f"{', '.join(map(str, SUPPORTED_VERSIONS))})")  # fmt: skip
+    if flags != 0:
+        raise NgsFormatError(path, f"unsupported flags 0x{flags:04x} (version 1 defines none; expected 0)")
+    if hlen > MAX_HEADER_BYTES:
+        raise NgsFormatError(path, f"header length {hlen} exceeds the {MAX_HEADER_BYTES}-byte (16 MiB) limit")
+    avail = size - PRELUDE_BYTES
+    if avail < hlen:
+        raise NgsFormatError(path, f"truncated header JSON (expected {hlen} bytes, found {avail})")
+    if avail < hlen + U32.size:
+        raise NgsFormatError(path, f"truncated header CRC (expected 4 bytes, found {avail - hlen})")
+    hbytes = src.read(PRELUDE_BYTES, hlen)
+    (stored,) = U32.unpack(bytes(src.read(PRELUDE_BYTES + hlen, U32.size)))
+    computed = crc32(hbytes)
+    if stored != computed:
+        raise NgsFormatError(path, f"CRC mismatch in the header JSON (stored 0x{stored:08x}, computed 0x{computed:08x})")
+    hdr = validate_header(parse_header_json(hbytes, path), version, hlen, path)
+    for s in hdr.sections:
+        need = SECTION_OVERHEAD + s.length
+        if size - s.offset < need:
+            raise NgsFormatError(path, f"truncated section {s.name} (expected {need} bytes: 4 length + {s.length} "
+                                       f"data + 4 CRC, found {max(0, size - s.offset)})")  # fmt: skip
+    if size > hdr.file_size:
+        last = hdr.sections[-1].name if hdr.sections else "header"
+        raise NgsFormatError(path, f"{size - hdr.file_size} trailing bytes after the last section ({last}): "
+                                   f"a valid file with this header is {hdr.file_size} bytes")  # fmt: skip
+    return hdr
+
+
+def read_section(src: ByteSource | FileSource, sec: Section, path: Path) -> bytes | memoryview:
+    """The payload of a section whose range read_layout has checked; verifies length field and CRCs."""
+    (length,) = U32.unpack(bytes(src.read(sec.offset, U32.size)))
+    if length != sec.length:
+        raise NgsFormatError(path, f"section {sec.name} length field says {length} bytes but the header says {sec.length}")
+    payload = src.read(sec.offset + U32.size, sec.length)
+    (stored,) = U32.unpack(bytes(src.read(sec.offset + U32.size + sec.length, U32.size)))
+    computed = crc32(payload)
+    if stored != sec.crc32:
+        raise NgsFormatError(path, f"CRC mismatch in section {sec.name}: the CRC field 0x{stored:08x} disagrees "
+                                   f"with the header's 0x{sec.crc32:08x}")  # fmt: skip
+    if computed != stored:
+        raise NgsFormatError(path, f"CRC mismatch in section {sec.name} (stored 0x{stored:08x}, computed 0x{computed:08x})")
+    return payload
+
+
+def read_ngs_header(path: str | os.PathLike[str]) -> dict:
+    """The header of an ``.ngs`` file as a dict, reading only the prelude and header (for ``info``).
+
+    Returns the header JSON object (keys in the module docstring) plus ``"version"`` (int) and
+    ``"file_size"`` (bytes). The header is fully validated and the file size checked against it
+    (so a truncated file is reported here too); section CRCs are not checked (read_ngs does).
+    Raises NgsFormatError.
+    """
+    p = Path(path)
+    with open_file(p) as f:
+        hdr = read_layout(FileSource(f, p), p)
+    out = dict(hdr.raw)
+    out["version"] = hdr.version
+    out["file_size"] = hdr.file_size
+    return out
