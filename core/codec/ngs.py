@@ -135,7 +135,8 @@ def _field_bytes(f: ClusterField, arch: FieldArch, c: int) -> bytes:
             raise ValueError(f"cluster {c}: layer of shape {tuple(lin.weight.shape)}, expected {(o, i)}")
         parts += [lin.weight.detach().reshape(-1), lin.bias.detach().reshape(-1)]
     w = torch.cat(parts).cpu().to(torch.float32).numpy()
-    h = w.astype("<f2")
+    with np.errstate(over="ignore"):
+        h = w.astype("<f2")
     if not np.isfinite(h).all():
         raise ValueError(f"cluster {c}'s MLP has non-finite weights or weights beyond float16's range "
                          f"(|w| > {_F16_MAX:g})")  # fmt: skip
