@@ -52,7 +52,7 @@ def attributes_to_scene(means: torch.Tensor, attrs: torch.Tensor, sh_degree: int
         log_scales=attrs[:, 1:4],
         opacity_logits=attrs[:, 0],
         sh_dc=attrs[:, 7:10],
-        sh_rest=attrs[:, 10:].reshape(-1, m, 3),
+        sh_rest=attrs[:, 10:].reshape(attrs.shape[0], m, 3),
     )
 
 

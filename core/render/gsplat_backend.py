@@ -38,10 +38,8 @@ def unavailable_reason() -> str:
     return _state["reason"] or "unknown"
 
 
-def render(scene: GaussianScene, camera: Camera, background, sh_degree: int | None, with_depth: bool):
-    """RenderOutput via gsplat, or None if gsplat cannot run here (reason logged once)."""
-    from core.render.api import RenderOutput
-
+def _rasterize(scene: GaussianScene, camera: Camera, colors: torch.Tensor, sh_degree: int | None, **kwargs):
+    """gsplat.rasterization for one camera, or None when gsplat cannot run (first failure is logged)."""
     if not available():
         return None
     try:
@@ -51,21 +49,32 @@ def render(scene: GaussianScene, camera: Camera, background, sh_degree: int | No
         s = scene.to(dev)
         viewmat = torch.as_tensor(camera.world_to_camera, dtype=torch.float32, device=dev)[None]
         ks = torch.as_tensor(camera.intrinsics, dtype=torch.float32, device=dev)[None]
-        bg = torch.as_tensor(background, dtype=torch.float32, device=dev).reshape(1, 3)
-        degree = scene.sh_degree if sh_degree is None else min(sh_degree, scene.sh_degree)
-        colors, alphas, meta = rasterization(
-            s.means, s.quats, torch.exp(s.log_scales), torch.sigmoid(s.opacity_logits), s.sh_coeffs(),
-            viewmat, ks, camera.width, camera.height, sh_degree=degree,
-            render_mode="RGB+ED" if with_depth else "RGB", backgrounds=bg,
-            packed=False, rasterize_mode="classic", eps2d=0.3, near_plane=0.01,
+        result = rasterization(
+            s.means, s.quats, torch.exp(s.log_scales), torch.sigmoid(s.opacity_logits), colors.to(dev),
+            viewmat, ks, camera.width, camera.height, sh_degree=sh_degree,
+            packed=False, rasterize_mode="classic", eps2d=0.3, near_plane=0.01, **kwargs,
         )
         _state["ok"] = True
+        return result
     except Exception as exc:
         if _state["ok"] is None:
             _state.update(ok=False, reason=f"{type(exc).__name__}: {exc}")
             log.warning("gsplat backend disabled, falling back to the CPU renderer: %s", _state["reason"])
             return None
         raise
+
+
+def render(scene: GaussianScene, camera: Camera, background, sh_degree: int | None, with_depth: bool):
+    """RenderOutput via gsplat, or None if gsplat cannot run here (reason logged once)."""
+    from core.render.api import RenderOutput
+
+    degree = scene.sh_degree if sh_degree is None else min(sh_degree, scene.sh_degree)
+    bg = torch.as_tensor(background, dtype=torch.float32).reshape(1, 3).cuda() if torch.cuda.is_available() else None
+    result = _rasterize(scene, camera, scene.sh_coeffs(), degree,
+                        render_mode="RGB+ED" if with_depth else "RGB", backgrounds=bg)
+    if result is None:
+        return None
+    colors, alphas, meta = result
     out = colors[0]
     alpha = alphas[0, ..., 0]
     depth = out[..., 3] if with_depth else torch.zeros_like(alpha)
@@ -76,25 +85,5 @@ def render(scene: GaussianScene, camera: Camera, background, sh_degree: int | No
 
 def render_features(scene: GaussianScene, camera: Camera, feats: torch.Tensor):
     """Blend arbitrary per-Gaussian features [N, C] (no SH): [H, W, C], or None if gsplat cannot run."""
-    if not available():
-        return None
-    try:
-        from gsplat import rasterization
-
-        dev = torch.device("cuda")
-        s = scene.to(dev)
-        viewmat = torch.as_tensor(camera.world_to_camera, dtype=torch.float32, device=dev)[None]
-        ks = torch.as_tensor(camera.intrinsics, dtype=torch.float32, device=dev)[None]
-        out, _, _ = rasterization(
-            s.means, s.quats, torch.exp(s.log_scales), torch.sigmoid(s.opacity_logits), feats.to(dev),
-            viewmat, ks, camera.width, camera.height, sh_degree=None,
-            packed=False, rasterize_mode="classic", eps2d=0.3, near_plane=0.01,
-        )
-        _state["ok"] = True
-    except Exception as exc:
-        if _state["ok"] is None:
-            _state.update(ok=False, reason=f"{type(exc).__name__}: {exc}")
-            log.warning("gsplat backend disabled, falling back to the CPU renderer: %s", _state["reason"])
-            return None
-        raise
-    return out[0]
+    result = _rasterize(scene, camera, feats, None)
+    return None if result is None else result[0][0]
