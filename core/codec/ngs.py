@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from core.codec.ngs_format import (
     MAX_CLUSTERS,
@@ -236,15 +235,19 @@ def _decode(src: ByteSource | FileSource, path: Path, n_clusters: int | None) ->
 
 
 def _field_from_flat(arch: FieldArch, flat: torch.Tensor) -> ClusterField:
-    """A ClusterField whose parameters are the float32 ``flat`` [n_params] (no random init)."""
-    with torch.device("meta"):
-        f = ClusterField(arch)
+    """A ClusterField whose parameters are the float32 ``flat`` [n_params] (weight then bias per layer).
+
+    Built with ClusterField's own constructor (its random init is wasted work, ~0.3-1 ms per field;
+    the caller forks the RNG so decoding never changes torch's global random state), then overwritten.
+    """
+    f = ClusterField(arch)
     off = 0
-    for lin, (o, i) in zip(f.linears, arch.layer_shapes(), strict=True):
-        lin.weight = nn.Parameter(flat[off: off + o * i].reshape(o, i).clone())
-        off += o * i
-        lin.bias = nn.Parameter(flat[off: off + o].clone())
-        off += o
+    with torch.no_grad():
+        for lin, (o, i) in zip(f.linears, arch.layer_shapes(), strict=True):
+            lin.weight.copy_(flat[off: off + o * i].reshape(o, i))
+            off += o * i
+            lin.bias.copy_(flat[off: off + o])
+            off += o
     return f
 
 
@@ -259,12 +262,13 @@ def _build_model(src: ByteSource | FileSource, hdr: NgsHeader, path: Path, n_clu
     q = np.frombuffer(payload, dtype="<u2", count=3 * n).reshape(n, 3)
     positions = torch.from_numpy(dequantise_positions(q, hdr.pos_lo, hdr.pos_hi))
     fields = []
-    for c in range(k):
-        sec = hdr.sections[1 + c]
-        w = np.frombuffer(read_section(src, sec, path), dtype="<f2")
-        if not np.isfinite(w).all():
-            raise NgsFormatError(path, f"non-finite weights (float16 Inf/NaN) in section {sec.name}")
-        fields.append(_field_from_flat(arch, torch.from_numpy(w.astype(np.float32))))
+    with torch.random.fork_rng(devices=[]):
+        for c in range(k):
+            sec = hdr.sections[1 + c]
+            w = np.frombuffer(read_section(src, sec, path), dtype="<f2")
+            if not np.isfinite(w).all():
+                raise NgsFormatError(path, f"non-finite weights (float16 Inf/NaN) in section {sec.name}")
+            fields.append(_field_from_flat(arch, torch.from_numpy(w.astype(np.float32))))
     return NeuralGSModel(
         arch=arch,
         positions=positions,

@@ -394,7 +394,8 @@ def validate_header(obj: dict, version: int, header_len: int, path: Path) -> Ngs
     if not isinstance(meta, dict):
         raise c.fail(f"header key 'meta' has the wrong type (expected an object, got {_jtype(meta)})")
 
-    expected = [("positions", 6 * n)] + [(f"mlp_{i}", 2 * n_params(sh, hidden, layers, pe)) for i in range(k)]
+    mlp_len = 2 * n_params(sh, hidden, layers, pe)
+    expected = [("positions", 6 * n)] + [(f"mlp_{i}", mlp_len) for i in range(k)]
     secs = c.get(obj, "sections")
     if not isinstance(secs, list):
         raise c.fail(f"header key 'sections' has the wrong type (expected a list, got {_jtype(secs)})")
@@ -404,24 +405,32 @@ def validate_header(obj: dict, version: int, header_len: int, path: Path) -> Ngs
     sections = []
     offset = PRELUDE_BYTES + header_len + U32.size
     for i, (s, (want_name, want_len)) in enumerate(zip(secs, expected)):
-        where = f"header 'sections'[{i}]"
-        if not isinstance(s, dict):
-            raise c.fail(f"{where} has the wrong type (expected an object, got {_jtype(s)})")
-        name = c.get(s, "name", where)
-        if name != want_name:
-            raise c.fail(f"{where} is named {_short(name)}, expected {want_name!r}")
-        length = c.int_in(s, "length", 0, 0xFFFFFFFF, where)
-        if length != want_len:
-            why = (f"n_gaussians ({n} x 6 bytes)" if i == 0 else
-                   f"the architecture (2 bytes x {want_len // 2} parameters: SH {sh}, hidden {hidden}, "
-                   f"{layers} layers, {pe} frequencies)")  # fmt: skip
-            raise c.fail(f"counts inconsistent: section {name} length {length} does not match "
-                         f"{why} = {want_len} bytes")  # fmt: skip
-        crc = c.int_in(s, "crc32", 0, 0xFFFFFFFF, where)
-        sections.append(Section(name, length, crc, offset))
-        offset += SECTION_OVERHEAD + length
+        if not (type(s) is dict and s.get("name") == want_name and type(s.get("length")) is int  # fast path
+                and s["length"] == want_len and type(s.get("crc32")) is int and 0 <= s["crc32"] <= 0xFFFFFFFF):
+            _section_entry_problem(c, i, s, want_name, want_len, n, sh, hidden, layers, pe)
+        sections.append(Section(want_name, want_len, s["crc32"], offset))
+        offset += SECTION_OVERHEAD + want_len
     return NgsHeader(version, header_len, n, k, sh, hidden, layers, pe, tuple(sizes), pos_lo, pos_hi,
                      attr_lo, attr_hi, tuple(sections), dict(meta), obj)  # fmt: skip
+
+
+def _section_entry_problem(c: _Checker, i: int, s: Any, want_name: str, want_len: int, n: int, sh: int,
+                           hidden: int, layers: int, pe: int) -> None:  # fmt: skip
+    """Raise the NgsFormatError describing what is wrong with header ``sections[i]``."""
+    where = f"header 'sections'[{i}]"
+    if not isinstance(s, dict):
+        raise c.fail(f"{where} has the wrong type (expected an object, got {_jtype(s)})")
+    name = c.get(s, "name", where)
+    if name != want_name:
+        raise c.fail(f"{where} is named {_short(name)}, expected {want_name!r}")
+    length = c.int_in(s, "length", 0, 0xFFFFFFFF, where)
+    if length != want_len:
+        why = (f"n_gaussians ({n} x 6 bytes)" if i == 0 else
+               f"the architecture (2 bytes x {want_len // 2} parameters: SH {sh}, hidden {hidden}, "
+               f"{layers} layers, {pe} frequencies)")  # fmt: skip
+        raise c.fail(f"counts inconsistent: section {name} length {length} does not match {why} = {want_len} bytes")
+    c.int_in(s, "crc32", 0, 0xFFFFFFFF, where)
+    raise c.fail(f"{where} is invalid")  # pragma: no cover (the checks above cover the fast path's tests)
 
 
 def read_layout(src: ByteSource | FileSource, path: Path) -> NgsHeader:
