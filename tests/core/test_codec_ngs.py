@@ -39,11 +39,6 @@ from tests.conftest import shared_path
 
 pytestmark = pytest.mark.timeout(120)
 
-# model.decode() fails for SH degree 0 in core.neural_field.attributes_to_scene
-# (``attrs[:, 10:].reshape(-1, 0, 3)`` cannot infer -1 from 0 elements); not this module's code.
-SH0_DECODE_BUG = pytest.mark.xfail(raises=RuntimeError, strict=False,
-                                   reason="neural_field.attributes_to_scene reshape(-1, 0, 3) fails for SH 0")
-
 
 # -- helpers (also used by test_codec_fuzz.py) ------------------------------------------------------------
 def small_model(n=40, k=3, sh=1, hidden=8, layers=3, pe=2, seed=0, **kw) -> NeuralGSModel:
@@ -164,7 +159,7 @@ def test_round_trip(sh, k, hidden, layers, pe, n):
             assert_bit_equal(m.fields[c](x), d.fields[c](x))
 
 
-@pytest.mark.parametrize("sh", [pytest.param(0, marks=SH0_DECODE_BUG), 1, 2, 3])
+@pytest.mark.parametrize("sh", [0, 1, 2, 3])
 def test_quantised_model_decodes_bit_identically(sh):
     m = small_model(60, 4, sh, hidden=16, layers=3, pe=3, seed=sh, extent=800.0)
     quantise_model_(m)
@@ -255,7 +250,7 @@ def test_progressive_prefixes(tmp_path, sh):
             assert_bit_equal(d.predict_normalised(), full)
 
 
-@pytest.mark.parametrize("sh", [pytest.param(0, marks=SH0_DECODE_BUG), 2])
+@pytest.mark.parametrize("sh", [0, 2])
 def test_zero_clusters_gives_an_empty_model(sh):
     m = small_model(20, 3, sh, seed=2)
     d = decode_ngs(encode_ngs(m), n_clusters=0)
