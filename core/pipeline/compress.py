@@ -1,0 +1,171 @@
+"""The whole NeuralGS compression (DESIGN §5): views -> importance -> prune -> cluster -> fit -> fine-tune.
+
+:func:`compress` is a generator of :class:`ProgressRecord` whose return value is a
+:class:`CompressionResult`; drive it with :func:`run_to_completion` or step by step (pause by not
+calling ``next()``, cancel with ``close()``). Nothing is written to disk and the input scene is
+never modified. The final, held-out evaluation ("evaluate" stage) renders the decoded model at the
+held-out views and compares with their targets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Generator, Sequence
+
+import torch
+
+from core.camera import Camera
+from core.metrics import psnr, ssim
+from core.neural_field import NeuralGSModel, scene_to_attributes
+from core.pipeline.config import CompressionConfig
+from core.pipeline.finetune import finetune
+from core.pipeline.fit import fit_clusters
+from core.pipeline.importance import importance_scores, prune
+from core.pipeline.kmeans import kmeans_stage, normalised_features
+from core.pipeline.progress import ProgressRecord, StageClock, run_to_completion
+from core.pipeline.views import ViewSet, build_views
+from core.render.api import render
+from core.scene import GaussianScene
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CompressionResult", "compress", "evaluate", "resolve_device", "run_to_completion", "estimated_bytes"]
+
+
+@dataclass
+class CompressionResult:
+    """What :func:`compress` returns.
+
+    model: the compressed scene (MLP weights already rounded to fp16, as stored); history:
+    {"fit": [(step, {cluster: loss})], "finetune": [(step, total loss)]}; timings: seconds of
+    work per stage (pauses excluded); importance [n_kept]: S_j of the kept Gaussians in model
+    order; views: the training / held-out views and targets; metrics: held-out evaluation
+    (see :func:`evaluate`) or None; fit_losses: final exact Eq. 4 loss per cluster.
+    """
+
+    model: NeuralGSModel
+    history: dict
+    timings: dict[str, float]
+    importance: torch.Tensor
+    n_original: int
+    n_kept: int
+    views: ViewSet
+    metrics: dict | None = None
+    fit_losses: dict[int, float] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" -> cuda when available, else cpu; "cuda" without CUDA is a ValueError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False")
+    return torch.device(name)
+
+
+def estimated_bytes(model: NeuralGSModel, header_bytes: int = 1024) -> int:
+    """Size of the .ngs v1 payload: 6 bytes per position (3 x 16 bit), 2 per MLP parameter (fp16), plus a header."""
+    return 6 * model.num_gaussians + 2 * model.arch.n_params() * model.n_clusters + header_bytes
+
+
+def _timed(gen: Generator, name: str, timings: dict[str, float]) -> Generator:
+    """Run a stage generator, adding the seconds spent inside it (not while paused) to ``timings[name]``."""
+    spent, start = 0.0, time.perf_counter()
+    try:
+        while True:
+            try:
+                rec = next(gen)
+            except StopIteration as stop:
+                spent += time.perf_counter() - start
+                return stop.value
+            spent += time.perf_counter() - start
+            yield rec
+            start = time.perf_counter()
+    finally:
+        timings[name] = timings.get(name, 0.0) + spent
+        gen.close()
+
+
+def evaluate(scene: GaussianScene, cameras: Sequence[Camera], targets: Sequence[torch.Tensor],
+             config: CompressionConfig, stage: str = "evaluate") -> Generator[ProgressRecord, None, dict]:
+    """PSNR (dB) and SSIM of renders of ``scene`` (clamped to [0, 1]) against ``targets``.
+
+    Returns {"psnr": mean, "ssim": mean, "per_view": [{"name", "psnr", "ssim"}]} (empty views: NaN).
+    """
+    clock = StageClock(stage, len(cameras))
+    per_view = []
+    with torch.no_grad():
+        for i, (cam, tgt) in enumerate(zip(cameras, targets)):
+            img = render(scene, cam, config.background, backend=config.render_backend, with_depth=False).color
+            img = img.clamp(0.0, 1.0)
+            per_view.append({"name": cam.name, "psnr": psnr(img, tgt), "ssim": ssim(img, tgt)})
+            yield clock.record(i + 1, f"view {i + 1}/{len(cameras)}: {per_view[-1]['psnr']:.2f} dB")
+    mean = lambda key: sum(v[key] for v in per_view) / len(per_view) if per_view else float("nan")  # noqa: E731
+    return {"psnr": mean("psnr"), "ssim": mean("ssim"), "per_view": per_view}
+
+
+def compress(scene: GaussianScene, config: CompressionConfig, *, cameras: Sequence[Camera] | None = None,
+             dataset_images: bool | None = None) -> Generator[ProgressRecord, None, CompressionResult]:
+    """Compress ``scene`` with NeuralGS; a generator of progress records returning a CompressionResult.
+
+    cameras: a CameraSet / list of Camera (training and held-out views, every ``test_every``-th
+    held out) or None for generated orbit views; dataset_images: use the cameras' image files as
+    targets (None: when all exist; False: render the original from the cameras instead).
+    """
+    device = resolve_device(config.device)
+    timings: dict[str, float] = {}
+    src = scene.detach().to(device, torch.float32)
+    n_original = src.num_gaussians
+    if n_original == 0:
+        raise ValueError("the scene has no Gaussians")
+    log.info("compress: %d Gaussians, SH degree %d, preset %s, device %s", n_original, src.sh_degree,
+             config.preset, device)
+
+    views = yield from _timed(build_views(src, config, cameras, dataset_images), "views", timings)
+    scores = yield from _timed(importance_scores(src, views.train_cameras, config.beta, config.render_backend),
+                               "importance", timings)
+
+    t0 = time.perf_counter()
+    kept, kept_idx = prune(src, scores, config.prune_ratio)
+    timings["prune"] = time.perf_counter() - t0
+    yield StageClock("prune", 1).record(1, f"kept {kept.num_gaussians} of {n_original} Gaussians")
+
+    attrs = scene_to_attributes(kept)
+    k = config.effective_clusters
+    if k > 1:
+        feats = normalised_features(torch.cat([kept.means, attrs], dim=1), config.kmeans_range_pct)
+        km = yield from _timed(kmeans_stage(feats, k, config.kmeans_iters, config.seed), "cluster", timings)
+        labels = km.labels
+    else:
+        labels = torch.zeros(kept.num_gaussians, dtype=torch.int64, device=device)
+        timings["cluster"] = 0.0
+        yield StageClock("cluster", 1).record(1, "one cluster (clustering switched off)")
+
+    fitted = yield from _timed(fit_clusters(kept.means, attrs, labels, scores[kept_idx], config, kept.sh_degree),
+                               "fit", timings)
+    tuned = yield from _timed(finetune(fitted.model, views, config), "finetune", timings)
+    model = tuned.model
+
+    metrics = None
+    if config.evaluate and views.n_test:
+        decoded = model.decode().detach()
+        metrics = yield from _timed(evaluate(decoded, views.test_cameras, views.test_targets, config),
+                                    "evaluate", timings)
+        metrics["n_test"] = views.n_test
+        metrics["target_source"] = views.source
+        log.info("compress: held-out PSNR %.2f dB, SSIM %.4f over %d views", metrics["psnr"], metrics["ssim"],
+                 views.n_test)
+    model.meta.update({
+        "config": config.to_dict(),
+        "timings": dict(timings),
+        "n_original": n_original,
+        "n_kept": kept.num_gaussians,
+        "views": {"source": views.source, "n_train": views.n_train, "n_test": views.n_test},
+    })
+    if metrics is not None:
+        model.meta["heldout"] = {"psnr": metrics["psnr"], "ssim": metrics["ssim"], "n_views": views.n_test}
+    history = {"fit": fitted.history, "finetune": tuned.history}
+    return CompressionResult(model, history, timings, fitted.weights, n_original, kept.num_gaussians, views,
+                             metrics, fitted.final_losses)

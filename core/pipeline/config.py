@@ -1,0 +1,180 @@
+"""Compression hyperparameters (paper §3.3-3.5 and supplement §7) and the presets.
+
+No torch here: the GUI and the CLI build and validate configurations without loading it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+DEVICES = ("auto", "cpu", "cuda")
+RENDER_BACKENDS = ("auto", "cpu", "gsplat", "reference")
+
+
+@dataclass(frozen=True)
+class CompressionConfig:
+    """Every knob of the NeuralGS pipeline. Construction validates (ValueError naming the field).
+
+    Paper values: prune_ratio 0.4, beta 0.1 (Eq. 2), 5-layer MLPs of width 128 with 10 PE
+    frequencies, 60k fitting iterations with lr 1e-3 -> 8e-5, 25k fine-tuning iterations with
+    lr 3e-4 -> 6e-6, lambda_ssim 0.2 (Eq. 5), lambda_freq 0.01 (Eq. 7), K 6-10 for objects.
+    Learning rates decay exponentially from the first to the second value over the stage.
+
+    Views: with a dataset, images are loaded with the longer side at most ``dataset_max_size``
+    pixels (NeRF-synthetic 800 -> 400) and every ``test_every``-th image (0, 8, 16, ...) is held
+    out; without one, ``n_views`` training and ``n_test_views`` held-out views of
+    ``image_size`` x ``image_size`` pixels are generated around the scene (``up``: world up, None
+    = estimated / -y; ``elevation_range_deg``: the band of elevations) and the targets are
+    renders of the original scene. ``background``: RGB in [0, 1] used for targets and renders.
+
+    Normalisation: ``kmeans_range_pct`` / ``attr_range_pct`` = p uses the p-th and (100-p)-th
+    percentiles per dimension instead of min/max (values outside are clipped); 0 = min/max
+    (the paper). ``attr_margin``: fraction of the range added on each side of the attribute box
+    so that targets stay off tanh's asymptotes.
+
+    Ablations: ``use_clusters`` False = one MLP for all Gaussians (K = 1, "vanilla NeuralGS");
+    ``use_importance_weights`` False = uniform weights in Eq. 4; ``use_freq_loss`` False drops Eq. 6.
+    """
+
+    n_clusters: int = 8
+    prune_ratio: float = 0.4
+    beta: float = 0.1
+    # neural field
+    hidden: int = 64
+    layers: int = 5
+    pe_freqs: int = 10
+    # fitting (Eq. 4)
+    fit_iters: int = 2000
+    fit_lr: tuple[float, float] = (1e-3, 8e-5)
+    fit_batch_size: int = 0  # per cluster; 0 = full batch
+    attr_range_pct: float = 0.0
+    attr_margin: float = 0.0
+    # clustering
+    kmeans_iters: int = 30
+    kmeans_range_pct: float = 0.0
+    # fine-tuning (Eq. 5-7)
+    finetune_iters: int = 1000
+    finetune_lr: tuple[float, float] = (3e-4, 6e-6)
+    lambda_ssim: float = 0.2
+    lambda_freq: float = 0.01
+    freq_cutoff: float = 0.2  # r0 of the Gaussian high-pass, as a fraction of the Nyquist radius
+    # views
+    n_views: int = 48
+    n_test_views: int = 8
+    image_size: int = 256
+    up: tuple[float, float, float] | None = None
+    elevation_range_deg: tuple[float, float] = (-30.0, 60.0)
+    dataset_max_size: int = 400
+    test_every: int = 8
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # run
+    seed: int = 0
+    device: str = "auto"
+    render_backend: str = "auto"
+    log_every: int = 10
+    evaluate: bool = True
+    # ablations
+    use_clusters: bool = True
+    use_importance_weights: bool = True
+    use_freq_loss: bool = True
+    preset: str = field(default="custom", compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("fit_lr", "finetune_lr", "elevation_range_deg", "background"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        if self.up is not None:
+            object.__setattr__(self, "up", tuple(float(v) for v in self.up))
+        validate(self)
+
+    @property
+    def effective_clusters(self) -> int:
+        """K actually used: 1 when clustering is switched off."""
+        return self.n_clusters if self.use_clusters else 1
+
+    def replace(self, **overrides) -> "CompressionConfig":
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values (tuples become lists)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def _int_at_least(cfg, name: str, low: int) -> None:
+    v = getattr(cfg, name)
+    if isinstance(v, bool) or not isinstance(v, int) or v < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+
+
+def _finite(cfg, name: str, low: float | None = None, high: float | None = None, *, open_high: bool = False) -> None:
+    v = getattr(cfg, name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {v!r}")
+    if low is not None and v < low:
+        raise ValueError(f"{name} must be >= {low}, got {v}")
+    if high is not None and (v >= high if open_high else v > high):
+        raise ValueError(f"{name} must be {'<' if open_high else '<='} {high}, got {v}")
+
+
+def validate(cfg: CompressionConfig) -> None:
+    """Raise ValueError with a message naming the first invalid field."""
+    for name, low in (("n_clusters", 1), ("hidden", 1), ("layers", 2), ("pe_freqs", 0), ("fit_iters", 0),
+                      ("fit_batch_size", 0), ("kmeans_iters", 1), ("finetune_iters", 0), ("n_views", 1),
+                      ("n_test_views", 0), ("image_size", 8), ("dataset_max_size", 8), ("test_every", 0),
+                      ("log_every", 1)):
+        _int_at_least(cfg, name, low)
+    if cfg.pe_freqs > 20:
+        raise ValueError(f"pe_freqs must be <= 20 (2^pe_freqs overflows float32 precision), got {cfg.pe_freqs}")
+    _finite(cfg, "prune_ratio", 0.0, 1.0, open_high=True)
+    _finite(cfg, "beta", 0.0)
+    _finite(cfg, "lambda_ssim", 0.0, 1.0)
+    _finite(cfg, "lambda_freq", 0.0)
+    _finite(cfg, "freq_cutoff", 0.0, 2.0, open_high=True)
+    if cfg.freq_cutoff <= 0:
+        raise ValueError(f"freq_cutoff must be > 0, got {cfg.freq_cutoff}")
+    _finite(cfg, "attr_range_pct", 0.0, 50.0, open_high=True)
+    _finite(cfg, "kmeans_range_pct", 0.0, 50.0, open_high=True)
+    _finite(cfg, "attr_margin", 0.0, 1.0)
+    for name in ("fit_lr", "finetune_lr"):
+        lr = getattr(cfg, name)
+        if len(lr) != 2 or not all(math.isfinite(v) and v > 0 for v in lr):
+            raise ValueError(f"{name} must be two positive learning rates (start, end), got {lr}")
+    lo, hi = cfg.elevation_range_deg if len(cfg.elevation_range_deg) == 2 else (1.0, 0.0)
+    if not -90.0 < lo <= hi < 90.0:
+        raise ValueError(f"elevation_range_deg must be (low, high) with -90 < low <= high < 90, "
+                         f"got {cfg.elevation_range_deg}")
+    if len(cfg.background) != 3 or not all(0.0 <= v <= 1.0 for v in cfg.background):
+        raise ValueError(f"background must be 3 values in [0, 1], got {cfg.background}")
+    if cfg.up is not None and (len(cfg.up) != 3 or not all(math.isfinite(v) for v in cfg.up)
+                               or not any(cfg.up)):
+        raise ValueError(f"up must be a finite non-zero 3-vector or None, got {cfg.up}")
+    if cfg.device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
+    if cfg.render_backend not in RENDER_BACKENDS:
+        raise ValueError(f"render_backend must be one of {', '.join(RENDER_BACKENDS)}, got {cfg.render_backend!r}")
+
+
+PRESETS: dict[str, dict] = {
+    # about a minute on a 2-core CPU for a ~50k-Gaussian object (donut.ply)
+    "preview": dict(n_clusters=4, hidden=32, fit_iters=300, finetune_iters=150, n_views=24, n_test_views=4,
+                    image_size=128, kmeans_iters=15),
+    # at most 10 minutes on a 2-core CPU for donut.ply, held-out PSNR >= 35 dB (see the pipeline report)
+    "balanced": dict(n_clusters=8, hidden=64, fit_iters=2000, finetune_iters=1000, n_views=48, n_test_views=8,
+                     image_size=256),
+    # the paper's settings (supplement §7), for a CUDA machine
+    "paper": dict(n_clusters=8, hidden=128, fit_iters=60_000, finetune_iters=25_000, n_views=100,
+                  n_test_views=12, image_size=512, fit_batch_size=0, device="auto"),
+}
+
+
+def config_from_preset(name: str, **overrides) -> CompressionConfig:
+    """The preset's configuration with ``overrides`` applied (ValueError for unknown names or fields)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    known = {f.name for f in dataclasses.fields(CompressionConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown configuration field(s): {', '.join(unknown)}")
+    return CompressionConfig(**{**PRESETS[name], "preset": name, **overrides})
