@@ -543,3 +543,12 @@ def test_file_errors(tmp_path):
     with pytest.raises(NgsFormatError, match="truncated prelude") as info:
         read_ngs(p)
     assert isinstance(info.value, NgsFormatError) and str(info.value).startswith(str(p))
+
+
+def test_benchmark_decode_runs_small():
+    from core.codec import benchmark_decode
+
+    r = benchmark_decode(n_gaussians=3000, n_clusters=4, hidden=8, sh_degree=3, layers=3, pe_freqs=2, repeats=2,
+                         threads=1)
+    assert r["n"] == 3000 and r["threads"] == 1 and len(r["runs"]) == 2 and r["seconds"] == min(r["runs"]) and r["bytes"] > 18000
+    assert r["seconds"] >= r["mlp_seconds"] > 0 and r["cpu_seconds"] > 0
