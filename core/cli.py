@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 from core.cli_common import UsageError, parse_background, parse_size, parse_up
 from core.errors import InputFileError
@@ -54,12 +55,35 @@ def configure_logging(verbose: bool) -> None:
 # -- commands -------------------------------------------------------------------------------------------
 def cmd_info(args) -> int:
     """``info FILE [--json]``: format, Gaussian count, SH degree, bounds, size and reader warnings."""
-    from core.cli_common import format_summary, load_scene, scene_summary
+    from core.cli_common import check_input_file, format_summary, load_scene, scene_summary
+    from core.cli_compress import _is_ngs, ngs_summary
 
-    scene, info = load_scene(args.file)
-    summary = scene_summary(scene, info)
+    path = check_input_file(Path(args.file))
+    if _is_ngs(path):
+        summary = ngs_summary(path)
+    else:
+        scene, info = load_scene(path)
+        summary = scene_summary(scene, info)
     print(json.dumps(summary) if args.json else format_summary(summary))
     return EXIT_OK
+
+
+def cmd_compress(args) -> int:
+    from core.cli_compress import cmd_compress as run
+
+    return run(args)
+
+
+def cmd_decompress(args) -> int:
+    from core.cli_compress import cmd_decompress as run
+
+    return run(args)
+
+
+def cmd_eval(args) -> int:
+    from core.cli_compress import cmd_eval as run
+
+    return run(args)
 
 
 def cmd_bench_render(args) -> int:
@@ -101,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", parents=[common], help="what a scene file holds",
                           description="Format, Gaussian count, SH degree, bounds, file size and warnings.")
-    info.add_argument("file", help="scene file (.ply, .compressed.ply, .splat)")
+    info.add_argument("file", help="scene file (.ply, .compressed.ply, .splat, .ngs)")
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(func=cmd_info)
 
@@ -126,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", choices=("auto", "cpu", "gsplat"), default="auto",
                    help="renderer: gsplat needs CUDA; auto uses it when it works, else cpu")
     r.set_defaults(func=cmd_render)
+
+    add_compression_commands(sub, common)
 
     b = sub.add_parser("bench", parents=[common], help="benchmarks", description="Benchmarks.")
     bsub = b.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
@@ -152,6 +178,63 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", "-o", help="output .png (default demo-render.png in the current folder)")
     d.set_defaults(func=cmd_demo)
     return p
+
+
+def _pipeline_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by compress and eval: the preset and what decides the views."""
+    p.add_argument("--preset", choices=("preview", "balanced", "paper"), default="balanced",
+                   help="settings bundle (default balanced: minutes on a laptop CPU; paper: 60k/25k iterations, "
+                        "for a CUDA machine)")
+    p.add_argument("--up", type=parse_up, metavar="AXIS",
+                   help="world up for generated views: +z (Blender), -y (COLMAP/3DGS, the default)")
+    p.add_argument("--background", type=parse_background, metavar="R,G,B",
+                   help="background of targets and renders (default white)")
+    p.add_argument("--seed", type=int, help="random seed (default 0): the same seed gives the same file")
+
+
+def add_compression_commands(sub, common) -> None:
+    """compress, decompress, eval."""
+    c = sub.add_parser("compress", parents=[common], help="compress a scene to .ngs with NeuralGS",
+                       description="Importance pruning, k-means clusters, one tiny MLP per cluster, fine-tuning "
+                                   "through the renderer; writes OUT.ngs atomically (Ctrl-C leaves nothing).")
+    c.add_argument("input", help="scene file (.ply, .compressed.ply, .splat)")
+    c.add_argument("-o", "--output", required=True, help="output .ngs (refused if it exists, unless --force)")
+    c.add_argument("--force", action="store_true", help="replace --output if it exists")
+    _pipeline_options(c)
+    c.add_argument("--clusters", type=int, metavar="K", help="number of clusters (one MLP each)")
+    c.add_argument("--prune", type=float, metavar="R", help="fraction of the least important Gaussians removed "
+                                                            "(default 0.4)")
+    c.add_argument("--lambda-freq", type=float, metavar="F", help="weight of the frequency loss (default 0.01)")
+    c.add_argument("--fit-iters", type=int, metavar="N", help="MLP fitting iterations")
+    c.add_argument("--finetune-iters", type=int, metavar="N", help="fine-tuning iterations")
+    c.add_argument("--hidden", type=int, metavar="W", help="MLP hidden width")
+    c.add_argument("--pe-freqs", type=int, metavar="L", help="positional-encoding frequencies (default 10)")
+    c.add_argument("--views", type=int, metavar="N", help="generated training views (without --dataset)")
+    c.add_argument("--view-size", type=int, metavar="PX", help="generated view size in pixels")
+    c.add_argument("--dataset", metavar="DIR", help="dataset whose images are the fine-tuning targets "
+                                                     "(every 8th image held out)")
+    c.add_argument("--cameras", metavar="PATH", help="cameras to render targets of the original from")
+    c.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to compute (default auto)")
+    c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    c.set_defaults(func=cmd_compress)
+
+    d = sub.add_parser("decompress", parents=[common], help="decode a .ngs file to a standard .ply",
+                       description="Decode a .ngs file (optionally only its first, largest n clusters) to .ply.")
+    d.add_argument("input", help=".ngs file")
+    d.add_argument("-o", "--output", required=True, help="output .ply (refused if it exists, unless --force)")
+    d.add_argument("--clusters", type=int, metavar="N", help="decode only the first N clusters (progressive)")
+    d.add_argument("--force", action="store_true", help="replace --output if it exists")
+    d.set_defaults(func=cmd_decompress)
+
+    e = sub.add_parser("eval", parents=[common], help="sizes and held-out PSNR/SSIM of a compressed scene",
+                       description="Render ORIGINAL and COMPRESSED at the held-out views the compression used "
+                                   "and compare; with --dataset, also against the dataset's images.")
+    e.add_argument("original", help="original scene file")
+    e.add_argument("compressed", help="compressed scene (.ngs or any scene file)")
+    e.add_argument("--dataset", metavar="DIR", help="dataset with images (held-out: every 8th)")
+    _pipeline_options(e)
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=cmd_eval)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,125 @@
+"""compress / decompress / eval / info on .ngs, end to end through main.py (tiny settings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "resources" / "demo" / "donut.ply"
+FAST = ["--preset", "preview", "--up", "+z", "--fit-iters", "30", "--finetune-iters", "4", "--views", "4",
+        "--view-size", "32", "--clusters", "3"]
+
+
+def run(*args, timeout=300, **kw):
+    return subprocess.run([sys.executable, str(REPO / "main.py"), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=kw.pop("cwd", REPO), **kw)
+
+
+@pytest.fixture(scope="module")
+def small_ply(tmp_path_factory) -> Path:
+    from core.io import read_scene, write_ply
+
+    scene = read_scene(DEMO)
+    idx = torch.randperm(scene.num_gaussians, generator=torch.Generator().manual_seed(0))[:1500]
+    path = tmp_path_factory.mktemp("scene") / "small.ply"
+    write_ply(scene.subset(idx), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def compressed(small_ply, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("ngs") / "small.ngs"
+    r = run("compress", small_ply, "-o", out, *FAST, "--json")
+    assert r.returncode == 0, r.stderr
+    return out, json.loads(r.stdout)
+
+
+def test_compress_writes_a_smaller_file_and_reports_honest_numbers(small_ply, compressed):
+    out, summary = compressed
+    assert out.stat().st_size == summary["compressed_bytes"]
+    assert summary["original_bytes"] == small_ply.stat().st_size
+    assert abs(summary["n_kept"] - 900) <= 1  # prune ratio 0.4 of 1500
+    assert summary["n_clusters"] == 3
+    assert summary["psnr"] is not None and summary["psnr"] > 10
+
+
+def test_eval_reproduces_the_compression_heldout_numbers(small_ply, compressed):
+    out, summary = compressed
+    r = run("eval", small_ply, out, "--json")
+    assert r.returncode == 0, r.stderr
+    ev = json.loads(r.stdout)
+    for key in ("original_bytes", "compressed_bytes", "ratio", "psnr", "ssim", "psnr_gt", "ssim_gt"):
+        assert key in ev
+    assert ev["compressed_bytes"] == out.stat().st_size
+    assert ev["psnr"] == pytest.approx(summary["psnr"], abs=0.05)  # same held-out views, same decoded scene
+    assert ev["psnr_gt"] is None
+
+
+def test_decompress_progressive_and_full(compressed, tmp_path):
+    from core.io import read_scene
+
+    out, summary = compressed
+    part = tmp_path / "part.ply"
+    r = run("decompress", out, "-o", part, "--clusters", "1")
+    assert r.returncode == 0, r.stderr
+    full = tmp_path / "full.ply"
+    assert run("decompress", out, "-o", full).returncode == 0
+    n_part, n_full = read_scene(part).num_gaussians, read_scene(full).num_gaussians
+    assert n_full == summary["n_kept"] and 0 < n_part < n_full
+    again = run("decompress", out, "-o", full)
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_info_reads_ngs_headers(compressed):
+    out, summary = compressed
+    r = run("info", out, "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert (info["format"], info["n_gaussians"], info["bytes"]) == ("ngs", summary["n_kept"], out.stat().st_size)
+
+
+def test_corrupt_ngs_is_a_one_line_error(compressed, tmp_path):
+    out, _ = compressed
+    bad = tmp_path / "bad.ngs"
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    r = run("decompress", bad, "-o", tmp_path / "x.ply")
+    assert r.returncode == 2 and str(bad) in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.ply").exists()
+
+
+def test_bad_options_fail_before_work_and_write_nothing(small_ply, tmp_path):
+    out = tmp_path / "x.ngs"
+    r = run("compress", small_ply, "-o", out, "--clusters", "0")
+    assert r.returncode == 2 and "n_clusters" in r.stderr
+    r = run("compress", small_ply, "-o", tmp_path / "x.ply")
+    assert r.returncode == 2 and ".ngs" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_leaves_no_file_and_keeps_an_existing_one(small_ply, tmp_path):
+    out = tmp_path / "keep.ngs"
+    out.write_bytes(b"precious")
+    proc = subprocess.Popen([sys.executable, str(REPO / "main.py"), "compress", str(small_ply), "-o", str(out),
+                             "--force", *FAST, "--fit-iters", "100000"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    seen = ""
+    while time.monotonic() < deadline and "fit" not in seen:
+        seen += proc.stderr.readline()
+    assert "fit" in seen, "compression never reached the fitting stage"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert out.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.ngs"]
