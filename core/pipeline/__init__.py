@@ -22,7 +22,6 @@ _LAZY = {
     "compress": "core.pipeline.compress",
     "CompressionResult": "core.pipeline.compress",
     "evaluate": "core.pipeline.compress",
-    "estimated_bytes": "core.pipeline.compress",
     "ViewSet": "core.pipeline.views",
     "build_views": "core.pipeline.views",
 }

@@ -17,6 +17,7 @@ from typing import Generator, Sequence
 import torch
 
 from core.camera import Camera
+from core.codec.ngs import encode_ngs
 from core.metrics import psnr, ssim
 from core.neural_field import NeuralGSModel, scene_to_attributes
 from core.pipeline.config import CompressionConfig
@@ -31,7 +32,7 @@ from core.scene import GaussianScene
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CompressionResult", "compress", "evaluate", "resolve_device", "run_to_completion", "estimated_bytes"]
+__all__ = ["CompressionResult", "compress", "evaluate", "resolve_device", "run_to_completion"]
 
 
 @dataclass
@@ -42,7 +43,8 @@ class CompressionResult:
     {"fit": [(step, {cluster: loss})], "finetune": [(step, total loss)]}; timings: seconds of
     work per stage (pauses excluded); importance [n_kept]: S_j of the kept Gaussians in model
     order; views: the training / held-out views and targets; metrics: held-out evaluation
-    (see :func:`evaluate`) or None; fit_losses: final exact Eq. 4 loss per cluster.
+    (see :func:`evaluate`) or None; fit_losses: final exact Eq. 4 loss per cluster; n_bytes: size
+    of the model encoded as .ngs v1 (in memory; nothing is written).
     """
 
     model: NeuralGSModel
@@ -54,6 +56,7 @@ class CompressionResult:
     views: ViewSet
     metrics: dict | None = None
     fit_losses: dict[int, float] = field(default_factory=dict)
+    n_bytes: int = 0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -63,11 +66,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False")
     return torch.device(name)
-
-
-def estimated_bytes(model: NeuralGSModel, header_bytes: int = 1024) -> int:
-    """Size of the .ngs v1 payload: 6 bytes per position (3 x 16 bit), 2 per MLP parameter (fp16), plus a header."""
-    return 6 * model.num_gaussians + 2 * model.arch.n_params() * model.n_clusters + header_bytes
 
 
 def _timed(gen: Generator, name: str, timings: dict[str, float]) -> Generator:
@@ -100,7 +98,7 @@ def evaluate(scene: GaussianScene, cameras: Sequence[Camera], targets: Sequence[
         for i, (cam, tgt) in enumerate(zip(cameras, targets)):
             img = render(scene, cam, config.background, backend=config.render_backend, with_depth=False).color
             img = img.clamp(0.0, 1.0)
-            per_view.append({"name": cam.name, "psnr": psnr(img, tgt), "ssim": ssim(img, tgt)})
+            per_view.append({"name": cam.name, "psnr": float(psnr(img, tgt)), "ssim": float(ssim(img, tgt))})
             yield clock.record(i + 1, f"view {i + 1}/{len(cameras)}: {per_view[-1]['psnr']:.2f} dB")
     mean = lambda key: sum(v[key] for v in per_view) / len(per_view) if per_view else float("nan")  # noqa: E731
     return {"psnr": mean("psnr"), "ssim": mean("ssim"), "per_view": per_view}
@@ -167,5 +165,8 @@ def compress(scene: GaussianScene, config: CompressionConfig, *, cameras: Sequen
     if metrics is not None:
         model.meta["heldout"] = {"psnr": metrics["psnr"], "ssim": metrics["ssim"], "n_views": views.n_test}
     history = {"fit": fitted.history, "finetune": tuned.history}
+    n_bytes = len(encode_ngs(model))
+    log.info("compress: %d -> %d Gaussians, %d clusters, %d bytes as .ngs", n_original, kept.num_gaussians,
+             model.n_clusters, n_bytes)
     return CompressionResult(model, history, timings, fitted.weights, n_original, kept.num_gaussians, views,
-                             metrics, fitted.final_losses)
+                             metrics, fitted.final_losses, n_bytes)

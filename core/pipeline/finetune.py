@@ -20,6 +20,7 @@ from typing import Generator
 
 import torch
 
+from core.codec.ngs import quantise_model_weights_
 from core.neural_field import NeuralGSModel
 from core.pipeline.config import CompressionConfig
 from core.pipeline.fit import exp_lr
@@ -44,22 +45,6 @@ def copy_model(model: NeuralGSModel) -> NeuralGSModel:
     return NeuralGSModel(model.arch, model.positions, list(model.cluster_sizes),
                          [copy.deepcopy(f) for f in model.fields], model.pos_lo, model.pos_hi,
                          model.attr_lo, model.attr_hi, dict(model.meta))
-
-
-def round_weights_to_fp16_(model: NeuralGSModel) -> None:
-    """Round every MLP parameter to the nearest fp16 value in place, as the .ngs file stores them.
-
-    Uses ``core.codec.ngs.quantise_model_weights_`` when the codec provides it.
-    """
-    try:
-        from core.codec.ngs import quantise_model_weights_  # type: ignore[import-not-found]
-    except ImportError:
-        with torch.no_grad():
-            for f in model.fields:
-                for p in f.parameters():
-                    p.data = p.data.half().float()
-        return
-    quantise_model_weights_(model)
 
 
 def view_schedule(n_views: int, n_steps: int, seed: int) -> list[int]:
@@ -106,7 +91,7 @@ def finetune(model: NeuralGSModel, views: ViewSet,
             if logged:
                 history.append((done, mean))
             yield clock.record(done, f"step {done}/{total}: loss {mean:.4g}", total_loss=mean)
-    round_weights_to_fp16_(work)
+    quantise_model_weights_(work)  # the fp16 values the .ngs file stores
     for p in params:
         p.requires_grad_(False)
     log.info("finetune: %d steps on %d views, last loss %s", total, views.n_train,

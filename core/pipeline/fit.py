@@ -1,7 +1,8 @@
 """Cluster-based neural field fitting (paper §3.4, Eq. 4; DESIGN §5 stage 5).
 
 One :class:`~core.neural_field.ClusterField` per cluster maps the normalised position (the box of
-the kept positions, which the .ngs codec also quantises to) to the normalised attributes
+the kept positions; positions are snapped to the 16-bit grid of that box that the .ngs file
+stores, so fitting and fine-tuning see the stored positions) to the normalised attributes
 (per-dimension min/max over the kept Gaussians, or robust percentiles with clipping). Loss per
 cluster P (Eq. 4, with the squared L2 norm averaged over the D dimensions: the paper's text calls
 it an MSE loss):
@@ -27,6 +28,7 @@ from typing import Generator
 
 import torch
 
+from core.codec.ngs import quantise_model_positions_
 from core.neural_field import ClusterField, FieldArch, NeuralGSModel, normalise
 from core.pipeline.config import CompressionConfig
 from core.pipeline.kmeans import feature_range
@@ -133,6 +135,8 @@ def fit_clusters(positions: torch.Tensor, attrs: torch.Tensor, labels: torch.Ten
     gen = torch.Generator().manual_seed(int(config.seed))
     fields = [init_field(arch, gen).to(device) for _ in sizes]
     model = NeuralGSModel(arch, pos, sizes, fields, pos.min(dim=0).values, pos.max(dim=0).values, attr_lo, attr_hi)
+    quantise_model_positions_(model)  # fit (and later fine-tune) at the 16-bit positions the file stores
+    pos = model.positions
     offs = model.cluster_offsets()
     weights = _cluster_weights(base_w if use_w else torch.ones(m, device=device), offs)
     pos_n = model.normalise_positions(pos)
