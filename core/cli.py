@@ -98,6 +98,40 @@ def cmd_bench_render(args) -> int:
     return EXIT_OK
 
 
+def cmd_bench_ablation(args) -> int:
+    """``bench ablation --scene FILE``: the paper's Table 4 on a real scene."""
+    from core.bench_compress import format_ablation, run_ablation
+    from core.cli_compress import ProgressLine, build_config, load_camera_source
+
+    from core.cli_common import check_input_file
+
+    check_input_file(Path(args.scene))
+    config = build_config(args)
+    cameras, use_images = load_camera_source(args)
+    progress = ProgressLine()
+    try:
+        result = run_ablation(args.scene, config, cameras, use_images, progress)
+    finally:
+        progress.close()
+    print(json.dumps(result) if args.json else format_ablation(result))
+    return EXIT_OK
+
+
+def cmd_bench_decode(args) -> int:
+    """``bench decode``: .ngs -> GaussianScene time for N Gaussians (target: 1M in < 10 s)."""
+    from core.bench_compress import run_decode_benchmark
+
+    result = run_decode_benchmark(args.n, args.clusters, args.hidden, args.sh_degree, args.repeats)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        verdict = "" if result["pass"] is None else (" PASS" if result["pass"] else " FAIL")
+        print(f"decoded {result['n']:,} Gaussians (SH {result['sh_degree']}, K={result['n_clusters']}, "
+              f"hidden {result['hidden']}) from {result['bytes']:,} bytes in {result['seconds']:.2f} s "
+              f"(parse {result['parse_seconds']:.2f} s, MLPs {result['mlp_seconds']:.2f} s); target < 10 s{verdict}")
+    return EXIT_OK
+
+
 def cmd_render(args) -> int:
     from core.cli_render import cmd_render as run
 
@@ -172,6 +206,30 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--up", type=parse_up, metavar="AXIS",
                     help="world up of the benchmark view (default: +z for lego-3dgs, else -y)")
     br.set_defaults(func=cmd_bench_render)
+
+    ba = bsub.add_parser("ablation", parents=[common], help="the paper's Table-4 ablation on a real scene",
+                         description="Compress one scene four times: one MLP; + clusters; + importance weights; "
+                                     "+ frequency loss. Sizes are encoded .ngs bytes; PSNR/SSIM held-out means.")
+    ba.add_argument("--scene", required=True, metavar="FILE", help="scene file")
+    _pipeline_options(ba)
+    ba.add_argument("--clusters", type=int, metavar="K", help="clusters for the clustered rows")
+    for flag in ("--fit-iters", "--finetune-iters", "--hidden", "--views", "--view-size"):
+        ba.add_argument(flag, type=int, metavar="N")
+    ba.add_argument("--dataset", metavar="DIR", help="dataset whose images are the targets")
+    ba.add_argument("--cameras", metavar="PATH", help="cameras to render targets of the original from")
+    ba.add_argument("--json", action="store_true", help="print one JSON object")
+    ba.set_defaults(func=cmd_bench_ablation)
+
+    bd = bsub.add_parser("decode", parents=[common], help=".ngs decoding speed (target: 1M Gaussians < 10 s)",
+                         description="Encode a random NeuralGS model of N Gaussians, then time decoding it back "
+                                     "to a scene on the CPU (fastest of --repeats).")
+    bd.add_argument("--n", type=int, default=1_000_000, help="Gaussians (default 1000000)")
+    bd.add_argument("--clusters", type=int, default=50, help="clusters (default 50)")
+    bd.add_argument("--hidden", type=int, default=64, help="MLP width (default 64)")
+    bd.add_argument("--sh-degree", type=int, default=3, choices=(0, 1, 2, 3), help="SH degree (default 3)")
+    bd.add_argument("--repeats", type=int, default=3, help="timed runs (default 3)")
+    bd.add_argument("--json", action="store_true", help="print one JSON object")
+    bd.set_defaults(func=cmd_bench_decode)
 
     d = sub.add_parser("demo", parents=[common], help="what main.py without arguments does",
                        description="Summarise the bundled demo scene and render it to demo-render.png.")

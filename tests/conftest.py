@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as main.py: idle OpenMP threads must not spin
+
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
