@@ -123,3 +123,22 @@ def test_ctrl_c_leaves_no_file_and_keeps_an_existing_one(small_ply, tmp_path):
     assert proc.returncode == 130, err
     assert out.read_bytes() == b"precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.ngs"]
+
+
+def test_bench_decode_json():
+    r = run("bench", "decode", "--n", "3000", "--clusters", "4", "--hidden", "16", "--repeats", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["n"] == 3000 and out["seconds"] > 0 and out["pass"] is None  # the target is defined at 1M
+
+
+def test_bench_ablation_has_the_four_rows_with_real_sizes(small_ply):
+    r = run("bench", "ablation", "--scene", small_ply, *FAST, "--fit-iters", "10", "--finetune-iters", "2",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["rows"]
+    assert [row["n_clusters"] for row in rows] == [1, 3, 3, 3]
+    assert [(row["use_importance_weights"], row["use_freq_loss"]) for row in rows] == [
+        (False, False), (False, False), (True, False), (True, True)]
+    assert rows[0]["bytes"] < rows[1]["bytes"]  # one MLP is smaller than three
+    assert all(row["psnr"] > 5 for row in rows)
