@@ -208,7 +208,8 @@ class FileSource:
         self._f.seek(offset)
         data = self._f.read(n)
         if len(data) != n:  # the file shrank under us
-            raise NgsFormatError(self._path, f"file changed while reading (expected {n} bytes at offset {offset}, got {len(data)})")
+            raise NgsFormatError(self._path, f"file changed while reading (expected {n} bytes at offset {offset}, "
+                                             f"got {len(data)})")  # fmt: skip
         return data
 
 
@@ -299,7 +300,7 @@ class _Checker:
         for i, x in enumerate(v):
             if not isinstance(x, (int, float)) or isinstance(x, bool):
                 raise self.fail(f"header key '{key}'[{i}] has the wrong type (expected a number, got {_jtype(x)})")
-            if not math.isfinite(float(x)) or abs(float(x)) > _F32_MAX:
+            if abs(x) > _F32_MAX or not math.isfinite(x):  # abs first: float(10**400) would overflow
                 raise self.fail(f"non-finite range: header key '{key}'[{i}] = {_short(x)} is not a finite float32")
         return np.asarray([float(x) for x in v], dtype=np.float64).astype(np.float32)
 
