@@ -51,7 +51,11 @@ JSON ``NaN``/``Infinity``, duplicate keys and values that overflow float32 are r
 Reading never trusts a number it has not checked: the header length is capped and checked against
 the file size before it is read, every count is range-checked, every section length must equal what
 the header's counts imply (and the file size must equal the sum of the parts) before any section is
-read or any array allocated. Every problem raises :class:`NgsFormatError` naming the file.
+read or any array allocated. A file shorter than that is "truncated section X (expected N bytes,
+found M)", a longer one "trailing bytes" (rejected: a v1 file has no trailer). Each section's
+length field must equal the header's and both CRCs (header list, trailer) must match the payload;
+MLP payloads holding float16 Inf/NaN are rejected even with a valid CRC. Every problem raises
+:class:`NgsFormatError` naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -505,4 +509,5 @@ def read_ngs_header(path: str | os.PathLike[str]) -> dict:
     out = dict(hdr.raw)
     out["version"] = hdr.version
     out["file_size"] = hdr.file_size
+    logger.debug("%s: .ngs v%d header, %d Gaussians, %d clusters", p, hdr.version, hdr.n_gaussians, hdr.n_clusters)
     return out
