@@ -6,6 +6,7 @@ Malformed-input fuzzing is in test_codec_fuzz.py; the helpers here (``small_mode
 
 from __future__ import annotations
 
+import copy
 import json
 import struct
 import subprocess
@@ -557,3 +558,16 @@ def test_benchmark_decode_runs_small():
     assert r["n"] == 3000 and r["threads"] == 1 and len(r["runs"]) == 2 and r["seconds"] == min(r["runs"])
     assert r["bytes"] > 18000
     assert r["seconds"] >= r["mlp_seconds"] > 0 and r["cpu_seconds"] > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_model_encodes_like_the_cpu_model():
+    m = small_model(50, 3, 2, seed=8)
+    quantise_model_(m)
+    cpu_bytes = encode_ngs(m)
+    g = NeuralGSModel(m.arch, m.positions.cuda(), list(m.cluster_sizes), [copy.deepcopy(f).cuda() for f in m.fields],
+                      m.pos_lo.cuda(), m.pos_hi.cuda(), m.attr_lo.cuda(), m.attr_hi.cuda(), dict(m.meta))  # fmt: skip
+    quantise_model_(g)  # idempotent, stays on the GPU
+    assert g.positions.is_cuda and next(g.fields[0].parameters()).is_cuda
+    assert encode_ngs(g) == cpu_bytes
