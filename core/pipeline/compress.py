@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generator, Sequence
 
@@ -68,6 +69,31 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@contextmanager
+def limited_threads(n: int):
+    """Run with ``n`` torch intra-op threads and ``n`` numba threads (this thread), restoring both after.
+
+    Why: numba's OpenMP layer sets the calling thread's OpenMP thread count to numba's at every
+    parallel launch (the renderer), after which torch runs even small ops as 2-thread OpenMP
+    regions; on a shared, oversubscribed 2-core machine each such region can wait a scheduler
+    quantum for its second thread (measured: torch.sin on 300x18 floats 15 us -> 8 ms after one
+    render; a fitting step 8 -> 100 ms). ``n`` = 0 changes nothing.
+    """
+    if n <= 0:
+        yield
+        return
+    import numba
+
+    before = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        numba.set_num_threads(before[1])
+
+
 def _timed(gen: Generator, name: str, timings: dict[str, float]) -> Generator:
     """Run a stage generator, adding the seconds spent inside it (not while paused) to ``timings[name]``."""
     spent, start = 0.0, time.perf_counter()
@@ -112,6 +138,11 @@ def compress(scene: GaussianScene, config: CompressionConfig, *, cameras: Sequen
     held out) or None for generated orbit views; dataset_images: use the cameras' image files as
     targets (None: when all exist; False: render the original from the cameras instead).
     """
+    with limited_threads(config.threads):
+        return (yield from _compress(scene, config, cameras, dataset_images))
+
+
+def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_images):
     device = resolve_device(config.device)
     timings: dict[str, float] = {}
     src = scene.detach().to(device, torch.float32)

@@ -13,12 +13,12 @@ from core.scene import SH_REST_COUNTS, GaussianScene
 
 @pytest.fixture(autouse=True, scope="module")
 def single_thread():
-    """Tiny tensors: one intra-op thread is several times faster than two on a shared 2-core machine
-    (threads spin waiting for a descheduled sibling). Imported by every pipeline test module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    """One torch and one numba thread (see core.pipeline.compress.limited_threads: on a shared 2-core
+    machine that is several times faster for tiny tensors). Imported by every pipeline test module."""
+    from core.pipeline.compress import limited_threads
+
+    with limited_threads(1):
+        yield
 
 
 def smooth_attributes(pos: torch.Tensor, dim: int = 10, seed: int = 0) -> torch.Tensor:

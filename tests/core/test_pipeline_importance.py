@@ -30,7 +30,7 @@ def scores(scene, cameras, beta=0.1):
 
 def test_a_gaussian_hidden_behind_an_opaque_one_has_almost_no_importance():
     # camera at z = -3 looking at +z: two big opaque Gaussians at z = -0.5 and -0.3 cover the small one
-    # at z = +0.5 (two layers: the renderer caps alpha at 0.99 like 3DGS, so one layer lets 1% through)
+    # at z = +0.5 (two layers: alpha is capped at 0.999 and falls off-centre, so one layer lets ~0.5% through)
     scene = gaussians([[0, 0, -0.5], [0, 0, -0.3], [0, 0, 0.5]], [[0.0] * 3, [0.0] * 3, [-2.5] * 3], [9.0] * 3)
     front, _, hidden = scores(scene, [front_camera(32)], beta=0.0).tolist()
     (alone,) = scores(scene.subset(torch.tensor([2])), [front_camera(32)], beta=0.0).tolist()
