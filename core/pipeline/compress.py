@@ -10,6 +10,7 @@ held-out views and compares with their targets.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,12 +62,22 @@ class CompressionResult:
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" -> cuda when available, else cpu; "cuda" without CUDA is a ValueError."""
+    """The torch device for a ``CompressionConfig.device``: "auto" = cuda when available, else cpu.
+
+    Raises ValueError for "cuda" without CUDA.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False")
     return torch.device(name)
+
+
+def thread_count(setting: int) -> int:
+    """Threads for a ``CompressionConfig.threads`` setting: 0 = max(1, CPU count - 1); -1 = 0 (unchanged)."""
+    if setting == 0:
+        return max(1, (os.cpu_count() or 1) - 1)
+    return max(0, setting)
 
 
 @contextmanager
@@ -138,7 +149,7 @@ def compress(scene: GaussianScene, config: CompressionConfig, *, cameras: Sequen
     held out) or None for generated orbit views; dataset_images: use the cameras' image files as
     targets (None: when all exist; False: render the original from the cameras instead).
     """
-    with limited_threads(config.threads):
+    with limited_threads(thread_count(config.threads)):
         return (yield from _compress(scene, config, cameras, dataset_images))
 
 

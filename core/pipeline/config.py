@@ -34,8 +34,11 @@ class CompressionConfig:
     (the paper). ``attr_margin``: fraction of the range added on each side of the attribute box
     so that targets stay off tanh's asymptotes.
 
-    ``threads``: see :func:`core.pipeline.compress.limited_threads` (on a busy 2-core machine,
-    1 is several times faster than 2).
+    ``threads``: torch and numba threads while compressing (:func:`core.pipeline.compress.limited_threads`):
+    0 = auto (one less than the CPU count, at least 1: one core stays free for the GUI), -1 = leave
+    the process settings alone (measured on the shared 2-core machine: donut with ``balanced`` ran
+    in 9.5 minutes with 1 thread; with the process default of 2 it had not finished 300 of its 3000
+    optimisation steps after 15 minutes).
 
     Ablations: ``use_clusters`` False = one MLP for all Gaussians (K = 1, "vanilla NeuralGS");
     ``use_importance_weights`` False = uniform weights in Eq. 4; ``use_freq_loss`` False drops Eq. 6.
@@ -78,7 +81,7 @@ class CompressionConfig:
     render_backend: str = "auto"
     log_every: int = 10
     evaluate: bool = True
-    threads: int = 0  # CPU threads for torch and numba while compressing; 0 = leave the process settings
+    threads: int = 0  # CPU threads for torch and numba while compressing: 0 = auto, -1 = leave as they are
     # ablations
     use_clusters: bool = True
     use_importance_weights: bool = True
@@ -127,7 +130,7 @@ def validate(cfg: CompressionConfig) -> None:
     for name, low in (("n_clusters", 1), ("hidden", 1), ("layers", 2), ("pe_freqs", 0), ("fit_iters", 0),
                       ("fit_batch_size", 0), ("kmeans_iters", 1), ("finetune_iters", 0), ("n_views", 1),
                       ("n_test_views", 0), ("image_size", 8), ("dataset_max_size", 8), ("test_every", 0),
-                      ("log_every", 1), ("threads", 0)):
+                      ("log_every", 1), ("threads", -1)):
         _int_at_least(cfg, name, low)
     if cfg.pe_freqs > 20:
         raise ValueError(f"pe_freqs must be <= 20 (2^pe_freqs overflows float32 precision), got {cfg.pe_freqs}")

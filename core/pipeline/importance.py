@@ -26,7 +26,8 @@ def volume_factor(log_scales: torch.Tensor, beta: float, percentile: float = 90.
     log_v = log_scales.sum(dim=1)  # log of the product of the three standard deviations
     if log_v.numel() == 0:
         return log_v
-    log_v90 = torch.quantile(log_v.double(), percentile / 100.0).to(log_v.dtype)
+    sample = log_v if log_v.numel() <= 1_000_000 else log_v[:: -(-log_v.numel() // 1_000_000)]  # quantile's limit
+    log_v90 = torch.quantile(sample.double(), percentile / 100.0).to(log_v.dtype)
     return torch.exp(beta * torch.clamp(log_v - log_v90, max=0.0))
 
 

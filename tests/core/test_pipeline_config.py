@@ -50,6 +50,7 @@ def test_overrides_apply_and_unknown_names_fail():
     ("up", (0.0, 0.0, 0.0), "up must be a finite non-zero 3-vector"),
     ("layers", 1, "layers must be an integer >= 2"),
     ("image_size", 4, "image_size must be an integer >= 8"),
+    ("threads", -2, "threads must be an integer >= -1"),
 ])
 def test_invalid_values_are_rejected_with_the_field_name(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -59,6 +60,15 @@ def test_invalid_values_are_rejected_with_the_field_name(field, value, message):
 def test_ablation_switch_sets_one_cluster():
     assert CompressionConfig(n_clusters=7, use_clusters=False).effective_clusters == 1
     assert CompressionConfig(n_clusters=7).effective_clusters == 7
+
+
+def test_thread_setting_auto_leaves_a_core_free():
+    import os
+
+    from core.pipeline.compress import thread_count
+
+    assert thread_count(0) == max(1, (os.cpu_count() or 1) - 1)
+    assert thread_count(-1) == 0 and thread_count(3) == 3
 
 
 def test_throttle_and_stage_clock_with_a_fake_clock():
