@@ -165,10 +165,11 @@ def format_summary(summary: dict) -> str:
 
 
 # -- output -------------------------------------------------------------------------------------------------
-def check_output_path(path: Path, force: bool) -> Path:
-    """Refuse an output path that exists (unless ``force``), is a folder, or lies in a missing folder."""
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"{path}: the output must be a .png file")
+def check_output_path(path: Path, force: bool, suffix: str = ".png") -> Path:
+    """Refuse an output path with another extension than ``suffix``, that exists (unless ``force``),
+    is a folder, or lies in a missing folder."""
+    if path.suffix.lower() != suffix:
+        raise UsageError(f"{path}: the output must be a {suffix} file")
     if path.is_dir():
         raise UsageError(f"{path}: is a folder")
     if path.exists() and not force:

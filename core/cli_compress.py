@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.cli_common import UsageError, check_input_file, load_scene
+from core.cli_common import UsageError, check_input_file, check_output_path, load_scene
 from core.errors import InputFileError
 
 log = logging.getLogger(__name__)
@@ -69,20 +69,6 @@ def _duration(seconds: float) -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
-def check_new_output(path: Path, suffix: str, force: bool) -> Path:
-    """Refuse an output with the wrong extension, in a missing folder, or existing without --force."""
-    if path.suffix.lower() != suffix:
-        raise UsageError(f"{path}: the output must be a {suffix} file")
-    if path.is_dir():
-        raise UsageError(f"{path}: is a folder")
-    if path.exists() and not force:
-        raise UsageError(f"{path}: already exists (use --force to replace it)")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"{path}: folder {parent} does not exist")
-    return path
-
-
 def load_any_scene(path: str | Path):
     """(GaussianScene, format, bytes) for a scene file or a ``.ngs`` file (decoded)."""
     path = check_input_file(Path(path))
@@ -142,7 +128,7 @@ def load_camera_source(args):
 # -- commands ----------------------------------------------------------------------------------------------
 def cmd_compress(args) -> int:
     """``compress IN -o OUT.ngs [...]``: run the pipeline, write the file, print a summary."""
-    out = check_new_output(Path(args.output), ".ngs", args.force)
+    out = check_output_path(Path(args.output), args.force, ".ngs")
     scene, info = load_scene(args.input)
     config = build_config(args)
     cameras, use_images = load_camera_source(args)
@@ -196,7 +182,7 @@ def format_compress_summary(s: dict) -> str:
 def cmd_decompress(args) -> int:
     """``decompress IN.ngs -o OUT.ply [--clusters n]``: decode (optionally the first n clusters) to a .ply."""
     src = check_input_file(Path(args.input))
-    out = check_new_output(Path(args.output), ".ply", args.force)
+    out = check_output_path(Path(args.output), args.force, ".ply")
     if args.clusters is not None and args.clusters < 1:
         raise UsageError("--clusters must be at least 1")
     import torch
