@@ -131,12 +131,12 @@ def evaluate(scene: GaussianScene, cameras: Sequence[Camera], targets: Sequence[
     """
     clock = StageClock(stage, len(cameras))
     per_view = []
-    with torch.no_grad():
-        for i, (cam, tgt) in enumerate(zip(cameras, targets)):
+    for i, (cam, tgt) in enumerate(zip(cameras, targets)):
+        with torch.no_grad():  # never across a yield: grad mode is the driver's thread state too
             img = render(scene, cam, config.background, backend=config.render_backend, with_depth=False).color
-            img = img.clamp(0.0, 1.0)
-            per_view.append({"name": cam.name, "psnr": float(psnr(img, tgt)), "ssim": float(ssim(img, tgt))})
-            yield clock.record(i + 1, f"view {i + 1}/{len(cameras)}: {per_view[-1]['psnr']:.2f} dB")
+        img = img.clamp(0.0, 1.0)
+        per_view.append({"name": cam.name, "psnr": float(psnr(img, tgt)), "ssim": float(ssim(img, tgt))})
+        yield clock.record(i + 1, f"view {i + 1}/{len(cameras)}: {per_view[-1]['psnr']:.2f} dB")
     mean = lambda key: sum(v[key] for v in per_view) / len(per_view) if per_view else float("nan")  # noqa: E731
     return {"psnr": mean("psnr"), "ssim": mean("ssim"), "per_view": per_view}
 

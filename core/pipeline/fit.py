@@ -42,8 +42,9 @@ class FitResult:
     """The fitted model and how it got there.
 
     order [M]: model row i is input row order[i]; weights [M]: importance in model order;
-    history: (step, {cluster: loss}) every ``log_every`` steps; final_losses: exact (full-batch)
-    per-cluster Eq. 4 loss of the final MLPs.
+    history: (step, {cluster: loss}) every ``log_every`` steps (the loss of that step's batch: exact
+    for full batches, an estimate with minibatches); final_losses: exact (full-batch) per-cluster
+    Eq. 4 loss of the final MLPs.
     """
 
     model: NeuralGSModel

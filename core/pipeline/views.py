@@ -104,11 +104,11 @@ def render_targets(scene: GaussianScene, cameras: Sequence[Camera], config: Comp
                    clock: StageClock, offset: int = 0) -> Generator[ProgressRecord, None, list[torch.Tensor]]:
     """Renders of ``scene`` clamped to [0, 1], one record per view."""
     out = []
-    with torch.no_grad():
-        for i, cam in enumerate(cameras):
+    for i, cam in enumerate(cameras):
+        with torch.no_grad():  # never across a yield: grad mode is the driver's thread state too
             img = render(scene, cam, config.background, backend=config.render_backend, with_depth=False).color
-            out.append(img.clamp(0.0, 1.0).contiguous())
-            yield clock.record(offset + i + 1, f"rendered target {offset + i + 1}/{clock.total}")
+        out.append(img.clamp(0.0, 1.0).contiguous())
+        yield clock.record(offset + i + 1, f"rendered target {offset + i + 1}/{clock.total}")
     return out
 
 

@@ -90,6 +90,21 @@ def test_closing_at_any_stage_is_clean_and_writes_nothing(stage, tmp_path, monke
     assert all(torch.equal(a, b) for a, b in zip(before, scene.tensors()))
 
 
+def test_the_driver_keeps_its_grad_mode_and_thread_count_between_records():
+    """Stages must not leave their state in the caller's thread while suspended at a yield
+    (torch.no_grad() around a yield would disable autograd in the GUI's worker between records)."""
+    seen = []
+    threads = torch.get_num_threads()
+
+    def check(rec):
+        seen.append((rec.stage, torch.is_grad_enabled()))
+
+    run_to_completion(compress(tiny_scene(120), tiny_config(fit_iters=5, finetune_iters=2, threads=-1)), check)
+    assert {stage for stage, _ in seen} == set(STAGES)
+    assert all(enabled for _, enabled in seen), [s for s, e in seen if not e]
+    assert torch.get_num_threads() == threads
+
+
 def test_one_mlp_ablation_and_no_evaluation():
     res = run_to_completion(compress(tiny_scene(150), tiny_config(use_clusters=False, evaluate=False,
                                                                   finetune_iters=2)))

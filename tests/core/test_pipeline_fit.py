@@ -42,7 +42,7 @@ def test_fitting_reduces_every_clusters_loss_and_records_per_cluster_losses():
 
 def test_model_invariants_clusters_sorted_by_size_and_gaussians_by_cluster():
     pos, attrs, labels, imp = problem(smooth=False)
-    res = run_fit(tiny_config(fit_iters=2), pos, attrs, labels, imp)
+    res = run_fit(tiny_config(fit_iters=2, attr_range_pct=0.0), pos, attrs, labels, imp)
     m = res.model
     assert m.cluster_sizes == sorted(m.cluster_sizes, reverse=True) and sum(m.cluster_sizes) == 400
     assert sorted(res.order.tolist()) == list(range(400))
@@ -57,6 +57,20 @@ def test_model_invariants_clusters_sorted_by_size_and_gaussians_by_cluster():
     torch.testing.assert_close(res.weights, imp[res.order])
     decoded = m.decode()
     assert decoded.num_gaussians == 400 and decoded.sh_degree == 0
+
+
+def test_robust_attribute_range_and_margin():
+    pos, attrs, labels, imp = problem(smooth=False)
+    attrs = attrs.clone()
+    attrs[0, 7] = 1e3  # a wild colour outlier
+    m = run_fit(tiny_config(fit_iters=1, attr_range_pct=1.0), pos, attrs, labels, imp).model
+    q = torch.quantile(attrs.double(), torch.tensor([0.01, 0.99], dtype=torch.float64), dim=0).float()
+    torch.testing.assert_close(m.attr_lo, q[0])
+    torch.testing.assert_close(m.attr_hi, q[1])
+    assert float(m.attr_hi[7]) < 10  # the outlier does not stretch the colour range
+    wide = run_fit(tiny_config(fit_iters=1, attr_range_pct=0.0, attr_margin=0.1), pos, attrs, labels, imp).model
+    span = attrs.max(0).values - attrs.min(0).values
+    torch.testing.assert_close(wide.attr_hi - wide.attr_lo, 1.2 * span)
 
 
 def test_cluster_order_ties_and_empty_labels():

@@ -57,7 +57,7 @@ def test_highpass_mask_is_zero_at_dc_and_near_one_at_nyquist():
 
 @pytest.mark.parametrize("name", ["constant", "ramp", "blob"])
 def test_frequency_loss_ignores_low_frequency_changes(name):
-    """Adding a smooth change of amplitude 0.1 barely moves L_freq; fine noise of a quarter that L1 moves it 50x more."""
+    """A smooth change of amplitude 0.1 barely moves L_freq; fine noise with less L1 moves it 50x more."""
     img = scene_image()
     change = smooth_changes()[name]
     smooth = float(frequency_loss(img + change, img))

@@ -15,7 +15,8 @@ from tests.core.test_pipeline_helpers import single_thread, tiny_config, tiny_sc
 
 
 def views(scene, cfg, cameras=None, use_images=None, records=None):
-    return run_to_completion(build_views(scene, cfg, cameras, use_images), records.append if records is not None else None)
+    on_progress = records.append if records is not None else None
+    return run_to_completion(build_views(scene, cfg, cameras, use_images), on_progress)
 
 
 def test_generated_views_render_the_original_and_hold_out_other_poses():
