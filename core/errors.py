@@ -12,3 +12,17 @@ class InputFileError(Exception):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+def os_error_problem(exc: OSError, what: str = "a file") -> str:
+    """The one-line problem for an OSError raised while opening or reading a path.
+
+    ``what`` names what the path should have been ("a scene file", "an .ngs file"), for the folder case.
+    """
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, IsADirectoryError):
+        return f"is a folder, not {what}"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return f"cannot be read: {exc.strerror or exc}"

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from core.camera import Camera, CameraValidationError
-from core.errors import InputFileError
+from core.errors import InputFileError, os_error_problem
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,10 @@ def read_json(path: Path) -> object:
     """Parse a JSON file, raising InputFileError for missing, empty, non-UTF-8 or invalid files."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputFileError(path, "file not found") from None
     except UnicodeDecodeError:
         raise InputFileError(path, "not a text file (not UTF-8): expected JSON") from None
     except OSError as exc:
-        raise InputFileError(path, f"cannot read file: {exc.strerror or exc}") from None
+        raise InputFileError(path, os_error_problem(exc, "a JSON file")) from None
     if not text.strip():
         raise InputFileError(path, "file is empty")
     try:

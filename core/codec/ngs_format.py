@@ -72,7 +72,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from core.errors import InputFileError
+from core.errors import InputFileError, os_error_problem
 
 logger = logging.getLogger(__name__)
 
@@ -221,14 +221,8 @@ def open_file(path: Path) -> BinaryIO:
     """Open ``path`` for reading; OS problems become NgsFormatError."""
     try:
         return open(path, "rb")
-    except FileNotFoundError:
-        raise NgsFormatError(path, "file not found") from None
-    except IsADirectoryError:
-        raise NgsFormatError(path, "is a folder, not an .ngs file") from None
-    except PermissionError:
-        raise NgsFormatError(path, "permission denied") from None
     except OSError as exc:
-        raise NgsFormatError(path, f"cannot be read: {exc.strerror or exc}") from None
+        raise NgsFormatError(path, os_error_problem(exc, "an .ngs file")) from None
 
 
 # -- reading: the header ------------------------------------------------------------------------------

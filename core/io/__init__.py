@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import InputFileError
+from core.errors import InputFileError, os_error_problem
 from core.io.atomic import atomic_write, atomic_write_bytes
 from core.io.compressed_ply import is_compressed_ply, read_compressed_ply
 from core.io.ply import parse_header, read_graphdeco_ply, write_ply
@@ -59,14 +59,8 @@ class SceneFileInfo:
 def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(path, "file not found") from None
-    except IsADirectoryError:
-        raise InputFileError(path, "is a folder, not a scene file") from None
-    except PermissionError:
-        raise InputFileError(path, "permission denied") from None
     except OSError as exc:
-        raise InputFileError(path, f"cannot be read: {exc.strerror or exc}") from None
+        raise InputFileError(path, os_error_problem(exc, "a scene file")) from None
 
 
 def _looks_like_ply(data: bytes) -> bool:
