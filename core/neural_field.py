@@ -91,6 +91,19 @@ class FieldArch:
         return sum(o * i + o for o, i in self.layer_shapes())
 
 
+def width_within_budget(arch: FieldArch, n_mlps: int, max_params: float, min_width: int = 8) -> int:
+    """The largest hidden width <= ``arch.hidden`` whose ``n_mlps`` MLPs hold at most ``max_params``
+    parameters in all (``min_width`` when even that is over budget).
+
+    Why: a fixed width over-spends on small scenes (K 8 width-64 MLPs of an SH-3 scene hold 161k
+    parameters: 30 per Gaussian for a 5k-Gaussian scene, more than its raw 59 floats half the time).
+    """
+    width = arch.hidden
+    while width > min_width and n_mlps * FieldArch(arch.sh_degree, width, arch.layers, arch.pe_freqs).n_params() > max_params:
+        width -= 1
+    return max(min(min_width, arch.hidden), width)
+
+
 class ClusterField(nn.Module):
     """One cluster's tiny MLP: PE(position) -> tanh(normalised attributes)."""
 

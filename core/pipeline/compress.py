@@ -21,7 +21,7 @@ import torch
 from core.camera import Camera
 from core.codec.ngs import encode_ngs
 from core.metrics import psnr, ssim
-from core.neural_field import NeuralGSModel, scene_to_attributes
+from core.neural_field import FieldArch, NeuralGSModel, scene_to_attributes, width_within_budget
 from core.pipeline.config import CompressionConfig
 from core.pipeline.finetune import finetune
 from core.pipeline.fit import fit_clusters
@@ -141,6 +141,19 @@ def evaluate(scene: GaussianScene, cameras: Sequence[Camera], targets: Sequence[
     return {"psnr": mean("psnr"), "ssim": mean("ssim"), "per_view": per_view}
 
 
+def _fit_width_to_budget(config: CompressionConfig, n_kept: int, sh_degree: int) -> CompressionConfig:
+    """``config`` with ``hidden`` narrowed so that the MLPs stay within ``max_params_per_gaussian`` x n_kept."""
+    if config.max_params_per_gaussian <= 0:
+        return config
+    arch = FieldArch(sh_degree, config.hidden, config.layers, config.pe_freqs)
+    width = width_within_budget(arch, config.effective_clusters, config.max_params_per_gaussian * n_kept)
+    if width == config.hidden:
+        return config
+    log.info("compress: MLP width %d -> %d (at most %g MLP parameters per kept Gaussian, %d kept)",
+             config.hidden, width, config.max_params_per_gaussian, n_kept)
+    return config.replace(hidden=width)
+
+
 def compress(scene: GaussianScene, config: CompressionConfig, *, cameras: Sequence[Camera] | None = None,
              dataset_images: bool | None = None) -> Generator[ProgressRecord, None, CompressionResult]:
     """Compress ``scene`` with NeuralGS; a generator of progress records returning a CompressionResult.
@@ -183,6 +196,7 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
         timings["cluster"] = 0.0
         yield StageClock("cluster", 1).record(1, "one cluster (clustering switched off)")
 
+    config = _fit_width_to_budget(config, kept.num_gaussians, kept.sh_degree)
     fitted = yield from _timed(fit_clusters(kept.means, attrs, labels, scores[kept_idx], config, kept.sh_degree),
                                "fit", timings)
     tuned = yield from _timed(finetune(fitted.model, views, config), "finetune", timings)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 DEVICES = ("auto", "cpu", "cuda")
 RENDER_BACKENDS = ("auto", "cpu", "gsplat", "reference")
+ATTR_WEIGHTINGS = ("uniform", "groups", "render")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class CompressionConfig:
     beta: float = 0.1
     # neural field
     hidden: int = 64
+    max_params_per_gaussian: float = 0.0  # cap on K x MLP parameters per kept Gaussian (narrows hidden); 0 = none
     layers: int = 5
     pe_freqs: int = 10
     # fitting (Eq. 4)
@@ -57,6 +59,7 @@ class CompressionConfig:
     fit_batch_size: int = 0  # per cluster; 0 = full batch
     attr_range_pct: float = 0.0
     attr_margin: float = 0.0
+    attr_weights: str = "uniform"  # Eq. 4's mean over attribute dimensions: uniform | groups | render
     # clustering
     kmeans_iters: int = 30
     kmeans_range_pct: float = 0.0
@@ -144,6 +147,7 @@ def validate(cfg: CompressionConfig) -> None:
     _finite(cfg, "attr_range_pct", 0.0, 50.0, open_high=True)
     _finite(cfg, "kmeans_range_pct", 0.0, 50.0, open_high=True)
     _finite(cfg, "attr_margin", 0.0, 1.0)
+    _finite(cfg, "max_params_per_gaussian", 0.0)
     for name in ("fit_lr", "finetune_lr"):
         lr = getattr(cfg, name)
         if len(lr) != 2 or not all(math.isfinite(v) and v > 0 for v in lr):
@@ -157,6 +161,8 @@ def validate(cfg: CompressionConfig) -> None:
     if cfg.up is not None and (len(cfg.up) != 3 or not all(math.isfinite(v) for v in cfg.up)
                                or not any(cfg.up)):
         raise ValueError(f"up must be a finite non-zero 3-vector or None, got {cfg.up}")
+    if cfg.attr_weights not in ATTR_WEIGHTINGS:
+        raise ValueError(f"attr_weights must be one of {', '.join(ATTR_WEIGHTINGS)}, got {cfg.attr_weights!r}")
     if cfg.device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
     if cfg.render_backend not in RENDER_BACKENDS:

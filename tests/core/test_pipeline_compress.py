@@ -141,3 +141,18 @@ def test_donut_subset_end_to_end_renders_a_held_out_view_well():
     with torch.no_grad():
         img = render(res.model.decode(), cam, cfg.background, backend="cpu").color.clamp(0, 1)
     assert psnr(img, target) == pytest.approx(res.metrics["per_view"][0]["psnr"], abs=1e-6)
+
+
+def test_width_budget_narrows_the_mlps_of_a_small_scene():
+    from core.neural_field import FieldArch, width_within_budget
+
+    arch = FieldArch(3, 64, 5, 10)
+    assert width_within_budget(arch, 8, 1e9) == 64
+    w = width_within_budget(arch, 8, 10 * 5448)  # sh3-capture: 5,448 kept Gaussians, 10 parameters each
+    assert 8 * FieldArch(3, w, 5, 10).n_params() <= 54_480 < 8 * FieldArch(3, w + 1, 5, 10).n_params()
+    assert width_within_budget(arch, 8, 10) == 8  # nothing fits: the smallest width
+    cfg = tiny_config(max_params_per_gaussian=20.0, evaluate=False, finetune_iters=1, hidden=32, n_clusters=2)
+    res = run_to_completion(compress(tiny_scene(150), cfg))
+    assert res.model.arch.hidden < 32
+    assert res.model.n_clusters * res.model.arch.n_params() <= 20.0 * res.n_kept
+    assert res.model.meta["config"]["hidden"] == res.model.arch.hidden
