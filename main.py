@@ -1,13 +1,17 @@
 """NeuralGS Studio entry point.
 
-    python main.py                 the demo job for now (later: the GUI): summarise and render the demo scene
-    python main.py info FILE       what a scene file holds
-    python main.py render FILE ... one view to a PNG
+    python main.py                     the desktop application on the bundled demo scene
+    python main.py SCENE               the application on SCENE (.ply, .compressed.ply, .splat, .ngs)
+    python main.py --screenshot OUT.png [SCENE]   no display needed: render the window to a PNG and exit
+    python main.py info FILE           what a scene file holds
+    python main.py render FILE ...     one view to a PNG
     python main.py compress IN -o OUT.ngs   NeuralGS compression (decompress, eval: see --help)
-    python main.py bench render    renderer speed against the targets (bench ablation, bench decode)
-    python main.py --help          everything else
+    python main.py bench render        renderer speed against the targets (bench ablation, bench decode)
+    python main.py demo                summarise the demo scene and render it to demo-render.png
+    python main.py --help              every command-line command
 
-The command line lives in ``core.cli``; this file only hands over to it.
+The application lives in ``app`` (started by ``app.main.run``), the command line in ``core.cli``;
+this file only decides which of the two the arguments ask for.
 """
 
 from __future__ import annotations
@@ -22,9 +26,25 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def wants_gui(argv: list[str]) -> bool:
+    """True when ``argv`` asks for the application (no command), False for a command-line command."""
+    import argparse
+
+    from app.main import looks_like_gui
+    from core.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return looks_like_gui(argv, set(sub.choices))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line (or, without arguments, the demo job) and return the exit status."""
+    """Run the application or the command line and return the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        if wants_gui(argv):
+            from app.main import run
+
+            return run(argv)
         from core.cli import main as cli_main
 
         return cli_main(argv)

@@ -1,0 +1,139 @@
+"""The compression worker: drives ``core.pipeline.compress()`` step by step in its own thread.
+
+Pause = stop calling ``next()`` (the worker waits on an event); Cancel = ``gen.close()``, which raises
+GeneratorExit at the generator's current ``yield``: the pipeline yields at least every ~0.5 s, so a
+cancel takes effect within that plus the time ``close()`` needs. Nothing is ever written to disk.
+
+Progress reaches the GUI thread as :class:`ProgressBatch` signals at most every ``EMIT_INTERVAL_S``:
+the newest record plus every loss point since the previous batch, so the loss curves miss nothing
+while a fast pipeline cannot flood the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QThread, Signal
+
+log = logging.getLogger(__name__)
+
+EMIT_INTERVAL_S = 0.05
+
+
+@dataclass
+class ProgressBatch:
+    """record: the newest ProgressRecord; fit_points: [(step, {cluster: loss})]; tune_points: [(step, loss)]."""
+
+    record: object
+    fit_points: list[tuple[int, dict[int, float]]] = field(default_factory=list)
+    tune_points: list[tuple[int, float]] = field(default_factory=list)
+
+
+class CompressionWorker(QThread):
+    """One compression run. Signals: progress(ProgressBatch), succeeded(CompressedScene), failed(str), cancelled()."""
+
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, scene, config, cameras=None, dataset_images=None, parent=None) -> None:
+        super().__init__(parent)
+        self.scene, self.config = scene, config
+        self.cameras, self.dataset_images = cameras, dataset_images
+        self._cancel = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self.cancel_requested_at: float | None = None
+        self.outcome = None  # "succeeded", "failed" or "cancelled" once the run has ended
+
+    # -- GUI-thread API ------------------------------------------------------------------------
+    def set_paused(self, paused: bool) -> None:
+        """Pause (the generator is not advanced) or resume."""
+        if paused:
+            self._running.clear()
+        else:
+            self._running.set()
+
+    @property
+    def cancelling(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def cancel(self) -> None:
+        """Stop at the pipeline's next yield; ``cancelled`` follows."""
+        if self.cancel_requested_at is None:
+            self.cancel_requested_at = time.monotonic()
+        self._cancel.set()
+        self._running.set()  # a paused worker wakes up to close the generator
+
+    # -- the thread ----------------------------------------------------------------------------
+    def run(self) -> None:
+        from core.pipeline.compress import compress
+
+        from app.documents import compressed_from_result
+
+        gen = None
+        try:
+            gen = compress(self.scene, self.config, cameras=self.cameras, dataset_images=self.dataset_images)
+            result = self._drive(gen)
+            if result is None:
+                return
+            outcome = compressed_from_result(result)
+            if self._cancel.is_set():
+                self._end_cancelled()
+                return
+            self.outcome = "succeeded"
+            self.succeeded.emit(outcome)
+        except Exception as exc:  # noqa: BLE001 - reported in the window, never raised into the event loop
+            log.exception("compression failed")
+            self.outcome = "failed"
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+        finally:
+            if gen is not None:
+                gen.close()
+
+    def _drive(self, gen):
+        """Advance ``gen`` until it returns (its value) or is cancelled (None)."""
+        batch = None
+        last_emit, last_stage = 0.0, None
+        while True:
+            if self._cancel.is_set():
+                gen.close()
+                self._end_cancelled()
+                return None
+            if not self._running.is_set():
+                if batch is not None:
+                    self.progress.emit(batch)
+                    batch = None
+                self._running.wait(0.1)
+                continue
+            try:
+                rec = next(gen)
+            except StopIteration as stop:
+                if batch is not None:
+                    self.progress.emit(batch)
+                return stop.value
+            if batch is None:
+                batch = ProgressBatch(rec)
+            batch.record = rec
+            if rec.losses:
+                batch.fit_points.append((rec.step, dict(rec.losses)))
+            if rec.total_loss is not None:
+                batch.tune_points.append((rec.step, float(rec.total_loss)))
+            now = time.monotonic()
+            if rec.stage != last_stage or now - last_emit >= EMIT_INTERVAL_S:  # a new stage shows at once
+                self.progress.emit(batch)
+                batch, last_emit, last_stage = None, now, rec.stage
+
+    def _end_cancelled(self) -> None:
+        waited = time.monotonic() - self.cancel_requested_at if self.cancel_requested_at else 0.0
+        log.info("compression cancelled (%.2f s after the request)", waited)
+        self.outcome = "cancelled"
+        self.cancelled.emit()

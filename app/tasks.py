@@ -1,0 +1,63 @@
+"""Background tasks (file loading, export) whose results come back on the GUI thread.
+
+``TaskRunner.submit(fn, on_done, on_error)`` runs ``fn()`` in a Python thread; the result or the
+exception is handed to ``on_done`` / ``on_error`` on the GUI thread, through a queued signal to this
+QObject (which lives there). A worker-thread signal must reach a slot of a GUI-thread QObject, not a
+plain function, or the function runs in the worker (DESIGN §10).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from typing import Callable
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from core.errors import InputFileError
+
+log = logging.getLogger(__name__)
+
+
+class TaskRunner(QObject):
+    """Runs callables off the GUI thread; see the module docstring. ``busy``: tasks not finished yet."""
+
+    _done = Signal(int, object, object)  # task id, result, exception
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._ids = itertools.count(1)
+        self._callbacks: dict[int, tuple[Callable, Callable]] = {}
+        self._done.connect(self._finish)
+
+    @property
+    def busy(self) -> int:
+        return len(self._callbacks)
+
+    def submit(self, fn: Callable[[], object], on_done: Callable[[object], None],
+               on_error: Callable[[BaseException], None], name: str = "task") -> int:
+        """Start ``fn`` in a thread; returns the task id."""
+        task_id = next(self._ids)
+        self._callbacks[task_id] = (on_done, on_error)
+
+        def work() -> None:
+            try:
+                result = fn()
+            except Exception as exc:  # noqa: BLE001 - handed to on_error on the GUI thread
+                if not isinstance(exc, (InputFileError, OSError, ValueError)):  # those are the user's, not bugs
+                    log.exception("%s failed", name)
+                self._done.emit(task_id, None, exc)
+            else:
+                self._done.emit(task_id, result, None)
+
+        threading.Thread(target=work, name=f"neuralgs-{name}", daemon=True).start()
+        return task_id
+
+    @Slot(int, object, object)
+    def _finish(self, task_id: int, result: object, exc: object) -> None:
+        on_done, on_error = self._callbacks.pop(task_id)
+        if exc is None:
+            on_done(result)
+        else:
+            on_error(exc)

@@ -1,0 +1,110 @@
+"""ClusterTable: rows, show/solo/all, colour-by-cluster, selection (highlight) and the progressive slider."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from widgets.cluster_table import COLUMNS, ClusterTable
+
+ROWS = [dict(count=500, importance=0.5, loss=0.01, bytes=3000 + 6 * 500),
+        dict(count=300, importance=0.3, loss=0.02, bytes=3000 + 6 * 300),
+        dict(count=200, importance=None, loss=None, bytes=3000 + 6 * 200)]
+
+
+@pytest.fixture
+def table(qtbot):
+    t = ClusterTable()
+    qtbot.addWidget(t)
+    t.set_clusters(ROWS)
+    t.show()
+    return t
+
+
+def cell(t, r, c):
+    return t.table.item(r, c).text()
+
+
+def test_rows_show_count_share_loss_bytes_and_a_swatch(table):
+    assert table.n_clusters == 3 and table.table.columnCount() == len(COLUMNS)
+    assert [cell(table, 0, j) for j in range(1, 6)] == ["0", "500", "50.0 %", "0.01", "6,000"]
+    assert cell(table, 2, 3) == "—" and cell(table, 2, 4) == "—"  # unknown importance / loss (an opened file)
+    assert not table.table.item(1, 1).icon().isNull()
+    assert "1,000 Gaussians" in table.summary.text() and "3 clusters" in table.summary.text()
+    assert table.display_state()["visible"].tolist() == [True, True, True]
+
+
+def test_unticking_a_row_hides_the_cluster_at_once(table, qtbot):
+    with qtbot.waitSignal(table.displayChanged):
+        table.table.item(1, 0).setCheckState(Qt.CheckState.Unchecked)
+    assert table.display_state()["visible"].tolist() == [True, False, True]
+
+
+def test_space_toggles_the_selected_row(table, qtbot):
+    table.select_cluster(2)
+    table.table.setFocus()
+    with qtbot.waitSignal(table.displayChanged):
+        qtbot.keyClick(table.table, Qt.Key.Key_Space)
+    assert table.visible().tolist() == [True, True, False]
+
+
+def test_solo_and_back(table, qtbot):
+    table.select_cluster(1)
+    qtbot.mouseClick(table.solo_button, Qt.MouseButton.LeftButton)
+    assert table.visible().tolist() == [False, True, False]
+    qtbot.mouseClick(table.solo_button, Qt.MouseButton.LeftButton)  # solo again: everything back
+    assert table.visible().tolist() == [True, True, True]
+    table.solo(0)
+    qtbot.mouseClick(table.all_button, Qt.MouseButton.LeftButton)
+    assert table.visible().all()
+
+
+def test_solo_emits_one_display_change(table, qtbot):
+    seen = []
+    table.displayChanged.connect(lambda: seen.append(1))
+    table.solo(2)
+    assert len(seen) == 1
+
+
+def test_selection_highlights(table, qtbot):
+    with qtbot.waitSignal(table.clusterSelected) as sel:
+        table.table.selectRow(1)
+    assert sel.args == [1] and table.display_state()["highlight"] == 1
+    with qtbot.waitSignal(table.clusterSelected) as cleared:
+        table.select_cluster(-1)
+    assert cleared.args == [-1]
+
+
+def test_colour_by_cluster(table, qtbot):
+    with qtbot.waitSignal(table.displayChanged):
+        table.color_box.setChecked(True)
+    assert table.display_state()["color_by_cluster"]
+
+
+def test_progressive_slider_keeps_the_first_n(table, qtbot):
+    assert table.slider.value() == 3
+    with qtbot.waitSignal(table.displayChanged):
+        table.set_progressive(1)
+    st = table.display_state()
+    assert st["n_first"] == 1 and st["visible"].tolist() == [True, False, False]
+    assert table.slider_label.text() == "first 1 of 3"
+    table.set_visible(0, False)
+    assert table.display_state()["visible"].tolist() == [False, False, False]
+
+
+def test_new_clusters_reset_the_state(table):
+    table.solo(1)
+    table.set_progressive(2)
+    table.set_clusters(ROWS[:2])
+    st = table.display_state()
+    assert st["visible"].tolist() == [True, True] and st["n_first"] == 2 and st["highlight"] == -1
+    table.set_clusters([])
+    assert table.summary.text() == "No compressed scene" and not table.solo_button.isEnabled()
+    assert table.display_state()["visible"].shape == (0,)
+    np.testing.assert_array_equal(table.visible(), np.zeros(0, bool))
+
+
+def test_controls_have_tooltips(table):
+    for w in (table.solo_button, table.all_button, table.color_box, table.slider, table.table):
+        assert w.toolTip()

@@ -1,0 +1,159 @@
+"""CompareView: modes, the A/B flip key, the split divider, navigation input, overlay and messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from widgets.compare_view import MODES, CompareView
+
+
+def solid(color, w=200, h=150):
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = color
+    return img
+
+
+RED, BLUE = (220, 20, 20), (20, 20, 220)
+
+
+@pytest.fixture
+def view(qtbot):
+    v = CompareView()
+    qtbot.addWidget(v)
+    v.resize(400, 300)
+    v.show()
+    qtbot.waitExposed(v)
+    v.set_scene_bounds(np.array([-1.0, -1.0, -1.0]), np.array([1.0, 1.0, 1.0]), up=(0.0, 0.0, 1.0))
+    return v
+
+
+def pixel(view, x, y):
+    img = view.grab().toImage()
+    c = img.pixelColor(x, y)
+    return c.red(), c.green(), c.blue()
+
+
+def test_side_by_side_shows_a_left_and_b_right(view):
+    assert view.pane_size() == (200, 300)
+    view.set_images(solid(RED), solid(BLUE))
+    assert pixel(view, 100, 200) == RED
+    assert pixel(view, 300, 200) == BLUE
+
+
+def test_split_mode_divider_drags_with_the_mouse(view, qtbot):
+    view.set_images(solid(RED, 400, 300), solid(BLUE, 400, 300))
+    view.set_mode("split")
+    assert view.pane_size() == (400, 300)
+    assert pixel(view, 150, 250) == RED and pixel(view, 250, 250) == BLUE
+    moved = []
+    view.cameraChanged.connect(lambda: moved.append(1))
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(200, 150))
+    qtbot.mouseMove(view, QPoint(100, 150))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(100, 150))
+    assert view.split == pytest.approx(0.25, abs=0.01)
+    assert not moved  # dragging the divider does not move the camera
+    assert pixel(view, 80, 250) == RED and pixel(view, 150, 250) == BLUE
+
+
+def test_b_key_flips_between_a_and_b(view, qtbot):
+    view.set_images(solid(RED, 400, 300), solid(BLUE, 400, 300))
+    qtbot.keyClick(view, Qt.Key.Key_B)
+    assert view.mode == "flip" and pixel(view, 200, 250) == BLUE
+    qtbot.keyClick(view, Qt.Key.Key_B)
+    assert pixel(view, 200, 250) == RED
+    qtbot.keyClick(view, Qt.Key.Key_B)
+    assert pixel(view, 200, 250) == BLUE
+
+
+def test_number_keys_choose_the_mode(view, qtbot):
+    seen = []
+    view.modeChanged.connect(seen.append)
+    for key, mode in zip((Qt.Key.Key_2, Qt.Key.Key_4, Qt.Key.Key_3, Qt.Key.Key_1), ("split", "diff", "flip", "side")):
+        qtbot.keyClick(view, key)
+        assert view.mode == mode
+        assert view.mode_actions[mode].isChecked()
+    assert seen == ["split", "diff", "flip", "side"]
+    with pytest.raises(ValueError):
+        view.set_mode("sideways")
+    assert set(MODES) == {"side", "split", "flip", "diff"}
+
+
+def test_difference_mode_draws_a_heat_map(view):
+    a = solid(RED, 400, 300)
+    b = a.copy()
+    b[:, 200:] = BLUE  # right half differs
+    view.set_images(a, b)
+    view.set_mode("diff")
+    left, right = pixel(view, 100, 250), pixel(view, 300, 250)
+    assert sum(left) < 30  # equal: black end of the ramp
+    assert sum(right) > 300  # different: bright
+
+
+def test_missing_images_show_the_message(view):
+    view.set_messages("nothing here", "run a compression")
+    view.set_images(solid(RED), None)
+    img = view.grab().toImage()
+    right = [img.pixelColor(x, y).red() for x in range(210, 390, 3) for y in range(100, 200, 3)]
+    assert max(right) > 100  # some text pixels are drawn on the dark background
+    assert view.image(1) is None
+
+
+def test_left_drag_orbits_right_drag_pans_wheel_zooms(view, qtbot):
+    changes = []
+    view.cameraChanged.connect(lambda: changes.append(1))
+    rig = view.rig
+    az, target, dist = rig.azimuth_deg, rig.target.copy(), rig.distance
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+    qtbot.mouseMove(view, QPoint(130, 110))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(130, 110))
+    assert rig.azimuth_deg != az and np.allclose(rig.target, target)
+    qtbot.mousePress(view, Qt.MouseButton.RightButton, pos=QPoint(100, 100))
+    qtbot.mouseMove(view, QPoint(120, 100))
+    qtbot.mouseRelease(view, Qt.MouseButton.RightButton, pos=QPoint(120, 100))
+    assert not np.allclose(rig.target, target)
+    assert changes
+
+
+def test_wheel_and_keys_navigate(view, qtbot):
+    rig = view.rig
+    dist = rig.distance
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Plus)
+    assert rig.distance == pytest.approx(0.9 * dist)
+    eye = rig.eye.copy()
+    qtbot.keyClick(view, Qt.Key.Key_W)
+    assert np.linalg.norm(rig.eye - eye) == pytest.approx(0.05 * rig.distance)
+    el = rig.elevation_deg
+    qtbot.keyClick(view, Qt.Key.Key_Up)
+    assert rig.elevation_deg == pytest.approx(el + 5)
+    # F frames the scene again: back to the default orbit angles and distance
+    qtbot.keyClick(view, Qt.Key.Key_F)
+    assert (rig.azimuth_deg, rig.elevation_deg) == (30.0, 20.0)
+    np.testing.assert_allclose(rig.target, 0.0, atol=1e-12)
+
+
+def test_fly_mode_makes_left_drag_look_around(view, qtbot):
+    qtbot.keyClick(view, Qt.Key.Key_G)
+    assert view.fly_mode
+    eye = view.rig.eye.copy()
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+    qtbot.mouseMove(view, QPoint(140, 100))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(140, 100))
+    np.testing.assert_allclose(view.rig.eye, eye, atol=1e-9)
+
+
+def test_overlay_lines_are_drawn(view):
+    view.set_images(solid((255, 255, 255)), solid((255, 255, 255)))
+    before = view.grab().toImage()
+    view.set_overlay(["PSNR 31.20 dB", "12 fps"])
+    after = view.grab().toImage()
+    assert before.pixelColor(20, 290) != after.pixelColor(20, 290)  # the dark box in the bottom-left corner
+
+
+def test_every_action_has_a_shortcut_and_a_tooltip(view):
+    for act in view.view_actions:
+        assert not act.shortcut().isEmpty(), act.text()
+        assert act.toolTip(), act.text()
+    assert view.toolTip()

@@ -1,0 +1,113 @@
+"""CameraRig: the viewport's orbit / pan / zoom / fly state agrees with the core's orbit cameras."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from widgets.navigation import CameraRig
+
+
+def rig_at(up=(0.0, 0.0, 1.0)) -> CameraRig:
+    rig = CameraRig(up=np.array(up))
+    rig.frame(np.array([-1.0, -1.0, -0.5]), np.array([1.0, 1.0, 0.5]), aspect=4 / 3)
+    return rig
+
+
+@pytest.mark.parametrize("up", [(0.0, 0.0, 1.0), (0.0, -1.0, 0.0)])
+@pytest.mark.parametrize("az, el", [(30.0, 20.0), (200.0, -40.0)])
+def test_rig_matches_core_orbit_camera(up, az, el):
+    from core.cameras import orbit_camera
+
+    rng = np.random.default_rng(0)
+    means = rng.uniform(-1, 1, size=(500, 3)) * np.array([2.0, 1.0, 0.5])
+    cam = orbit_camera(means, az, el, 320, 240, up=up)
+    from core.cameras import robust_bounds
+
+    rig = CameraRig(up=np.array(up), azimuth_deg=az, elevation_deg=el)
+    rig.frame(*robust_bounds(means), aspect=320 / 240)
+    rig.azimuth_deg, rig.elevation_deg = az, el
+    np.testing.assert_allclose(rig.world_to_camera(), cam.world_to_camera, atol=1e-9)
+    fx, fy, cx, cy = rig.intrinsics(320, 240)
+    assert (fx, fy, cx, cy) == pytest.approx((cam.fx, cam.fy, cam.cx, cam.cy))
+
+
+def test_world_to_camera_is_rigid_and_looks_at_the_target():
+    rig = rig_at()
+    rig.orbit(47.0, 13.0)
+    m = rig.world_to_camera()
+    r = m[:3, :3]
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(r) == pytest.approx(1.0)
+    target_cam = r @ rig.target + m[:3, 3]
+    np.testing.assert_allclose(target_cam[:2], 0.0, atol=1e-9)  # on the optical axis
+    assert target_cam[2] == pytest.approx(rig.distance)
+
+
+def test_orbit_keeps_the_target_and_distance_and_clamps_elevation():
+    rig = rig_at()
+    target, dist = rig.target.copy(), rig.distance
+    rig.orbit(30.0, 500.0)
+    np.testing.assert_allclose(rig.target, target)
+    assert rig.elevation_deg == 89.0
+    assert np.linalg.norm(rig.eye - rig.target) == pytest.approx(dist)
+
+
+def test_pan_moves_the_target_with_the_mouse():
+    rig = rig_at()
+    before = rig.world_to_camera()
+    p_world = rig.target.copy()
+    rig.pan(50.0, 0.0, viewport_height=400)
+    after = rig.world_to_camera()
+    u = lambda m: (m[:3, :3] @ p_world + m[:3, 3])  # noqa: E731
+    fx = rig.intrinsics(400, 400)[0]
+    # a point at the target's depth moves 50 px right on screen
+    assert fx * (u(after)[0] / u(after)[2] - u(before)[0] / u(before)[2]) == pytest.approx(50.0, rel=1e-6)
+
+
+def test_zoom_scales_the_distance_and_rejects_nonsense():
+    rig = rig_at()
+    d = rig.distance
+    rig.zoom(0.5)
+    assert rig.distance == pytest.approx(d / 2)
+    with pytest.raises(ValueError):
+        rig.zoom(0.0)
+
+
+def test_fly_moves_eye_and_target_together_along_the_view():
+    rig = rig_at()
+    eye, target = rig.eye.copy(), rig.target.copy()
+    fwd = rig.world_to_camera()[2, :3]
+    rig.fly(0.1, 0.0, 0.0)
+    np.testing.assert_allclose(rig.eye - eye, 0.1 * rig.distance * fwd, atol=1e-12)
+    np.testing.assert_allclose(rig.target - target, 0.1 * rig.distance * fwd, atol=1e-12)
+
+
+def test_look_turns_in_place():
+    rig = rig_at()
+    eye = rig.eye.copy()
+    rig.look(25.0, -10.0)
+    np.testing.assert_allclose(rig.eye, eye, atol=1e-9)
+
+
+def test_set_pose_shows_the_exact_camera_then_navigation_continues_from_it():
+    from core.camera import Camera
+
+    cam = Camera.look_at([3.0, -2.0, 1.5], [0.1, 0.2, 0.0], [0.0, 0.0, 1.0], 40.0, 200, 100)
+    rig = rig_at()
+    rig.set_pose(cam.world_to_camera, fov_y_deg=40.0)
+    np.testing.assert_allclose(rig.world_to_camera(), cam.world_to_camera)
+    np.testing.assert_allclose(rig.eye, cam.position, atol=1e-9)
+    rig.orbit(0.0, 0.0)  # leaves the exact pose for the equivalent orbit state (no roll here)
+    assert rig.pose_override is None
+    np.testing.assert_allclose(rig.world_to_camera(), cam.world_to_camera, atol=1e-9)
+
+
+def test_frame_fits_the_box():
+    rig = CameraRig(up=np.array([0.0, -1.0, 0.0]))
+    rig.frame(np.zeros(3), np.array([2.0, 2.0, 2.0]), aspect=1.0)
+    np.testing.assert_allclose(rig.target, [1.0, 1.0, 1.0])
+    radius = np.sqrt(3.0)
+    assert rig.distance == pytest.approx(radius / np.sin(np.radians(25.0)))
+    with pytest.raises(ValueError):
+        rig.set_up((0.0, 0.0, 0.0))

@@ -1,0 +1,151 @@
+"""LossPlot: live pyqtgraph curves of the fitting loss per cluster (Eq. 4) and the fine-tuning loss.
+
+Two stacked plots: the top one has one curve per cluster (cluster colours from :mod:`widgets.palette`),
+the bottom one the total fine-tuning loss (Eq. 5-7). Points are appended with ``add_fit`` /
+``add_finetune`` from progress records; curves are redrawn at most every ``REDRAW_MS`` so a fast
+worker cannot flood the GUI thread. Clicking a legend entry or a curve emits ``clusterSelected``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from widgets.palette import cluster_color_255
+
+REDRAW_MS = 100
+
+
+class LossPlot(QWidget):
+    """Fit losses per cluster and the fine-tuning loss, with a log-scale switch and a selecting legend."""
+
+    clusterSelected = Signal(int)  # -1: none
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True)
+        self.log_box = QCheckBox("Log scale", toolTip="Logarithmic loss axis (L)", checked=True)
+        self.log_box.setShortcut("L")
+        self.log_box.toggled.connect(self.set_log)
+        self.status = QLabel("", toolTip="Latest losses")
+        top = QHBoxLayout()
+        top.addWidget(self.log_box)
+        top.addWidget(self.status, 1)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.fit_plot = self.graphics.addPlot(row=0, col=0, title="Fitting loss per cluster (Eq. 4)")
+        self.tune_plot = self.graphics.addPlot(row=1, col=0, title="Fine-tuning loss (Eq. 5-7)")
+        for plot, ylabel in ((self.fit_plot, "weighted MSE"), (self.tune_plot, "L1·SSIM·freq")):
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.setLabel("bottom", "iteration")
+            plot.setLabel("left", ylabel)
+        self.legend = self.fit_plot.addLegend(offset=(-5, 5), labelTextSize="8pt", colCount=2)
+        self.legend.sigSampleClicked.connect(self._legend_clicked)
+        self.graphics.ci.layout.setRowStretchFactor(0, 3)
+        self.graphics.ci.layout.setRowStretchFactor(1, 2)
+        self.graphics.setToolTip("Click a curve or its legend entry to select that cluster")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.graphics, 1)
+        self._timer = QTimer(self, interval=REDRAW_MS, singleShot=True)
+        self._timer.timeout.connect(self.redraw)
+        self.reset()
+        self.set_log(True)
+
+    # -- data ----------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget every curve (a new run)."""
+        self.fit_data: dict[int, tuple[list[int], list[float]]] = {}
+        self.tune_data: tuple[list[int], list[float]] = ([], [])
+        self.curves: dict[int, pg.PlotDataItem] = {}
+        self.selected = -1
+        self.fit_plot.clear()
+        self.legend.clear()
+        self.tune_plot.clear()
+        self.tune_curve = self.tune_plot.plot([], [], pen=pg.mkPen((40, 40, 40), width=2), name="total")
+        self.status.setText("")
+
+    def add_fit(self, step: int, losses: dict[int, float]) -> None:
+        """Per-cluster fitting losses at iteration ``step`` (cluster index -> loss)."""
+        for c, v in sorted(losses.items()):
+            xs, ys = self.fit_data.setdefault(int(c), ([], []))
+            if xs and step <= xs[-1]:  # a repeated record (the throttled one and the logged one)
+                xs[-1], ys[-1] = step, float(v)
+            else:
+                xs.append(int(step))
+                ys.append(float(v))
+        if losses:
+            mean = sum(losses.values()) / len(losses)
+            self.status.setText(f"fit step {step}: mean loss {mean:.3g} over {len(losses)} clusters")
+        self._schedule()
+
+    def add_finetune(self, step: int, loss: float) -> None:
+        """The total fine-tuning loss at iteration ``step``."""
+        xs, ys = self.tune_data
+        if xs and step <= xs[-1]:
+            xs[-1], ys[-1] = int(step), float(loss)
+        else:
+            xs.append(int(step))
+            ys.append(float(loss))
+        self.status.setText(f"fine-tune step {step}: loss {loss:.4g}")
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def redraw(self) -> None:
+        """Push the data to the curves (called by the throttle timer; call directly in tests)."""
+        for c in sorted(self.fit_data):
+            xs, ys = self.fit_data[c]
+            curve = self.curves.get(c)
+            if curve is None:
+                curve = self.fit_plot.plot([], [], pen=self._pen(c), name=f"cluster {c}")
+                curve.curve.setClickable(True, width=6)
+                curve.sigClicked.connect(lambda _item, c=c: self.select_cluster(c, emit=True))
+                self.curves[c] = curve
+            curve.setData(xs, self._positive(ys))
+        self.tune_curve.setData(self.tune_data[0], self._positive(self.tune_data[1]))
+
+    def _positive(self, ys: list[float]) -> list[float]:
+        """Losses for drawing: on a log axis, non-positive values cannot be drawn; clamp them."""
+        if not self.log_box.isChecked():
+            return ys
+        return [v if v > 0 and math.isfinite(v) else 1e-12 for v in ys]
+
+    def _pen(self, c: int):
+        width = 3 if c == self.selected else 1.5
+        color = cluster_color_255(c)
+        alpha = 255 if self.selected in (-1, c) else 70
+        return pg.mkPen((*color, alpha), width=width)
+
+    # -- interaction ---------------------------------------------------------------------------
+    def set_log(self, on: bool) -> None:
+        """Logarithmic y axes on both plots."""
+        if self.log_box.isChecked() != on:
+            self.log_box.setChecked(on)
+            return
+        self.fit_plot.setLogMode(y=on)
+        self.tune_plot.setLogMode(y=on)
+        self.redraw()
+
+    def _legend_clicked(self, item) -> None:
+        item.setVisible(True)  # pyqtgraph's legend hides the curve on click; here a click selects instead
+        for c, curve in self.curves.items():
+            if curve is item:
+                self.select_cluster(c, emit=True)
+
+    def select_cluster(self, c: int, emit: bool = False) -> None:
+        """Emphasise cluster ``c`` (-1: none); clicking the selected one again clears the selection."""
+        if emit and c == self.selected:
+            c = -1
+        self.selected = int(c)
+        for k, curve in self.curves.items():
+            curve.setPen(self._pen(k))
+            curve.setZValue(10 if k == c else 0)
+        if emit:
+            self.clusterSelected.emit(self.selected)

@@ -1,0 +1,170 @@
+"""The viewport camera rig: orbit, pan, zoom and fly navigation as plain numpy state (no Qt, no torch).
+
+Conventions match ``core.camera`` and ``core.cameras.orbit_camera``: world-to-camera 4x4 with OpenCV
+axes (x right, y down, z forward); an orbit view at (azimuth, elevation) sits at
+``target + distance * (cos(el) * (cos(az) * e1 + sin(az) * e2) + sin(el) * up)`` looking at
+``target`` without roll, where ``e1`` is the world axis most perpendicular to ``up`` (made
+orthogonal to it) and ``e2 = up x e1``. So a rig framed on the robust bounds reproduces the
+orbit views the CLI renders.
+
+A training camera can be shown exactly (``set_pose``): its pose, roll included, is used until the
+next navigation step, which continues from the nearest roll-free orbit state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MIN_ELEVATION, MAX_ELEVATION = -89.0, 89.0
+
+
+def _unit(v) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float64).reshape(3)
+    n = float(np.linalg.norm(a))
+    if not np.isfinite(a).all() or n < 1e-12:
+        raise ValueError(f"expected a finite non-zero 3-vector, got {v!r}")
+    return a / n
+
+
+@dataclass
+class CameraRig:
+    """Orbit camera state. Angles in degrees, distances in world units, ``fov_y_deg`` vertical field of view."""
+
+    target: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    distance: float = 4.0
+    azimuth_deg: float = 30.0
+    elevation_deg: float = 20.0
+    up: np.ndarray = field(default_factory=lambda: np.array([0.0, -1.0, 0.0]))
+    fov_y_deg: float = 50.0
+    pose_override: np.ndarray | None = None  # exact world_to_camera [4, 4] (a training camera)
+
+    def __post_init__(self) -> None:
+        self.target = np.asarray(self.target, dtype=np.float64).reshape(3).copy()
+        self.set_up(self.up)
+
+    # -- basis -----------------------------------------------------------------------------------
+    def set_up(self, up) -> None:
+        """World up (any non-zero 3-vector); recomputes the azimuth basis."""
+        self.up = _unit(up)
+        dots = np.abs(self.up)
+        axis = np.eye(3)[int(np.flatnonzero(dots <= dots.min() + 1e-6)[0])]
+        e1 = axis - self.up * float(axis @ self.up)
+        self.e1 = e1 / np.linalg.norm(e1)
+        self.e2 = np.cross(self.up, self.e1)
+
+    def _direction(self) -> np.ndarray:
+        """Unit vector from the target to the eye, [3]."""
+        az, el = math.radians(self.azimuth_deg), math.radians(self.elevation_deg)
+        return math.cos(el) * (math.cos(az) * self.e1 + math.sin(az) * self.e2) + math.sin(el) * self.up
+
+    @property
+    def eye(self) -> np.ndarray:
+        """Camera centre in world coordinates, [3]."""
+        if self.pose_override is not None:
+            r, t = self.pose_override[:3, :3], self.pose_override[:3, 3]
+            return -r.T @ t
+        return self.target + self.distance * self._direction()
+
+    def world_to_camera(self) -> np.ndarray:
+        """[4, 4] float64 world-to-camera (OpenCV axes)."""
+        if self.pose_override is not None:
+            return self.pose_override.copy()
+        az = math.radians(self.azimuth_deg)
+        z = -self._direction()
+        x = -math.sin(az) * self.e1 + math.cos(az) * self.e2
+        x -= z * float(x @ z)
+        x /= np.linalg.norm(x)
+        y = np.cross(z, x)
+        w2c = np.eye(4)
+        w2c[:3, :3] = np.stack([x, y, z])
+        w2c[:3, 3] = -w2c[:3, :3] @ self.eye
+        return w2c
+
+    def intrinsics(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """(fx, fy, cx, cy) in pixels for a ``width`` x ``height`` viewport (square pixels, centred)."""
+        f = 0.5 * height / math.tan(0.5 * math.radians(self.fov_y_deg))
+        return f, f, width / 2.0, height / 2.0
+
+    # -- navigation ------------------------------------------------------------------------------
+    def _release_pose(self) -> None:
+        """Leave an exact training-camera pose for the equivalent roll-free orbit state."""
+        if self.pose_override is None:
+            return
+        w2c, self.pose_override = self.pose_override, None
+        eye = -w2c[:3, :3].T @ w2c[:3, 3]
+        forward = w2c[2, :3]
+        self._look_from(eye, forward)
+
+    def _look_from(self, eye: np.ndarray, forward: np.ndarray) -> None:
+        d = -_unit(forward)
+        self.elevation_deg = float(np.clip(math.degrees(math.asin(np.clip(d @ self.up, -1, 1))),
+                                           MIN_ELEVATION, MAX_ELEVATION))
+        self.azimuth_deg = math.degrees(math.atan2(float(d @ self.e2), float(d @ self.e1)))
+        self.target = eye - self.distance * self._direction()
+
+    def orbit(self, d_azimuth_deg: float, d_elevation_deg: float) -> None:
+        """Turn around the target."""
+        self._release_pose()
+        self.azimuth_deg = (self.azimuth_deg + d_azimuth_deg) % 360.0
+        self.elevation_deg = float(np.clip(self.elevation_deg + d_elevation_deg, MIN_ELEVATION, MAX_ELEVATION))
+
+    def look(self, d_azimuth_deg: float, d_elevation_deg: float) -> None:
+        """Turn the camera in place (fly mode): the eye stays, the target moves."""
+        self._release_pose()
+        eye = self.eye
+        self.azimuth_deg = (self.azimuth_deg + d_azimuth_deg) % 360.0
+        self.elevation_deg = float(np.clip(self.elevation_deg + d_elevation_deg, MIN_ELEVATION, MAX_ELEVATION))
+        self.target = eye - self.distance * self._direction()
+
+    def pan(self, dx_px: float, dy_px: float, viewport_height: int) -> None:
+        """Drag the scene by (dx, dy) pixels: it follows the mouse at the target's depth."""
+        self._release_pose()
+        w2c = self.world_to_camera()
+        per_px = 2.0 * self.distance * math.tan(0.5 * math.radians(self.fov_y_deg)) / max(1, viewport_height)
+        self.target = self.target - w2c[0, :3] * dx_px * per_px - w2c[1, :3] * dy_px * per_px
+
+    def zoom(self, factor: float) -> None:
+        """Multiply the distance to the target by ``factor`` (< 1: closer)."""
+        if not factor > 0:
+            raise ValueError(f"zoom factor must be positive, got {factor}")
+        self._release_pose()
+        self.distance = float(np.clip(self.distance * factor, 1e-6, 1e9))
+
+    def fly(self, forward: float, right: float, up: float) -> None:
+        """Move eye and target together, in units of the distance to the target (camera axes; up = image up)."""
+        self._release_pose()
+        w2c = self.world_to_camera()
+        step = self.distance * (forward * w2c[2, :3] + right * w2c[0, :3] - up * w2c[1, :3])
+        self.target = self.target + step
+
+    def frame(self, lo, hi, aspect: float = 4.0 / 3.0) -> None:
+        """Look at the box [lo, hi] (world, [3] each) from a distance at which it fills the view."""
+        lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+        self.pose_override = None
+        self.target = 0.5 * (lo + hi)
+        radius = max(0.5 * float(np.linalg.norm(hi - lo)), 1e-6)
+        half_y = 0.5 * math.radians(self.fov_y_deg)
+        half_x = math.atan(math.tan(half_y) * max(aspect, 1e-3))
+        self.distance = radius / math.sin(min(half_x, half_y))
+
+    def set_pose(self, world_to_camera, fov_y_deg: float | None = None) -> None:
+        """Show exactly this pose (a training camera); ``fov_y_deg`` from its intrinsics when given."""
+        w2c = np.asarray(world_to_camera, dtype=np.float64).reshape(4, 4).copy()
+        if fov_y_deg is not None:
+            self.fov_y_deg = float(fov_y_deg)
+        eye = -w2c[:3, :3].T @ w2c[:3, 3]
+        to_target = float((self.target - eye) @ w2c[2, :3])
+        if to_target > 1e-6:
+            self.distance = to_target
+        self.pose_override = None
+        self._look_from(eye, w2c[2, :3])
+        self.pose_override = w2c
+
+    def state(self) -> dict:
+        """A plain snapshot (for tests and settings)."""
+        return {"target": self.target.tolist(), "distance": self.distance, "azimuth_deg": self.azimuth_deg,
+                "elevation_deg": self.elevation_deg, "up": self.up.tolist(), "fov_y_deg": self.fov_y_deg,
+                "exact_pose": self.pose_override is not None}

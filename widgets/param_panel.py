@@ -1,0 +1,206 @@
+"""ParameterPanel: the compression knobs, Run / Pause / Cancel, and progress with stage and ETA.
+
+Plain data in and out: ``set_presets({name: {field: value}})`` fills the preset menu,
+``values()`` returns ``{"preset": name, field: value, ...}`` with the CompressionConfig field names
+(n_clusters, prune_ratio, lambda_freq, fit_iters, finetune_iters, hidden, device). The panel never
+runs anything: it emits ``runRequested(dict)``, ``pauseToggled(bool)`` and ``cancelRequested``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+CUSTOM = "custom"
+STAGES = ("views", "importance", "prune", "cluster", "fit", "finetune", "evaluate")
+STAGE_NAMES = {"views": "Views and targets", "importance": "Importance (Eq. 2-3)", "prune": "Pruning",
+               "cluster": "k-means clustering", "fit": "Fitting MLPs (Eq. 4)", "finetune": "Fine-tuning (Eq. 5-7)",
+               "evaluate": "Held-out evaluation"}
+KNOBS = {  # field: (label, tooltip, minimum, maximum, step, decimals or None for integers)
+    "n_clusters": ("Clusters K", "Number of attribute clusters, one tiny MLP each (paper: 6-10 for objects)",
+                   1, 512, 1, None),
+    "prune_ratio": ("Prune ratio", "Fraction of the least important Gaussians removed before fitting (paper: 0.4)",
+                    0.0, 0.95, 0.05, 2),
+    "lambda_freq": ("λ freq", "Weight of the frequency loss during fine-tuning (Eq. 7; paper: 0.01; 0 = off)",
+                    0.0, 1.0, 0.005, 4),
+    "fit_iters": ("Fit iterations", "Adam steps fitting the per-cluster MLPs to the attributes (Eq. 4)",
+                  0, 200_000, 100, None),
+    "finetune_iters": ("Fine-tune iterations", "Steps fine-tuning the MLPs through the renderer (Eq. 5-7)",
+                       0, 100_000, 50, None),
+    "hidden": ("Hidden width", "Neurons per hidden layer of each MLP (paper: 128; small scenes need less)",
+               4, 1024, 8, None),
+}
+
+
+def format_duration(seconds: float | None) -> str:
+    """``"1:05"`` (m:ss) or ``"1:02:05"``; ``"--"`` when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "--"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class ParameterPanel(QWidget):
+    """Knobs, preset, device, the three run buttons and the progress display."""
+
+    runRequested = Signal(dict)
+    pauseToggled = Signal(bool)
+    cancelRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.presets: dict[str, dict] = {}
+        self._base_preset = ""
+        self._filling = False
+        self.editors: dict[str, QSpinBox | QDoubleSpinBox] = {}
+
+        box = QGroupBox("Settings")
+        form = QFormLayout(box)
+        self.preset_box = QComboBox(toolTip="Settings bundle: preview (about a minute on a laptop CPU), balanced, "
+                                            "paper (the paper's 60k/25k iterations, for a CUDA machine). Editing a "
+                                            "knob below makes it 'custom' (based on the last preset).")
+        self.preset_box.currentTextChanged.connect(self._preset_chosen)
+        form.addRow("Preset", self.preset_box)
+        for name, (label, tip, lo, hi, step, decimals) in KNOBS.items():
+            ed = QSpinBox() if decimals is None else QDoubleSpinBox(decimals=decimals)
+            ed.setRange(lo, hi)
+            ed.setSingleStep(step)
+            ed.setToolTip(tip)
+            ed.setKeyboardTracking(False)
+            ed.valueChanged.connect(self._edited)
+            self.editors[name] = ed
+            form.addRow(label, ed)
+        self.device_box = QComboBox(toolTip="Where to compute: auto = CUDA when available, else CPU")
+        self.device_box.addItems(["auto", "cpu", "cuda"])
+        form.addRow("Device", self.device_box)
+
+        self.run_button = QPushButton("Run", toolTip="Compress the open scene with these settings (F5)")
+        self.run_button.setShortcut(QKeySequence("F5"))
+        self.pause_button = QPushButton("Pause", checkable=True, toolTip="Pause / resume the compression (F6)")
+        self.pause_button.setShortcut(QKeySequence("F6"))
+        self.cancel_button = QPushButton("Cancel", toolTip="Stop the compression; nothing is kept or written "
+                                                           "(Shift+F5)")
+        self.cancel_button.setShortcut(QKeySequence("Shift+F5"))
+        self.run_button.clicked.connect(self._run_clicked)
+        self.pause_button.toggled.connect(self._pause_toggled)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        buttons = QHBoxLayout()
+        for b in (self.run_button, self.pause_button, self.cancel_button):
+            buttons.addWidget(b)
+
+        self.stage_label = QLabel("Idle", toolTip="Current stage of the compression")
+        self.stage_label.setWordWrap(True)
+        self.progress = QProgressBar(toolTip="Progress of the current stage")
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.eta_label = QLabel("", toolTip="Time spent in this stage and estimated time left in it")
+        self.message_label = QLabel("", toolTip="Latest message from the pipeline")
+        self.message_label.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(box)
+        layout.addLayout(buttons)
+        for w in (self.stage_label, self.progress, self.eta_label, self.message_label):
+            layout.addWidget(w)
+        layout.addStretch(1)
+        self.set_running(False)
+
+    # -- values --------------------------------------------------------------------------------
+    def set_presets(self, presets: dict[str, dict], current: str | None = None) -> None:
+        """Preset name -> field overrides (as ``core.pipeline.PRESETS``); selects ``current`` (default: first)."""
+        self.presets = {k: dict(v) for k, v in presets.items()}
+        self._filling = True
+        self.preset_box.clear()
+        self.preset_box.addItems([*self.presets, CUSTOM])
+        self._filling = False
+        self.preset_box.setCurrentText(current or next(iter(self.presets)))
+        self._preset_chosen(self.preset_box.currentText())
+
+    def _preset_chosen(self, name: str) -> None:
+        if self._filling or name == CUSTOM or name not in self.presets:
+            return
+        self._base_preset = name
+        self.set_values(self.presets[name])
+
+    def set_values(self, values: dict) -> None:
+        """Fill the knobs from a dict of field values (unknown keys are ignored)."""
+        self._filling = True
+        try:
+            for name, ed in self.editors.items():
+                if name in values:
+                    ed.setValue(values[name])
+            if "device" in values:
+                self.device_box.setCurrentText(str(values["device"]))
+        finally:
+            self._filling = False
+
+    def _edited(self) -> None:
+        if self._filling:
+            return
+        self._filling = True
+        self.preset_box.setCurrentText(CUSTOM)
+        self._filling = False
+
+    def values(self) -> dict:
+        """``{"preset": base preset name, "custom": bool, field: value, "device": ...}``."""
+        out: dict = {"preset": self._base_preset, "custom": self.preset_box.currentText() == CUSTOM}
+        for name, ed in self.editors.items():
+            out[name] = ed.value()
+        out["device"] = self.device_box.currentText()
+        return out
+
+    def set_available_devices(self, devices: list[str]) -> None:
+        """Enable only these device choices (e.g. without CUDA: auto, cpu)."""
+        model = self.device_box.model()
+        for i in range(self.device_box.count()):
+            model.item(i).setEnabled(self.device_box.itemText(i) in devices)
+        if self.device_box.currentText() not in devices:
+            self.device_box.setCurrentText(devices[0])
+
+    # -- run state -----------------------------------------------------------------------------
+    @Slot()
+    def _run_clicked(self) -> None:
+        self.runRequested.emit(self.values())
+
+    def _pause_toggled(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pauseToggled.emit(paused)
+
+    def set_running(self, running: bool) -> None:
+        """Enable Run when idle; Pause and Cancel while a compression runs."""
+        self.run_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.cancel_button.setEnabled(running)
+        for ed in [*self.editors.values(), self.preset_box, self.device_box]:
+            ed.setEnabled(not running)
+        if not running:
+            self.pause_button.blockSignals(True)
+            self.pause_button.setChecked(False)
+            self.pause_button.setText("Pause")
+            self.pause_button.blockSignals(False)
+
+    def show_progress(self, stage: str, step: int, total: int, message: str = "", elapsed_s: float = 0.0,
+                      eta_s: float | None = None) -> None:
+        """Show one progress record: stage name (k of 7), its fraction, elapsed time and ETA."""
+        index = STAGES.index(stage) + 1 if stage in STAGES else 0
+        name = STAGE_NAMES.get(stage, stage)
+        paused = " (paused)" if self.pause_button.isChecked() else ""
+        self.stage_label.setText(f"Stage {index}/{len(STAGES)}: {name}{paused}" if index else f"{name}{paused}")
+        frac = 1.0 if total <= 0 else min(1.0, max(0.0, step / total))
+        self.progress.setValue(int(round(1000 * frac)))
+        self.progress.setFormat(f"{step}/{total}  (%p%)")
+        self.eta_label.setText(f"elapsed {format_duration(elapsed_s)} · ETA {format_duration(eta_s)} (this stage)")
+        self.message_label.setText(message)
+
+    def show_status(self, text: str, fraction: float | None = None) -> None:
+        """A plain status (finished, cancelled, failed) replacing the stage display."""
+        self.stage_label.setText(text)
+        self.eta_label.setText("")
+        self.message_label.setText("")
+        if fraction is not None:
+            self.progress.setValue(int(round(1000 * fraction)))
+            self.progress.setFormat("%p%")
