@@ -17,7 +17,7 @@ from PySide6.QtCore import QByteArray, QBuffer, QIODevice, QSettings, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QSplitter
 
 from app import dialogs
-from app.compress_worker import CompressionWorker
+from app.compress_worker import CompressionWorker, warm_up_compression
 from app.documents import CompressedScene, OriginalScene, display_scene, export_ngs, export_ply, load_any
 from app.menus import SHORTCUTS, add_recent, build_menus, fill_recent_menu
 from app.tasks import TaskRunner
@@ -97,6 +97,8 @@ class MainWindow(QMainWindow):
         self.camera_box.activated.connect(self._camera_chosen)
         self._refresh()
         self.viewport.start()
+        self.tasks.submit(warm_up_compression, lambda _: None, lambda exc: log.warning("warm-up failed: %s", exc),
+                          "warm-up")
         self.resize(1440, 900)
 
     def _dock(self, title: str, widget, area) -> QDockWidget:

@@ -23,6 +23,7 @@ from core.camera import Camera
 
 log = logging.getLogger(__name__)
 
+RENDER_NICENESS = 5  # below the GUI thread, above the compression worker (Linux per-thread nice)
 FAST_MAX_SPLATS = 150_000  # splats drawn while the camera moves (the most significant ones)
 
 
@@ -107,6 +108,9 @@ class RenderThread(QThread):
 
     # -- the thread ----------------------------------------------------------------------------
     def run(self) -> None:
+        from app.compress_worker import lower_thread_priority
+
+        lower_thread_priority(RENDER_NICENESS)
         try:
             while True:
                 with self._cond:

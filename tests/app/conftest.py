@@ -1,0 +1,143 @@
+"""Application tests: offscreen Qt, a small real scene (a donut subset), a tiny compression config and a
+window fixture that fails a test leaving a compression, render or task thread running."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DONUT = ROOT / "resources" / "demo" / "donut.ply"
+
+# A compression that takes a few seconds on 2 busy cores: every stage runs, nothing is big.
+TINY = dict(n_views=4, n_test_views=1, image_size=32, kmeans_iters=3, pe_freqs=2, log_every=2)
+TINY_PANEL = dict(n_clusters=3, fit_iters=20, finetune_iters=4, hidden=8, prune_ratio=0.4, lambda_freq=0.01)
+
+
+@pytest.fixture(scope="session")
+def small_scene_file(tmp_path_factory) -> Path:
+    """Every 15th Gaussian of the demo donut (about 3,000), written as a graphdeco .ply."""
+    import torch
+
+    from core.io import read_scene, write_ply
+
+    scene = read_scene(DONUT)
+    path = tmp_path_factory.mktemp("scenes") / "donut-small.ply"
+    write_ply(scene.subset(torch.arange(0, scene.num_gaussians, 15)), path)
+    return path
+
+
+def pump_until(qtbot, condition, timeout_s: float = 60.0, what: str = "condition") -> None:
+    """Process events until ``condition()`` is true (pytest fails after ``timeout_s``)."""
+    qtbot.waitUntil(condition, timeout=int(timeout_s * 1000))
+
+
+def settle(qtbot, win, timeout_s: float = 60.0) -> None:
+    """Wait until no task, no compression and no render is pending and the last full frame is shown."""
+    qtbot.waitUntil(lambda: not win.tasks.busy and win.worker is None and not win.viewport.pending
+                    and win.viewport.thread.idle(), timeout=int(timeout_s * 1000))
+    qtbot.wait(50)  # the last queued result reaches the view
+
+
+WINDOW_SIZE = (960, 640)  # small renders: the tests run on a busy 2-core machine
+
+
+def make_window(settings_path: Path):
+    """A MainWindow with its own settings file, tiny compression settings, errors recorded in ``win.errors``
+    (``app.dialogs.show_error`` must be replaced by the caller: see the fixtures)."""
+    from PySide6.QtCore import QSettings
+
+    from app.main_window import MainWindow
+
+    win = MainWindow(QSettings(str(settings_path), QSettings.Format.IniFormat))
+    win.config_overrides = dict(TINY)
+    win.panel.set_values(TINY_PANEL)
+    win.resize(*WINDOW_SIZE)
+    win.show()
+    return win
+
+
+def close_window(win, wait) -> None:
+    """Close ``win`` and fail when its render or compression thread is still running after 10 s."""
+    worker = win.worker
+    win.close()
+    deadline = time.monotonic() + 10
+    while (win.viewport.thread.isRunning() or (worker is not None and worker.isRunning())) and \
+            time.monotonic() < deadline:
+        wait(20)
+    assert not win.viewport.thread.isRunning(), "the render thread was left running"
+    assert worker is None or not worker.isRunning(), "a compression thread was left running"
+
+
+def _record_errors(monkeypatch_or_mp, errors: list) -> None:
+    from app import dialogs
+
+    monkeypatch_or_mp.setattr(dialogs, "show_error", lambda parent, title, message: errors.append((title, message)))
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    """A fresh MainWindow; errors recorded in ``window.errors`` instead of a modal dialog."""
+    errors: list[tuple[str, str]] = []
+    _record_errors(monkeypatch, errors)
+    win = make_window(tmp_path / "settings.ini")
+    win.errors = errors
+    qtbot.addWidget(win)
+    yield win
+    close_window(win, qtbot.wait)
+
+
+def pump(condition, timeout_s: float = 120.0) -> None:
+    """Process Qt events until ``condition()`` (for module-scoped fixtures, which have no qtbot)."""
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached in time")
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        time.sleep(0.005)
+
+
+def pump_for(ms: int) -> None:
+    """Process Qt events for ``ms`` milliseconds."""
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    deadline = time.monotonic() + ms / 1000
+    while time.monotonic() < deadline:
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        time.sleep(0.005)
+
+
+def idle(win) -> bool:
+    return not win.tasks.busy and win.worker is None and not win.viewport.pending and win.viewport.thread.idle()
+
+
+@pytest.fixture(scope="module")
+def compressed_window(qapp, small_scene_file, tmp_path_factory):
+    """One window per test module that opened the small scene and ran the tiny compression to the end.
+    Tests using it must leave it as they found it (all clusters shown, no selection)."""
+    mp = pytest.MonkeyPatch()
+    errors: list[tuple[str, str]] = []
+    _record_errors(mp, errors)
+    win = make_window(tmp_path_factory.mktemp("settings") / "settings.ini")
+    win.errors = errors
+    win.open_path(small_scene_file)
+    pump(lambda: win.original is not None and idle(win))
+    win.panel.run_button.click()
+    pump(lambda: win.worker is None and idle(win), 300)
+    assert not errors, errors
+    yield win
+    close_window(win, pump_for)
+    mp.undo()
+
+
+def open_and_settle(qtbot, win, path, timeout_s: float = 120.0) -> None:
+    win.open_path(path)
+    qtbot.waitUntil(lambda: not win.tasks.busy, timeout=int(timeout_s * 1000))
+    settle(qtbot, win, timeout_s)
