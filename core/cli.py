@@ -1,7 +1,9 @@
 """The NeuralGS Studio command line: ``python main.py <command> ...``.
 
 Commands: ``info`` (what a scene file holds), ``render`` (one view to a PNG), ``bench render``
-(renderer speed against the targets), ``demo`` (what ``main.py`` without arguments does for now).
+(renderer speed against the targets), ``demo`` (summarise and render the demo scene). ``main.py`` without
+a command starts the desktop application (``app.main``; main.py routes there, core never imports Qt);
+``main(argv)`` called here without a command still runs ``demo``.
 
 Results go to stdout; logging (INFO, or DEBUG with ``-v``) goes to stderr. A user error (a bad file, a
 bad option, an output that exists) prints one line ``error: <path>: <problem>`` and exits with 2, never
@@ -132,6 +134,26 @@ def cmd_bench_decode(args) -> int:
     return EXIT_OK
 
 
+def cmd_bench_formats(args) -> int:
+    """``bench formats``: .ngs at several settings vs splat-transform's compressed .ply, .spz and .sog."""
+    from core.bench_formats import check_output_dir, default_plan, default_scenes, run_format_benchmark
+    from core.cli_common import check_input_file
+    from core.cli_compress import ProgressLine
+
+    scenes = [check_input_file(Path(s)) for s in args.scenes] if args.scenes else default_scenes()
+    if not scenes:
+        raise UsageError("no scenes: the shared scenes folder was not found; give --scenes FILE ...")
+    out = check_output_dir(Path(args.out), args.force)
+    progress = ProgressLine()
+    try:
+        result = run_format_benchmark(scenes, out, default_plan(quick=args.quick), progress, overwrite=args.force)
+    finally:
+        progress.close()
+    print(result["markdown"], end="")
+    log.info("wrote %s", ", ".join(str(p) for p in result["files"]))
+    return EXIT_OK
+
+
 def cmd_render(args) -> int:
     from core.cli_render import cmd_render as run
 
@@ -154,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="main.py", parents=[common],
         description="NeuralGS Studio: compress 3D Gaussian Splatting scenes with NeuralGS. "
-                    "Without a command: summarise and render the bundled demo scene (the GUI comes later).")
+                    "Without a command, main.py starts the desktop application: main.py [SCENE] [--cameras PATH] "
+                    "[--screenshot OUT.png [--force]] [--window-size WxH] (--screenshot needs no display: it "
+                    "saves a PNG of the window and exits). 'demo' summarises and renders the bundled demo scene.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     info = sub.add_parser("info", parents=[common], help="what a scene file holds",
@@ -231,7 +255,21 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--json", action="store_true", help="print one JSON object")
     bd.set_defaults(func=cmd_bench_decode)
 
-    d = sub.add_parser("demo", parents=[common], help="what main.py without arguments does",
+    bf = bsub.add_parser("formats", parents=[common], help=".ngs vs compressed .ply, .spz and .sog: size and quality",
+                         description="Per scene: compressed .ply, .spz and .sog written and decoded by PlayCanvas "
+                                     "splat-transform (installed with npm on first use; skipped without npm), and "
+                                     ".ngs at several settings; all rendered at the same held-out views. Writes "
+                                     "OUT/results.csv, OUT/results.md and a rate-quality plot per scene.")
+    bf.add_argument("--scenes", nargs="+", metavar="FILE",
+                    help="scene files (default: every scene in ../shared/data/scenes)")
+    bf.add_argument("--out", "-o", required=True, metavar="DIR", help="results folder (created; must be empty "
+                                                                        "unless --force)")
+    bf.add_argument("--force", action="store_true", help="write into a non-empty --out, replacing its results")
+    bf.add_argument("--quick", action="store_true", help="tiny schedules (seconds per point): checks the "
+                                                         "machinery, the numbers mean nothing")
+    bf.set_defaults(func=cmd_bench_formats)
+
+    d = sub.add_parser("demo", parents=[common], help="summarise and render the bundled demo scene",
                        description="Summarise the bundled demo scene and render it to demo-render.png.")
     d.add_argument("--out", "-o", help="output .png (default demo-render.png in the current folder)")
     d.set_defaults(func=cmd_demo)

@@ -11,6 +11,9 @@
 #    sha256 of pyproject.toml and of this script.
 # 3. Checks the system libraries offscreen rendering needs (EGL + Mesa llvmpipe). When missing it
 #    installs them as root with apt-get, else warns (the display tests skip without EGL).
+# 4. Checks the system libraries the desktop application (PySide6) needs: fontconfig, xkbcommon, dbus, glib
+#    for any Qt platform (the GUI tests use QT_QPA_PLATFORM=offscreen), the xcb libraries for a real X
+#    display, and Xvfb (a virtual display for screenshots of a real X window). Installed the same way.
 #    Set NEURALGS_NO_APT=1 to never run apt-get.
 #    NEURALGS_TORCH_INDEX=URL installs torch from that index (e.g. https://download.pytorch.org/whl/cpu
 #    where no local CPU wheel is cached).
@@ -22,6 +25,9 @@ ROOT="$(pwd)"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.setup-stamp"
 EGL_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2)
+QT_PACKAGES=(libfontconfig1 libfreetype6 libxkbcommon0 libdbus-1-3 libglib2.0-0 libgl1 libx11-xcb1 libxcb-cursor0
+             libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 libxcb-image0
+             libxcb-xinerama0 libxcb-randr0 xvfb)
 
 log() { echo "setup: $*" >&2; }
 warn() { echo "setup: warning: $*" >&2; }
@@ -120,6 +126,43 @@ if [ -n "$MISSING" ]; then
         warn "offscreen rendering libraries not found (missing: $MISSING)."
         warn "install them with: sudo apt-get install ${EGL_PACKAGES[*]}"
         warn "until then the display renderer is unavailable and its tests are skipped."
+    fi
+fi
+# -- 4. system libraries for the desktop application (Qt) ---------------------------------------------
+missing_qt_packages() {
+    # Prints the Debian package names whose libraries (or, for xvfb, program) are not found.
+    local libs pair
+    libs="$(ldconfig -p 2>/dev/null || true)"
+    for pair in libfontconfig.so.1:libfontconfig1 libfreetype.so.6:libfreetype6 libxkbcommon.so.0:libxkbcommon0 \
+                libdbus-1.so.3:libdbus-1-3 libglib-2.0.so.0:libglib2.0-0 libGL.so.1:libgl1 libX11-xcb.so.1:libx11-xcb1 \
+                libxcb-cursor.so.0:libxcb-cursor0 libxkbcommon-x11.so.0:libxkbcommon-x11-0 \
+                libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1 libxcb-shape.so.0:libxcb-shape0 \
+                libxcb-render-util.so.0:libxcb-render-util0 libxcb-image.so.0:libxcb-image0 \
+                libxcb-xinerama.so.0:libxcb-xinerama0 libxcb-randr.so.0:libxcb-randr0; do
+        grep -q "${pair%%:*} " <<<"$libs" || echo "${pair#*:}"
+    done
+    command -v Xvfb >/dev/null 2>&1 || echo xvfb
+}
+
+QT_MISSING="$(missing_qt_packages | tr '\n' ' ' | sed 's/ $//')"
+if [ -n "$QT_MISSING" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "${NEURALGS_NO_APT:-0}" != 1 ]; then
+        log "installing system libraries for the desktop application: $QT_MISSING"
+        APT_LOG="$(mktemp)"
+        # shellcheck disable=SC2086 - one package name per word
+        if ! { apt-get update -qq \
+               && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $QT_MISSING; \
+             } >"$APT_LOG" 2>&1; then
+            warn "apt-get could not install $QT_MISSING; its last messages:"
+            tail -n 15 "$APT_LOG" | sed 's/^/    /' >&2
+        fi
+        rm -f "$APT_LOG"
+        QT_MISSING="$(missing_qt_packages | tr '\n' ' ' | sed 's/ $//')"
+    fi
+    if [ -n "$QT_MISSING" ]; then
+        warn "libraries for the desktop application not found (missing: $QT_MISSING)."
+        warn "install them with: sudo apt-get install ${QT_PACKAGES[*]}"
+        warn "the GUI tests use QT_QPA_PLATFORM=offscreen, which needs only fontconfig, xkbcommon, dbus and glib."
     fi
 fi
 exit 0

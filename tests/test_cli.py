@@ -131,12 +131,29 @@ def test_render_usage_errors_exit_2(tmp_path):
     assert not (tmp_path / "a.png").exists()
 
 
-def test_no_arguments_runs_the_demo(tmp_path):
-    proc = run_main(cwd=tmp_path)
+def test_demo_command_summarises_and_renders_the_demo(tmp_path):
+    proc = run_main("demo", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "demo-render.png"
     assert "45,624" in proc.stdout and str(out) in proc.stdout
     assert_not_blank(out, (800, 600))
+
+
+@pytest.mark.parametrize("argv, gui", [([], True), (["-v"], True), ([str(DONUT)], True), (["scene.ngs"], True),
+                                       (["--screenshot", "out.png"], True), (["--cameras", "x", str(DONUT)], True),
+                                       (["info", str(DONUT)], False), (["render", "--help"], False),
+                                       (["--help"], False), (["infoo"], False)])
+def test_no_command_means_the_application(monkeypatch, argv, gui):
+    """``main.py`` without a command (optionally a scene and application options) starts the GUI; every
+    command still goes to the command line, unchanged."""
+    import app.main
+    import main
+
+    calls = []
+    monkeypatch.setattr(app.main, "run", lambda a: calls.append(("gui", a)) or 0)
+    monkeypatch.setattr(cli, "main", lambda a: calls.append(("cli", a)) or 0)
+    assert main.main(argv) == 0
+    assert calls == [("gui" if gui else "cli", argv)]
 
 
 # -- bench ---------------------------------------------------------------------------------------------------------
