@@ -25,7 +25,6 @@ from widgets.palette import cluster_colors
 log = logging.getLogger(__name__)
 
 SH_C0 = 0.28209479177387814
-SCENE_SUFFIXES = (".ply", ".splat", ".ngs")
 HIGHLIGHT_OTHERS_OPACITY = 0.12  # opacity factor of the clusters that are not highlighted
 HIGHLIGHT_OTHERS_GREY = 0.75  # how far their colour moves towards grey
 

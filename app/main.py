@@ -128,13 +128,14 @@ def _screenshot(app, window, path: Path, force: bool, timeout_s: float) -> int:
         return ((window.original is not None or window.compressed is not None) and not window.tasks.busy
                 and not window.viewport.pending and window.viewport.thread.idle())
 
-    def on_frame(full: bool) -> None:
-        if full and ready():
+    saved = []
+
+    def poll() -> None:  # frames, loading and the start-up warm-up end in any order: check until ready
+        if not saved and ready() and window.viewport.last_result is not None and window.viewport.last_result.full:
+            saved.append(True)
             QTimer.singleShot(200, save)
 
     def save() -> None:
-        if not ready():
-            return
         try:
             n = window.save_screenshot(path, overwrite=force)
         except OSError as exc:
@@ -154,7 +155,9 @@ def _screenshot(app, window, path: Path, force: bool, timeout_s: float) -> int:
         log.error("no rendered frame after %.0f s; no screenshot written", timeout_s)
         app.quit()
 
-    window.viewport.frameShown.connect(on_frame)
+    poller = QTimer(interval=100)
+    poller.timeout.connect(poll)
+    poller.start()
     window.errorShown.connect(on_error)
     QTimer.singleShot(int(timeout_s * 1000), give_up)
     app.exec()

@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.loss)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([600, 300])
+        self.splitter.setSizes([520, 380])
         self.setCentralWidget(self.splitter)
         self.panel.setMinimumWidth(360)
         self._dock("Compression", self.panel, Qt.DockWidgetArea.RightDockWidgetArea)

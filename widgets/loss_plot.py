@@ -42,7 +42,7 @@ class LossPlot(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setLabel("bottom", "iteration")
             plot.setLabel("left", ylabel)
-        self.legend = self.fit_plot.addLegend(offset=(-5, 5), labelTextSize="8pt", colCount=2)
+        self.legend = self.fit_plot.addLegend(offset=(-5, 5), labelTextSize="8pt", colCount=3)
         self.legend.sigSampleClicked.connect(self._legend_clicked)
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 2)

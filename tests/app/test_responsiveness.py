@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from PySide6.QtCore import QTimer
 
 from tests.app.conftest import open_and_settle

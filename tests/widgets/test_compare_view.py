@@ -104,7 +104,7 @@ def test_left_drag_orbits_right_drag_pans_wheel_zooms(view, qtbot):
     changes = []
     view.cameraChanged.connect(lambda: changes.append(1))
     rig = view.rig
-    az, target, dist = rig.azimuth_deg, rig.target.copy(), rig.distance
+    az, target = rig.azimuth_deg, rig.target.copy()
     qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
     qtbot.mouseMove(view, QPoint(130, 110))
     qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(130, 110))
