@@ -1,0 +1,352 @@
+"""``bench formats``: rate and quality of ``.ngs`` against the formats artists use today (issue 5).
+
+For each scene: PlayCanvas compressed ``.ply``, ``.spz`` and ``.sog`` written and decoded back to a
+``.ply`` by splat-transform (:mod:`core.splat_transform`, skipped with the reason when npm/node is
+unavailable), and ``.ngs`` at the settings of :data:`NGS_SETTINGS` (a curve, small to large). The
+original and every decoded result are rendered with the same CPU renderer at the same held-out views
+(:func:`core.pipeline.evaluation.evaluate_pair`) and, for scenes with a dataset (lego), compared with
+its held-out images as well. Reports: :mod:`core.bench_formats_report`.
+
+Timings: ``encode_s`` is splat-transform's process (Node start-up included, about 0.3 s) or the
+whole NeuralGS compression plus writing the file; ``decode_s`` is file -> standard ``.ply`` on disk
+for every method (``.ngs``: read, decode the MLPs, write the ``.ply``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCENE_SUFFIXES = (".ply", ".splat")
+
+# NeuralGS settings of the curve, smallest first: the preset's schedule (iterations, learning rates,
+# views) with these overrides. Fewer kept Gaussians (prune_ratio) and smaller MLPs (K x width) give
+# smaller files. max_params_per_gaussian narrows the MLPs of tiny scenes only (sh3-capture,
+# truncated-sh3), where a fixed width would cost more than the Gaussians themselves; it does not bind
+# on donut or lego. Tune here; the labels name the points in the tables and plots.
+NGS_PRESET = "balanced"
+NGS_SETTINGS: list[tuple[str, dict]] = [
+    ("xs", dict(prune_ratio=0.8, n_clusters=4, hidden=32, max_params_per_gaussian=4.0)),
+    ("s", dict(prune_ratio=0.6, n_clusters=6, hidden=48, max_params_per_gaussian=8.0)),
+    ("m", dict(prune_ratio=0.4, n_clusters=8, hidden=64, max_params_per_gaussian=16.0)),
+    ("l", dict(prune_ratio=0.2, n_clusters=12, hidden=96, max_params_per_gaussian=32.0)),
+]
+# --quick (the test suite): the same curve with a schedule that runs in seconds; numbers are not meaningful.
+QUICK_PRESET = "preview"
+QUICK_OVERRIDES = dict(fit_iters=40, finetune_iters=8, n_views=6, n_test_views=2, image_size=48, kmeans_iters=5)
+
+# What the shared scenes need beyond the defaults: world up for generated views (donut is z-up; the
+# others are -y, the default) and the dataset whose held-out images are ground truth.
+KNOWN_SCENES: dict[str, dict] = {
+    "donut.ply": {"up": (0.0, 0.0, 1.0)},
+    "lego-3dgs.ply": {"up": (0.0, 0.0, 1.0), "dataset": "lego"},
+}
+
+
+@dataclass(frozen=True)
+class PeerFormat:
+    """A splat-transform output: ``method`` name in the results, file suffix, extra arguments."""
+
+    method: str
+    suffix: str
+    args: tuple[str, ...] = ()
+
+
+def peer_formats() -> list[PeerFormat]:
+    from core.splat_transform import SOG_ARGS
+
+    return [PeerFormat("compressed.ply", ".compressed.ply"), PeerFormat("spz", ".spz"),
+            PeerFormat("sog", ".sog", SOG_ARGS)]
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """What to run: the preset and overrides shared by every ``.ngs`` point (and the held-out views),
+    the curve's settings, and whether to run splat-transform."""
+
+    preset: str = NGS_PRESET
+    overrides: dict = field(default_factory=dict)
+    ngs_settings: list[tuple[str, dict]] = field(default_factory=lambda: list(NGS_SETTINGS))
+    peers: bool = True
+
+
+def default_plan(quick: bool = False) -> BenchPlan:
+    """The full benchmark's plan, or the seconds-long ``--quick`` one."""
+    if quick:
+        return BenchPlan(QUICK_PRESET, dict(QUICK_OVERRIDES))
+    return BenchPlan()
+
+
+def shared_data_dir() -> Path:
+    """``$NEURALGS_SHARED_DATA``, else ``../shared/data`` beside the repository (as the tests)."""
+    return Path(os.environ.get("NEURALGS_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
+
+
+def default_scenes() -> list[Path]:
+    """Every scene file (``.ply``, ``.compressed.ply``, ``.splat``) in the shared ``scenes`` folder."""
+    folder = shared_data_dir() / "scenes"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SCENE_SUFFIXES)
+
+
+def scene_label(path: Path) -> str:
+    """``donut`` for donut.ply, ``guitar`` for guitar.compressed.ply."""
+    return path.name.split(".")[0] or path.name
+
+
+def read_decoded_ply(path: Path):
+    """A ``.ply`` that splat-transform decoded, as a GaussianScene.
+
+    splat-transform writes opacity +/-inf for an alpha byte of 255/0 (compressed ``.ply``, ``.spz``);
+    those become logits +/-40, as our compressed-``.ply`` reader and the PlayCanvas engine do. Any
+    other non-finite value is an error (InputFileError).
+    """
+    import numpy as np
+
+    from core.errors import InputFileError
+    from core.io.ply import (check_finite, columns_as_float32, graphdeco_columns, parse_header, read_elements,
+                             scene_from_columns)
+
+    data = path.read_bytes()
+    header = parse_header(data, path)
+    vertex = header.element("vertex")
+    if vertex is None:
+        raise InputFileError(path, "PLY file has no 'vertex' element")
+    columns, _ = graphdeco_columns(vertex, path)
+    arrays, _ = read_elements(data, header, path, {"vertex"})
+    values = columns_as_float32(arrays["vertex"], columns)
+    opacity = values[:, columns.index("opacity")]
+    values[:, columns.index("opacity")] = np.where(np.isinf(opacity), np.sign(opacity) * 40.0, opacity)
+    check_finite(values, columns, path)
+    return scene_from_columns(values, len(columns) - 14)
+
+
+# -- one scene ------------------------------------------------------------------------------------------
+@dataclass
+class _SceneRun:
+    """What every method of one scene shares."""
+
+    label: str
+    scene: object  # GaussianScene
+    ref_ply: Path  # the standard .ply that splat-transform reads and whose size is the ratio's base
+    ply_bytes: int
+    config: object  # CompressionConfig: the preset, the plan's overrides and the scene's view settings
+    cameras: object  # CameraSet of the dataset, or None
+    out_dir: Path
+    work_dir: Path
+    on_progress: Callable | None
+    original_gt: dict = field(default_factory=dict)  # the original's PSNR/SSIM against the dataset images
+
+
+def _row(run: _SceneRun, method: str, setting: str, detail: str = "", n_bytes: int | None = None,
+         n_gaussians: int | None = None, encode_s: float | None = None, decode_s: float | None = None,
+         quality: dict | None = None, note: str = "") -> dict:
+    q = quality or {}
+    return {"scene": run.label, "method": method, "setting": setting, "detail": detail,
+            "n_gaussians": n_gaussians, "bytes": n_bytes,
+            "ratio": run.ply_bytes / n_bytes if n_bytes else None,
+            "psnr": q.get("psnr"), "ssim": q.get("ssim"), "psnr_gt": q.get("psnr_gt"), "ssim_gt": q.get("ssim_gt"),
+            "encode_s": encode_s, "decode_s": decode_s, "note": note}
+
+
+def _evaluate(run: _SceneRun, decoded) -> dict:
+    from core.pipeline.evaluation import evaluate_pair
+
+    result = evaluate_pair(run.scene, decoded, run.config.replace(render_backend="cpu"), run.cameras, run.on_progress)
+    if result["psnr_gt_original"] is not None:
+        run.original_gt = {"psnr_gt": result["psnr_gt_original"], "ssim_gt": result["ssim_gt_original"]}
+    return result
+
+
+def _peer_rows(run: _SceneRun, cli: Path, peers: list[PeerFormat]) -> list[dict]:
+    from core.splat_transform import SPLAT_TRANSFORM_VERSION, run_splat_transform
+
+    rows = []
+    for peer in peers:
+        setting = " ".join(("splat-transform", SPLAT_TRANSFORM_VERSION) + peer.args)
+        encoded = run.work_dir / f"{run.label}{peer.suffix}"
+        decoded_ply = run.work_dir / f"{run.label}.{peer.method}.decoded.ply"
+        log.info("%s: %s with splat-transform", run.label, peer.method)
+        try:
+            encode_s = run_splat_transform(cli, run.ref_ply, encoded, *peer.args)
+            decode_s = run_splat_transform(cli, encoded, decoded_ply)
+            decoded = read_decoded_ply(decoded_ply)
+        except (RuntimeError, OSError, ValueError) as exc:  # InputFileError is a ValueError
+            log.warning("%s: %s skipped: %s", run.label, peer.method, exc)
+            rows.append(_row(run, peer.method, setting, note=f"failed: {exc}"[:300]))
+            continue
+        finally:
+            decoded_ply.unlink(missing_ok=True)
+        n_bytes = encoded.stat().st_size
+        os.replace(encoded, run.out_dir / encoded.name)
+        quality = _evaluate(run, decoded)
+        rows.append(_row(run, peer.method, setting, n_bytes=n_bytes, n_gaussians=decoded.num_gaussians,
+                         encode_s=encode_s, decode_s=decode_s, quality=quality))
+        log.info("%s: %s: %s bytes (%.1fx), PSNR %.2f dB", run.label, peer.method, f"{n_bytes:,}",
+                 rows[-1]["ratio"], quality["psnr"])
+    return rows
+
+
+def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]]) -> list[dict]:
+    import torch
+
+    from core.codec.ngs import read_ngs, write_ngs
+    from core.io import write_ply
+    from core.pipeline.compress import compress
+    from core.pipeline.progress import run_to_completion
+
+    rows = []
+    for name, overrides in settings:
+        config = run.config.replace(**overrides, evaluate=False)  # evaluated below, like every method
+        path = run.out_dir / f"{run.label}.{name}.ngs"
+        log.info("%s: .ngs setting %s (%s)", run.label, name, ", ".join(f"{k}={v}" for k, v in overrides.items()))
+        t0 = time.perf_counter()
+        try:
+            result = run_to_completion(compress(run.scene, config, cameras=run.cameras,
+                                                dataset_images=True if run.cameras is not None else None),
+                                       run.on_progress)
+            n_bytes = write_ngs(result.model, path, overwrite=True)
+        except ValueError as exc:  # a setting this scene cannot take (e.g. more clusters than Gaussians)
+            log.warning("%s: .ngs setting %s failed: %s", run.label, name, exc)
+            rows.append(_row(run, "ngs", name, note=f"failed: {exc}"[:300]))
+            continue
+        encode_s = time.perf_counter() - t0
+        decoded_ply = run.work_dir / f"{run.label}.{name}.decoded.ply"
+        t0 = time.perf_counter()
+        model = read_ngs(path)
+        with torch.no_grad():
+            decoded = model.decode().detach()
+        write_ply(decoded, decoded_ply, overwrite=True)
+        decode_s = time.perf_counter() - t0
+        decoded_ply.unlink()
+        detail = (f"K={model.n_clusters} width={model.arch.hidden} kept={model.num_gaussians:,} "
+                  f"prune={config.prune_ratio:g} preset={config.preset}")
+        quality = _evaluate(run, decoded)
+        rows.append(_row(run, "ngs", name, detail, n_bytes, decoded.num_gaussians, encode_s, decode_s, quality))
+        log.info("%s: ngs %s: %s bytes (%.1fx), PSNR %.2f dB, %.0f s", run.label, name, f"{n_bytes:,}",
+                 rows[-1]["ratio"], quality["psnr"], encode_s)
+    return rows
+
+
+def _scene_config(path: Path, plan: BenchPlan):
+    """(CompressionConfig, dataset CameraSet or None) for one scene."""
+    from core.pipeline.config import config_from_preset
+
+    known = KNOWN_SCENES.get(path.name, {})
+    config = config_from_preset(plan.preset, **{"up": known.get("up"), **plan.overrides})
+    cameras = None
+    if known.get("dataset"):
+        folder = shared_data_dir() / "datasets" / known["dataset"]
+        if folder.is_dir():
+            from core.cameras import load_cameras
+
+            cameras = load_cameras(folder)
+        else:
+            log.warning("%s: dataset %s not found; no comparison with ground-truth images", path.name, folder)
+    return config, cameras
+
+
+def bench_scene(path: Path, out_dir: Path, plan: BenchPlan, cli: Path | None, on_progress=None,
+                label: str | None = None) -> list[dict]:
+    """Every method on one scene; compressed files go to ``out_dir/<label>/``. Returns result rows.
+
+    ``cli``: splat-transform's cli.mjs, or None to skip its formats. ``label``: the scene's name in
+    the results (default :func:`scene_label`).
+    """
+    from core.cli_common import load_scene
+    from core.io import write_ply
+    from core.pipeline.compress import limited_threads, thread_count
+
+    label = label or scene_label(path)
+    scene, info = load_scene(path)
+    scene_dir = out_dir / label
+    scene_dir.mkdir(exist_ok=True)
+    work_dir = out_dir / f".work-{label}-{os.getpid()}"
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir()
+    try:
+        if info.format == "ply" and not info.warnings:
+            ref_ply = path
+        else:  # splat-transform gets what our reader read (clean, standard), not a file it may read differently
+            ref_ply = work_dir / f"{label}.ply"
+            write_ply(scene, ref_ply)
+            log.info("%s: %s file%s; the reference .ply is the scene rewritten in the standard layout",
+                     label, info.format, " with warnings" if info.warnings else "")
+        config, cameras = _scene_config(path, plan)
+        run = _SceneRun(label, scene, ref_ply, ref_ply.stat().st_size, config, cameras, scene_dir, work_dir,
+                        on_progress)
+        log.info("%s: %s Gaussians, SH degree %d, %s bytes as .ply; held-out views: %s", label,
+                 f"{scene.num_gaussians:,}", scene.sh_degree, f"{run.ply_bytes:,}",
+                 "dataset images" if cameras is not None else f"{config.n_test_views} generated")
+        with limited_threads(thread_count(config.threads)):
+            rows = _peer_rows(run, cli, peer_formats()) if cli is not None else []
+            rows += _ngs_rows(run, plan.ngs_settings)
+        original = _row(run, "ply", "original", path.name, run.ply_bytes, scene.num_gaussians,
+                        quality=run.original_gt)
+        return [original] + rows
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+# -- the benchmark -------------------------------------------------------------------------------------------
+def check_output_dir(path: Path, force: bool) -> Path:
+    """The results folder, created if missing (its parent must exist). Refuses a file, and a folder
+    that is not empty unless ``force`` (then its results are replaced): UsageError."""
+    from core.cli_common import UsageError
+
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path}: exists and is not a folder")
+    if path.is_dir():
+        if any(path.iterdir()) and not force:
+            raise UsageError(f"{path}: folder is not empty (use --force to replace its results)")
+        return path
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{path}: folder {parent} does not exist")
+    path.mkdir()
+    return path
+
+
+def splat_transform_or_reason() -> tuple[Path | None, str | None]:
+    """(cli.mjs, None) when splat-transform is ready (installing it if needed), else (None, reason)."""
+    from core.splat_transform import SplatTransformUnavailable, ensure_splat_transform
+
+    try:
+        return ensure_splat_transform(), None
+    except SplatTransformUnavailable as exc:
+        return None, str(exc)
+
+
+def run_format_benchmark(scenes: list[Path], out_dir: Path, plan: BenchPlan, on_progress=None,
+                         overwrite: bool = False) -> dict:
+    """Run the benchmark and write its reports into ``out_dir`` (which must exist).
+
+    Reports are rewritten after every scene (atomically), so an interrupted run keeps those of the
+    scenes it finished. Returns {"rows", "skipped_formats" (reason or None), "files", "verdicts", "markdown"}.
+    """
+    from core.bench_formats_report import write_reports
+
+    cli, reason = splat_transform_or_reason() if plan.peers else (None, "not requested")
+    if cli is None:
+        log.warning("splat-transform formats (compressed .ply, .spz, .sog) skipped: %s", reason)
+    rows: list[dict] = []
+    report: dict = {"files": [], "verdicts": {}, "markdown": ""}
+    labels: list[str] = []
+    for path in scenes:
+        label = scene_label(path)
+        if label in labels:  # e.g. guitar.ply and guitar.compressed.ply
+            label = f"{label}-{len(labels) + 1}"
+        labels.append(label)
+        rows += bench_scene(path, out_dir, plan, cli, on_progress, label)
+        report = write_reports(rows, out_dir, skipped_formats=reason, overwrite=overwrite)
+        overwrite = True  # our own reports from the previous scene
+    return {"rows": rows, "skipped_formats": reason, **report}

@@ -1,0 +1,180 @@
+"""``bench formats``: a --quick run on a donut subset through the CLI (CSV, Markdown, plot), the skip
+without npm, the output-folder check, the reading of splat-transform's decoded .ply, and the verdict."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import logging
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core.bench_formats import (NGS_SETTINGS, BenchPlan, QUICK_OVERRIDES, QUICK_PRESET, read_decoded_ply,
+                                run_format_benchmark, splat_transform_or_reason)
+from core.bench_formats_report import CSV_COLUMNS, compare_with_peers, verdict_line
+from core.cli import main
+from core.errors import InputFileError
+from tests.conftest import shared_path
+
+PEERS = {"compressed.ply", "spz", "sog"}
+
+
+def _donut_subset(folder, n: int):
+    from core.io import read_scene, write_ply
+
+    scene = read_scene(shared_path("scenes", "donut.ply"))
+    path = folder / "donut.ply"  # named as the real one: the bench knows donut is z-up
+    write_ply(scene.subset(torch.arange(n) * (scene.num_gaussians // n)), path, include_normals=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """``bench formats --quick`` on 2,000 Gaussians of donut (~30 s on the busy 2-core machine)."""
+    folder = tmp_path_factory.mktemp("bench_formats")
+    scene = _donut_subset(folder, 2000)
+    out = folder / "results"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["bench", "formats", "--scenes", str(scene), "--out", str(out), "--quick"])
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    peers_ran = splat_transform_or_reason()[0] is not None
+    return {"code": code, "stdout": stdout.getvalue(), "out": out, "scene": scene, "rows": rows, "peers": peers_ran}
+
+
+def test_csv_has_the_columns_and_sane_values(quick_run):
+    assert quick_run["code"] == 0
+    rows = quick_run["rows"]
+    assert list(rows[0]) == CSV_COLUMNS
+    original = rows[0]
+    ply_bytes = quick_run["scene"].stat().st_size
+    assert (original["method"], int(original["bytes"])) == ("ply", ply_bytes)
+    for r in rows:
+        assert r["scene"] == "donut" and r["note"] == "", r
+        assert float(r["ratio"]) == pytest.approx(ply_bytes / int(r["bytes"]), rel=1e-3)
+        if r["method"] == "ply":
+            continue
+        assert 10.0 < float(r["psnr"]) and math.isfinite(float(r["psnr"])), r
+        assert 0.0 < float(r["ssim"]) <= 1.0
+        assert float(r["encode_s"]) > 0 and float(r["decode_s"]) > 0
+        assert r["psnr_gt"] == ""  # no dataset for donut
+    ngs = [r for r in rows if r["method"] == "ngs"]
+    assert [r["setting"] for r in ngs] == [name for name, _ in NGS_SETTINGS]
+    sizes = [int(r["bytes"]) for r in ngs]
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes), "the curve must go from small to large"
+    assert float(ngs[-1]["psnr"]) > float(ngs[0]["psnr"])  # more bytes, better (even with a few steps)
+    peers = {r["method"]: r for r in rows if r["method"] in PEERS}
+    if quick_run["peers"]:
+        assert set(peers) == PEERS
+        for r in peers.values():  # quantisers: near-lossless (measured 46-65 dB on this subset)
+            assert float(r["psnr"]) > 40.0 and int(r["n_gaussians"]) == 2000, r
+            assert (quick_run["out"] / "donut" / f"donut.{r['method']}").is_file()
+    else:
+        assert not peers
+    for name, _ in NGS_SETTINGS:
+        assert (quick_run["out"] / "donut" / f"donut.{name}.ngs").is_file()
+    assert not [p for p in quick_run["out"].iterdir() if p.name.startswith(".")], "scratch files left behind"
+
+
+def test_plot_is_a_png_and_markdown_holds_the_table(quick_run):
+    from PIL import Image
+
+    png = quick_run["out"] / "donut.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(png) as im:
+        im.verify()
+    with Image.open(png) as im:
+        assert im.size[0] > 400 and im.size[1] > 300
+    md = (quick_run["out"] / "results.md").read_text()
+    assert md == quick_run["stdout"]
+    assert "## donut" in md and "| ngs | xs (K=" in md and "![donut rate-quality](donut.png)" in md
+    if quick_run["peers"]:
+        assert sum(line.startswith("- vs ") for line in md.splitlines()) == 3
+
+
+def test_missing_npm_skips_the_peer_formats_with_a_clear_message(tmp_path, monkeypatch, caplog):
+    import shutil
+
+    import core.splat_transform as st
+
+    real_which = shutil.which
+    monkeypatch.delenv("NEURALGS_SKIP_NPM", raising=False)
+    monkeypatch.setattr(st, "CACHE_DIR", tmp_path / "empty-cache")  # not installed there
+    monkeypatch.setattr(st.shutil, "which", lambda name: None if name == "npm" else real_which(name))
+    if real_which("node") is None:
+        pytest.skip("node is not on PATH (the npm check comes after it)")
+    cli, reason = splat_transform_or_reason()
+    assert cli is None and reason.startswith("npm is not on PATH") and st.SPLAT_TRANSFORM_VERSION in reason
+
+    scene = _donut_subset(tmp_path, 300)
+    plan = BenchPlan(QUICK_PRESET, dict(QUICK_OVERRIDES, fit_iters=5, finetune_iters=1),
+                     [("tiny", dict(n_clusters=2, hidden=8))])
+    out = tmp_path / "out"
+    out.mkdir()
+    with caplog.at_level(logging.WARNING, logger="core.bench_formats"):
+        result = run_format_benchmark([scene], out, plan)
+    assert "splat-transform formats (compressed .ply, .spz, .sog) skipped: npm is not on PATH" in caplog.text
+    assert [r["method"] for r in result["rows"]] == ["ply", "ngs"]
+    assert "splat-transform formats skipped: npm is not on PATH" in (out / "results.md").read_text()
+    assert not (tmp_path / "empty-cache" / st.SPLAT_TRANSFORM_VERSION).exists()
+
+
+def test_output_folder_must_be_empty_unless_force(tmp_path, capsys):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "results.csv").write_text("old")
+    scene = tmp_path / "scene.ply"
+    scene.write_text("not read: the folder check comes first")
+    assert main(["bench", "formats", "--scenes", str(scene), "--out", str(out), "--quick"]) == 2
+    assert "folder is not empty (use --force" in capsys.readouterr().err
+    assert (out / "results.csv").read_text() == "old"
+    assert main(["bench", "formats", "--scenes", str(scene), "--out", str(tmp_path / "no" / "such"), "--quick"]) == 2
+    assert main(["bench", "formats", "--scenes", str(tmp_path / "missing.ply"), "--out", str(out), "--force"]) == 2
+    assert "missing.ply: no such file" in capsys.readouterr().err
+
+
+def _ply_with_opacity(path, opacity: np.ndarray) -> None:
+    from core.io.ply import graphdeco_table
+    from tests.core.test_io_ply import random_scene
+
+    names, table = graphdeco_table(random_scene(len(opacity), 1, seed=3))
+    table[:, names.index("opacity")] = opacity
+    head = f"ply\nformat binary_little_endian 1.0\nelement vertex {len(table)}\n"
+    head += "".join(f"property float {n}\n" for n in names) + "end_header\n"
+    path.write_bytes(head.encode() + table.astype("<f4").tobytes())
+
+
+def test_decoded_ply_infinite_opacity_becomes_plus_minus_40(tmp_path):
+    """splat-transform writes +/-inf opacity for alpha bytes 255/0; our strict reader would refuse them."""
+    path = tmp_path / "decoded.ply"
+    _ply_with_opacity(path, np.array([np.inf, -np.inf, 0.5, -2.0], np.float32))
+    scene = read_decoded_ply(path)
+    assert scene.opacity_logits.tolist() == [40.0, -40.0, 0.5, -2.0]
+    assert scene.sh_degree == 1
+    _ply_with_opacity(path, np.array([np.nan, 1.0], np.float32))
+    with pytest.raises(InputFileError, match="opacity"):
+        read_decoded_ply(path)
+
+
+def _r(method, setting, n_bytes, psnr, psnr_gt=None):
+    return {"scene": "s", "method": method, "setting": setting, "bytes": n_bytes, "psnr": psnr, "psnr_gt": psnr_gt}
+
+
+def test_verdict_takes_the_smallest_ngs_point_of_equal_quality():
+    rows = [_r("ply", "original", 1000, None, 30.0), _r("sog", "", 300, 62.0, 29.9), _r("spz", "", 200, 38.0, 29.0),
+            _r("ngs", "a", 80, 36.0, 28.0), _r("ngs", "b", 120, 40.5, 29.5), _r("ngs", "c", 400, 45.0, 29.95)]
+    sog, spz = compare_with_peers(rows)
+    assert (sog["target"], sog["match"]["setting"], sog["factor"]) == (40.0, "b", 2.5)  # capped at 40 dB
+    assert (spz["target"], spz["match"]["setting"], spz["factor"]) == (38.0, "b", 200 / 120)
+    assert verdict_line(sog).endswith("2.50x smaller at >= 40.00 dB: ahead, goal met")
+    assert verdict_line(spz).endswith("short of the 2x goal")
+    gt_sog, gt_spz = compare_with_peers(rows, "psnr_gt", cap=None)
+    assert gt_sog["match"]["setting"] == "c" and verdict_line(gt_sog).endswith("1.33x larger at >= 29.90 dB: behind")
+    assert gt_spz["match"]["setting"] == "b"
+    (only,) = compare_with_peers([_r("sog", "", 300, 62.0), _r("ngs", "a", 80, 31.0)])
+    assert only["match"] is None and "9.00 dB short: behind" in verdict_line(only)
