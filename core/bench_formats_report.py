@@ -73,7 +73,7 @@ def compare_with_peers(rows: list[dict], key: str = "psnr", cap: float | None = 
 def verdict_line(c: dict, against: str = "") -> str:
     """One sentence: where ``.ngs`` is ahead or behind this peer, and by how much."""
     key, m, f = c["key"], c["match"], c["factor"]
-    head = f"vs {c['peer']}{against} ({c['peer_bytes']:,} B, {c['peer_quality']:.2f} dB): "
+    head = f"vs {c['peer']} ({c['peer_bytes']:,} B, {c['peer_quality']:.2f} dB{against}): "
     if m is None:
         best = c["best"]
         if best is None:
@@ -89,7 +89,7 @@ def verdict_line(c: dict, against: str = "") -> str:
 def scene_verdicts(rows: list[dict]) -> list[str]:
     """The verdict lines of one scene: against the original's renders, and dataset images where present."""
     lines = [verdict_line(c) for c in compare_with_peers(rows)]
-    lines += [verdict_line(c, " (dataset images)") for c in compare_with_peers(rows, "psnr_gt", cap=None)]
+    lines += [verdict_line(c, " vs dataset images") for c in compare_with_peers(rows, "psnr_gt", cap=None)]
     return lines
 
 
