@@ -10,6 +10,10 @@ its held-out images as well. Reports: :mod:`core.bench_formats_report`.
 Timings: ``encode_s`` is splat-transform's process (Node start-up included, about 0.3 s) or the
 whole NeuralGS compression plus writing the file; ``decode_s`` is file -> standard ``.ply`` on disk
 for every method (``.ngs``: read, decode the MLPs, write the ``.ply``).
+
+Repeatability: ``.ngs`` points are seeded (the same numbers every run on one machine); SOG is not
+(splat-transform 2.7.1 seeds its k-means with ``Math.random``), so its bytes and PSNR vary a little
+between runs (donut: 62-69 dB seen).
 """
 
 from __future__ import annotations
