@@ -13,7 +13,7 @@ for every method (``.ngs``: read, decode the MLPs, write the ``.ply``).
 
 Repeatability: ``.ngs`` points are seeded (the same numbers every run on one machine); SOG is not
 (splat-transform 2.7.1 seeds its k-means with ``Math.random``), so its bytes and PSNR vary a little
-between runs (donut: 62-69 dB seen).
+between runs.
 """
 
 from __future__ import annotations
