@@ -48,8 +48,9 @@ QUICK_PRESET = "preview"
 QUICK_OVERRIDES = dict(fit_iters=40, finetune_iters=8, n_views=6, n_test_views=2, image_size=48, kmeans_iters=5,
                        dataset_max_size=64)
 # splat-transform's SOG clusters the SH coefficients into a palette of up to 64k entries with k-means; on
-# the CPU (no WebGPU adapter) that is slow for big SH-3 scenes (lego: over 40 CPU minutes). A run past
-# this limit is killed and reported in the row's note.
+# the CPU (no WebGPU adapter; a k-d tree in 45 dimensions) that is slow for big SH-3 scenes: lego had not
+# finished after 44 CPU minutes (59 wall minutes at nice 19 on the busy 2-core machine; sh3-capture's 9k
+# Gaussians take 8 s). A run past this limit is killed and reported in the row's note.
 PEER_TIMEOUT_S = 3 * 3600
 
 # What the shared scenes need beyond the defaults: world up for generated views (donut is z-up; the
