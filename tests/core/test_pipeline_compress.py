@@ -156,3 +156,28 @@ def test_width_budget_narrows_the_mlps_of_a_small_scene():
     assert res.model.arch.hidden < 32
     assert res.model.n_clusters * res.model.arch.n_params() <= 20.0 * res.n_kept
     assert res.model.meta["config"]["hidden"] == res.model.arch.hidden
+
+
+@pytest.mark.parametrize("name, min_ratio", [("sh3-capture.ply", 12.0), ("lego-3dgs.ply", 20.0)])
+def test_balanced_preset_meets_the_size_targets_on_real_scenes(name, min_ratio, single_thread):  # noqa: F811
+    """The file size follows from the preset's architecture and pruning, not from training, so it is
+    checked here without training (0 iterations, 4 tiny views for the importance); issue 3's targets:
+    sh3-capture at least 12x and lego-3dgs at least 20x smaller than the .ply, and sh3-capture's
+    positions (coordinates up to ~1000 units) within 1e-4 of the scene extent."""
+    from core.io import read_scene
+    from core.pipeline.config import config_from_preset
+
+    path = shared_path("scenes", name)
+    scene = read_scene(path)
+    cfg = config_from_preset("balanced", fit_iters=0, finetune_iters=0, n_views=4, n_test_views=0, image_size=32,
+                             evaluate=False, kmeans_iters=3)
+    res = run_to_completion(compress(scene, cfg))
+    data = encode_ngs(res.model)
+    assert len(data) == res.n_bytes
+    assert path.stat().st_size / len(data) >= min_ratio, (len(data), res.model.arch.hidden)
+    if name == "sh3-capture.ply":  # 5,448 x 9,080 distances; lego's 80k x 134k would take minutes
+        decoded = decode_ngs(data).positions.double()
+        orig = scene.means.double()
+        extent = float((orig.max(0).values - orig.min(0).values).norm())
+        nearest = torch.cat([torch.cdist(chunk, orig).min(1).values for chunk in decoded.split(1024)])
+        assert float(nearest.max()) <= 1e-4 * extent
