@@ -24,10 +24,6 @@ cd "$(dirname "$SCRIPT")/.."
 ROOT="$(pwd)"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.setup-stamp"
-EGL_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2)
-QT_PACKAGES=(libfontconfig1 libfreetype6 libxkbcommon0 libdbus-1-3 libglib2.0-0 libgl1 libx11-xcb1 libxcb-cursor0
-             libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 libxcb-image0
-             libxcb-xinerama0 libxcb-randr0 xvfb)
 
 log() { echo "setup: $*" >&2; }
 warn() { echo "setup: warning: $*" >&2; }
@@ -108,25 +104,33 @@ missing_egl_packages() {
     [ "$found" = 1 ] || echo libgl1-mesa-dri
 }
 
-MISSING="$(missing_egl_packages | tr '\n' ' ' | sed 's/ $//')"
-if [ -n "$MISSING" ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "${NEURALGS_NO_APT:-0}" != 1 ]; then
-        log "installing system libraries for offscreen rendering: ${EGL_PACKAGES[*]}"
-        APT_LOG="$(mktemp)"
+# apt_install_missing WHAT CHECK_FUNCTION: when CHECK_FUNCTION names missing packages and we are root with
+# apt-get (and NEURALGS_NO_APT is not 1), install them; prints the packages still missing afterwards.
+apt_install_missing() {
+    local what="$1" check="$2" missing apt_log
+    missing="$($check | tr '\n' ' ' | sed 's/ $//')"
+    if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+            && [ "${NEURALGS_NO_APT:-0}" != 1 ]; then
+        log "installing system libraries for $what: $missing"
+        apt_log="$(mktemp)"
+        # shellcheck disable=SC2086 - one package name per word
         if ! { apt-get update -qq \
-               && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-                  "${EGL_PACKAGES[@]}"; } >"$APT_LOG" 2>&1; then
-            warn "apt-get could not install ${EGL_PACKAGES[*]}; its last messages:"
-            tail -n 15 "$APT_LOG" | sed 's/^/    /' >&2
+               && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing; \
+             } >"$apt_log" 2>&1; then
+            warn "apt-get could not install $missing; its last messages:"
+            tail -n 15 "$apt_log" | sed 's/^/    /' >&2
         fi
-        rm -f "$APT_LOG"
-        MISSING="$(missing_egl_packages | tr '\n' ' ' | sed 's/ $//')"
+        rm -f "$apt_log"
+        missing="$($check | tr '\n' ' ' | sed 's/ $//')"
     fi
-    if [ -n "$MISSING" ]; then
-        warn "offscreen rendering libraries not found (missing: $MISSING)."
-        warn "install them with: sudo apt-get install ${EGL_PACKAGES[*]}"
-        warn "until then the display renderer is unavailable and its tests are skipped."
-    fi
+    echo "$missing"
+}
+
+MISSING="$(apt_install_missing "offscreen rendering" missing_egl_packages)"
+if [ -n "$MISSING" ]; then
+    warn "offscreen rendering libraries not found (missing: $MISSING)."
+    warn "install them with: sudo apt-get install $MISSING"
+    warn "until then the display renderer is unavailable and its tests are skipped."
 fi
 # -- 4. system libraries for the desktop application (Qt) ---------------------------------------------
 missing_qt_packages() {
@@ -144,25 +148,10 @@ missing_qt_packages() {
     command -v Xvfb >/dev/null 2>&1 || echo xvfb
 }
 
-QT_MISSING="$(missing_qt_packages | tr '\n' ' ' | sed 's/ $//')"
+QT_MISSING="$(apt_install_missing "the desktop application" missing_qt_packages)"
 if [ -n "$QT_MISSING" ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "${NEURALGS_NO_APT:-0}" != 1 ]; then
-        log "installing system libraries for the desktop application: $QT_MISSING"
-        APT_LOG="$(mktemp)"
-        # shellcheck disable=SC2086 - one package name per word
-        if ! { apt-get update -qq \
-               && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $QT_MISSING; \
-             } >"$APT_LOG" 2>&1; then
-            warn "apt-get could not install $QT_MISSING; its last messages:"
-            tail -n 15 "$APT_LOG" | sed 's/^/    /' >&2
-        fi
-        rm -f "$APT_LOG"
-        QT_MISSING="$(missing_qt_packages | tr '\n' ' ' | sed 's/ $//')"
-    fi
-    if [ -n "$QT_MISSING" ]; then
-        warn "libraries for the desktop application not found (missing: $QT_MISSING)."
-        warn "install them with: sudo apt-get install ${QT_PACKAGES[*]}"
-        warn "the GUI tests use QT_QPA_PLATFORM=offscreen, which needs only fontconfig, xkbcommon, dbus and glib."
-    fi
+    warn "libraries for the desktop application not found (missing: $QT_MISSING)."
+    warn "install them with: sudo apt-get install $QT_MISSING"
+    warn "the GUI tests use QT_QPA_PLATFORM=offscreen, which needs only fontconfig, xkbcommon, dbus and glib."
 fi
 exit 0
