@@ -22,17 +22,21 @@ from PySide6.QtCore import QThread, Signal
 log = logging.getLogger(__name__)
 
 EMIT_INTERVAL_S = 0.05
-WORKER_NICENESS = 10  # the compression yields the CPU to the GUI thread (Linux: per-thread nice)
+WORKER_NICENESS = 10  # the compression yields the CPU to the GUI thread (Linux: per-thread nice, relative)
 
 
 def lower_thread_priority(niceness: int) -> None:
-    """Make the calling thread nicer (Linux: setpriority on its thread id); no-op where unsupported.
+    """Make the calling thread ``niceness`` steps nicer than it is (Linux: setpriority on its thread id, at
+    most 19); no-op where unsupported. Threads it starts afterwards (torch's OpenMP pool) inherit it.
 
     QThread priorities are ignored on Linux; without this, on a busy 2-core machine the GUI thread
-    waited tens of milliseconds for a CPU while the compression thread kept both.
+    waited tens of milliseconds for a CPU while the compression thread kept both. Relative, not absolute:
+    under ``nice -n 10`` an absolute 10 left the worker level with the GUI thread, and the render
+    thread's 5 put it above it.
     """
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
     except (AttributeError, OSError) as exc:  # not Linux, or not permitted
         log.debug("could not lower the worker thread's priority: %s", exc)
 

@@ -16,13 +16,16 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHBoxLayout, QHeade
                                QSlider, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from widgets.palette import cluster_color_255
+from widgets.units import human_bytes
 
-COLUMNS = ("Show", "Cluster", "Gaussians", "Importance", "Fit loss", "Bytes")
-_TIPS = ("Tick to draw this cluster in the compressed render (Space toggles the selected row)",
-         "Cluster index (largest first) and its colour in the plot and in colour-by-cluster mode",
+# Short headers so that the table fits the dock's default width; the tooltips say what each column is.
+COLUMNS = ("Cluster", "Gaussians", "Share", "Loss", "Size")
+_TIPS = ("Tick to draw the cluster in the compressed render (Space toggles the selected row); its index "
+         "(largest first) and its colour in the loss plot and in colour-by-cluster mode",
          "Gaussians in the cluster", "Share of the total importance (Eq. 2) held by the cluster",
          "Final importance-weighted fitting loss of the cluster's MLP (Eq. 4)",
-         "Bytes the cluster takes in the .ngs file: fp16 MLP weights + 6 bytes per position")
+         "Size of the cluster in the .ngs file: fp16 MLP weights + 6 bytes per position "
+         "(hover a cell for the exact byte count)")
 
 
 def swatch(index: int, size: int = 12) -> QIcon:
@@ -63,6 +66,7 @@ class ClusterTable(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
         self.table.setToolTip("Select a row to highlight its cluster in the compressed render; "
                               "Space toggles it, Alt+S solos it")
         self.table.itemChanged.connect(self._item_changed)
@@ -113,14 +117,15 @@ class ClusterTable(QWidget):
         self.table.clearSelection()
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            show = QTableWidgetItem()
-            show.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-            show.setCheckState(Qt.CheckState.Checked)
-            name = QTableWidgetItem(swatch(i), f"{i}")
+            name = QTableWidgetItem(swatch(i), f"{i}")  # the show/hide checkbox, the swatch and the index
+            name.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+            name.setCheckState(Qt.CheckState.Checked)
             imp = r.get("importance")
             loss = r.get("loss")
-            cells = [show, name, _num(f"{int(r['count']):,}"), _num("—" if imp is None else f"{100 * imp:.1f} %"),
-                     _num("—" if loss is None else f"{loss:.3g}"), _num(f"{int(r['bytes']):,}")]
+            size = _num(human_bytes(r["bytes"]))
+            size.setToolTip(f"{int(r['bytes']):,} bytes")
+            cells = [name, _num(f"{int(r['count']):,}"), _num("—" if imp is None else f"{100 * imp:.1f} %"),
+                     _num("—" if loss is None else f"{loss:.3g}"), size]
             for j, item in enumerate(cells):
                 if j:
                     item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
@@ -130,8 +135,9 @@ class ClusterTable(QWidget):
         self._filling = False
         total = sum(int(r["count"]) for r in rows)
         nbytes = sum(int(r["bytes"]) for r in rows)
-        self.summary.setText(f"{len(rows)} clusters · {total:,} Gaussians · {nbytes:,} bytes"
+        self.summary.setText(f"{len(rows)} clusters · {total:,} Gaussians · {human_bytes(nbytes)}"
                              if rows else "No compressed scene")
+        self.summary.setToolTip(f"Totals over all clusters ({nbytes:,} bytes)" if rows else "Totals over all clusters")
         self._update_slider_label()
         self.solo_button.setEnabled(bool(rows))
         self.all_button.setEnabled(bool(rows))

@@ -1,22 +1,38 @@
 """LossPlot: live pyqtgraph curves of the fitting loss per cluster (Eq. 4) and the fine-tuning loss.
 
 Two stacked plots: the top one has one curve per cluster (cluster colours from :mod:`widgets.palette`),
-the bottom one the total fine-tuning loss (Eq. 5-7). Points are appended with ``add_fit`` /
-``add_finetune`` from progress records; curves are redrawn at most every ``REDRAW_MS`` so a fast
-worker cannot flood the GUI thread. Clicking a legend entry or a curve emits ``clusterSelected``.
+the bottom one the fine-tuning loss (Eq. 5-7): each logged value as a faint line (it jumps from view
+to view) and its moving mean over the last ``SMOOTH_POINTS`` values as a bold one. Points are appended
+with ``add_fit`` / ``add_finetune`` from progress records; only the curves that changed are redrawn,
+at most every ``REDRAW_MS``, so a fast worker cannot flood the GUI thread. The y axes are
+:class:`~widgets.loss_axis.LossAxis` (plain numbers, readable log ticks). Clicking a legend entry or a
+curve emits ``clusterSelected``.
 """
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from widgets.loss_axis import LossAxis
 from widgets.palette import cluster_color_255
 
-REDRAW_MS = 100
+REDRAW_MS = 250  # a redraw repaints the plot (10-30 ms of GUI-thread CPU on a busy 2-core machine)
+SMOOTH_POINTS = 10
+LOG_FLOOR = 1e-12  # what a non-positive loss is drawn as on a log axis
+
+
+def moving_mean(ys: np.ndarray, n: int = SMOOTH_POINTS) -> np.ndarray:
+    """Trailing mean of the last ``n`` values at each point (fewer at the start), same length as ``ys``."""
+    ys = np.asarray(ys, dtype=np.float64)
+    if ys.size == 0:
+        return ys
+    c = np.concatenate([[0.0], np.cumsum(ys)])
+    idx = np.arange(1, ys.size + 1)
+    start = np.maximum(idx - n, 0)
+    return (c[idx] - c[start]) / (idx - start)
 
 
 class LossPlot(QWidget):
@@ -36,14 +52,18 @@ class LossPlot(QWidget):
         top.addWidget(self.status, 1)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
-        self.fit_plot = self.graphics.addPlot(row=0, col=0, title="Fitting loss per cluster (Eq. 4)")
-        self.tune_plot = self.graphics.addPlot(row=1, col=0, title="Fine-tuning loss (Eq. 5-7)")
-        for plot, ylabel in ((self.fit_plot, "weighted MSE"), (self.tune_plot, "L1·SSIM·freq")):
+        self.fit_plot = self.graphics.addPlot(row=0, col=0, title="Fitting loss per cluster (Eq. 4)",
+                                              axisItems={"left": LossAxis()})
+        self.tune_plot = self.graphics.addPlot(row=1, col=0, title="Fine-tuning loss (Eq. 5-7)",
+                                               axisItems={"left": LossAxis()})
+        for plot, ylabel in ((self.fit_plot, "weighted MSE"), (self.tune_plot, "total loss")):
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setLabel("bottom", "iteration")
             plot.setLabel("left", ylabel)
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.legend = self.fit_plot.addLegend(offset=(-5, 5), labelTextSize="8pt", colCount=3)
         self.legend.sigSampleClicked.connect(self._legend_clicked)
+        self.tune_legend = self.tune_plot.addLegend(offset=(-5, 5), labelTextSize="8pt", colCount=2)
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 2)
         self.graphics.setToolTip("Click a curve or its legend entry to select that cluster")
@@ -63,10 +83,15 @@ class LossPlot(QWidget):
         self.tune_data: tuple[list[int], list[float]] = ([], [])
         self.curves: dict[int, pg.PlotDataItem] = {}
         self.selected = -1
+        self._dirty_fit: set[int] = set()
+        self._dirty_tune = True
         self.fit_plot.clear()
         self.legend.clear()
         self.tune_plot.clear()
-        self.tune_curve = self.tune_plot.plot([], [], pen=pg.mkPen((40, 40, 40), width=2), name="total")
+        self.tune_legend.clear()
+        self.tune_raw_curve = self.tune_plot.plot([], [], pen=pg.mkPen((90, 90, 90, 90), width=1), name="logged")
+        self.tune_curve = self.tune_plot.plot([], [], pen=pg.mkPen((30, 30, 30), width=2.5),
+                                              name=f"mean of last {SMOOTH_POINTS}")
         self.status.setText("")
 
     def add_fit(self, step: int, losses: dict[int, float]) -> None:
@@ -78,6 +103,7 @@ class LossPlot(QWidget):
             else:
                 xs.append(int(step))
                 ys.append(float(v))
+            self._dirty_fit.add(int(c))
         if losses:
             mean = sum(losses.values()) / len(losses)
             self.status.setText(f"fit step {step}: mean loss {mean:.3g} over {len(losses)} clusters")
@@ -91,6 +117,7 @@ class LossPlot(QWidget):
         else:
             xs.append(int(step))
             ys.append(float(loss))
+        self._dirty_tune = True
         self.status.setText(f"fine-tune step {step}: loss {loss:.4g}")
         self._schedule()
 
@@ -99,8 +126,9 @@ class LossPlot(QWidget):
             self._timer.start()
 
     def redraw(self) -> None:
-        """Push the data to the curves (called by the throttle timer; call directly in tests)."""
-        for c in sorted(self.fit_data):
+        """Push new data to the curves that changed (called by the throttle timer; call directly in tests)."""
+        self._timer.stop()
+        for c in sorted(self._dirty_fit):
             xs, ys = self.fit_data[c]
             curve = self.curves.get(c)
             if curve is None:
@@ -108,14 +136,20 @@ class LossPlot(QWidget):
                 curve.curve.setClickable(True, width=6)
                 curve.sigClicked.connect(lambda _item, c=c: self.select_cluster(c, emit=True))
                 self.curves[c] = curve
-            curve.setData(xs, self._positive(ys))
-        self.tune_curve.setData(self.tune_data[0], self._positive(self.tune_data[1]))
+            curve.setData(np.asarray(xs, dtype=np.float64), self._positive(ys))
+        self._dirty_fit.clear()
+        if self._dirty_tune:
+            xs, ys = np.asarray(self.tune_data[0], dtype=np.float64), np.asarray(self.tune_data[1], dtype=np.float64)
+            self.tune_raw_curve.setData(xs, self._positive(ys))
+            self.tune_curve.setData(xs, self._positive(moving_mean(ys)))
+            self._dirty_tune = False
 
-    def _positive(self, ys: list[float]) -> list[float]:
+    def _positive(self, ys) -> np.ndarray:
         """Losses for drawing: on a log axis, non-positive values cannot be drawn; clamp them."""
+        a = np.asarray(ys, dtype=np.float64)
         if not self.log_box.isChecked():
-            return ys
-        return [v if v > 0 and math.isfinite(v) else 1e-12 for v in ys]
+            return a
+        return np.where((a > 0) & np.isfinite(a), a, LOG_FLOOR)
 
     def _pen(self, c: int):
         width = 3 if c == self.selected else 1.5
@@ -131,6 +165,8 @@ class LossPlot(QWidget):
             return
         self.fit_plot.setLogMode(y=on)
         self.tune_plot.setLogMode(y=on)
+        self._dirty_fit.update(self.fit_data)
+        self._dirty_tune = True
         self.redraw()
 
     def _legend_clicked(self, item) -> None:

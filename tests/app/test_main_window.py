@@ -50,7 +50,7 @@ def test_run_fills_the_plot_the_table_and_the_b_side(compressed_window):
     assert win.table.n_clusters == cs.n_clusters == 3
     assert sorted(win.loss.fit_data) == [0, 1, 2]  # one curve per cluster, live during the fit stage
     assert len(win.loss.tune_data[0]) >= 2  # the fine-tuning curve
-    shares = [win.table.table.item(i, 3).text() for i in range(3)]
+    shares = [win.table.table.item(i, 2).text() for i in range(3)]
     assert all(s.endswith("%") for s in shares)
     assert win.view.image(1) is not None
     res = win.viewport.last_result
@@ -86,7 +86,7 @@ def test_export_then_reopen_the_ngs(compressed_window, qtbot, tmp_path, monkeypa
     fresh = win.compressed
     open_and_settle(qtbot, win, out)
     assert win.compressed.path == out and win.compressed.result is None
-    assert win.table.n_clusters == 3 and win.table.table.item(0, 3).text() == "—"
+    assert win.table.n_clusters == 3 and win.table.table.item(0, 2).text() == "—"
     assert win.original is not None  # still compared against the open original
     np.testing.assert_array_equal(win.view.image(1), image_before)  # the file holds what was shown
     win._show_compressed(fresh)  # as the module's other tests expect it

@@ -26,12 +26,15 @@ def cell(t, r, c):
     return t.table.item(r, c).text()
 
 
-def test_rows_show_count_share_loss_bytes_and_a_swatch(table):
+def test_rows_show_count_share_loss_size_and_a_swatch(table):
     assert table.n_clusters == 3 and table.table.columnCount() == len(COLUMNS)
-    assert [cell(table, 0, j) for j in range(1, 6)] == ["0", "500", "50.0 %", "0.01", "6,000"]
-    assert cell(table, 2, 3) == "—" and cell(table, 2, 4) == "—"  # unknown importance / loss (an opened file)
-    assert not table.table.item(1, 1).icon().isNull()
+    assert [cell(table, 0, j) for j in range(5)] == ["0", "500", "50.0 %", "0.01", "5.86 KiB"]
+    assert table.table.item(0, 4).toolTip() == "6,000 bytes"  # the exact count on hover
+    assert cell(table, 2, 2) == "—" and cell(table, 2, 3) == "—"  # unknown importance / loss (an opened file)
+    assert not table.table.item(1, 0).icon().isNull()
+    assert table.table.item(1, 0).flags() & Qt.ItemFlag.ItemIsUserCheckable
     assert "1,000 Gaussians" in table.summary.text() and "3 clusters" in table.summary.text()
+    assert "14.6 KiB" in table.summary.text() and "15,000 bytes" in table.summary.toolTip()
     assert table.display_state()["visible"].tolist() == [True, True, True]
 
 
@@ -108,3 +111,31 @@ def test_new_clusters_reset_the_state(table):
 def test_controls_have_tooltips(table):
     for w in (table.solo_button, table.all_button, table.color_box, table.slider, table.table):
         assert w.toolTip()
+    for j in range(len(COLUMNS)):
+        assert len(table.table.horizontalHeaderItem(j).toolTip()) > len(COLUMNS[j])
+
+
+def test_columns_fit_the_default_dock_width(qtbot):
+    """At the dock's default width (the parameter panel's minimum, 360 px) every column shows in full:
+    no horizontal scroll bar, even with a big cluster and 120 rows."""
+    t = ClusterTable()
+    qtbot.addWidget(t)
+    rows = [dict(count=1_234_567, importance=0.123, loss=0.0123456, bytes=1_536_000)] + ROWS * 40
+    t.set_clusters(rows)
+    t.resize(360, 400)
+    t.show()
+    qtbot.waitExposed(t)
+    qtbot.wait(50)
+    header = t.table.horizontalHeader()
+    used = sum(header.sectionSize(j) for j in range(len(COLUMNS)))
+    assert used <= t.table.viewport().width(), (used, t.table.viewport().width())
+    assert t.table.horizontalScrollBar().maximum() == 0
+    for j in range(len(COLUMNS)):  # no column narrower than its text
+        assert header.sectionSize(j) >= t.table.sizeHintForColumn(j)
+
+
+def test_human_bytes():
+    from widgets.units import human_bytes
+
+    assert [human_bytes(n) for n in (0, 950, 1024, 28_800, 2_560_000, 3 * 2**30)] == \
+        ["0 B", "950 B", "1 KiB", "28.1 KiB", "2.44 MiB", "3 GiB"]
