@@ -79,7 +79,8 @@ class CompareView(QWidget):
                                    toolTip="Show the other image (switches to A/B flip mode) (B)")
         self.flip_action.triggered.connect(self.flip)
         self.frame_action = QAction("Frame scene", self, shortcut=QKeySequence("F"),
-                                    toolTip="Look at the whole scene from the front (F)")
+                                    toolTip="Look at the whole scene from the default angle, orbiting around the "
+                                            "world up again (F)")
         self.frame_action.triggered.connect(self.frame_scene)
         self.fly_action = QAction("Fly mode", self, checkable=True, shortcut=QKeySequence("G"),
                                   toolTip="Left drag turns the camera in place instead of orbiting (G)")
@@ -98,6 +99,7 @@ class CompareView(QWidget):
             return
         self.mode = mode
         self.mode_actions[mode].setChecked(True)
+        self._keep_framed()
         self.update()
         self.modeChanged.emit(mode)
         self.viewportChanged.emit()
@@ -135,6 +137,12 @@ class CompareView(QWidget):
         w, h = self.pane_size()
         self.rig.frame(*self.bounds, aspect=w / max(1, h))
         self.cameraChanged.emit()
+
+    def _keep_framed(self) -> None:
+        """A framed scene (not zoomed, panned or flown since) is framed again for the new pane shape: framed
+        for two half-width panes, it looked small in the full-width split or flip view."""
+        w, h = self.pane_size()
+        self.rig.reframe(w / max(1, h))
 
     def pane_size(self) -> tuple[int, int]:
         """(width, height) in pixels that each render should have for the current mode."""
@@ -320,4 +328,5 @@ class CompareView(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
+        self._keep_framed()
         self.viewportChanged.emit()

@@ -7,8 +7,14 @@ axes (x right, y down, z forward); an orbit view at (azimuth, elevation) sits at
 orthogonal to it) and ``e2 = up x e1``. So a rig framed on the robust bounds reproduces the
 orbit views the CLI renders.
 
-A training camera can be shown exactly (``set_pose``): its pose, roll included, is used until the
-next navigation step, which continues from the nearest roll-free orbit state.
+A training camera can be shown exactly (``set_pose``), roll included. Navigation continues from it
+without a jump: the orbit then turns around the camera's own up axis (``up``), so its roll stays, until
+``frame`` (or ``set_up``) goes back to the world up (``world_up``). Captured cameras are rarely level,
+and dropping the roll at the first mouse move tilted the whole image at once.
+
+``frame`` remembers its box: while only orbits follow (they keep the bounding sphere in view),
+``reframe`` fits the same box to a new viewport aspect, e.g. when the compare view switches from two
+half-width panes to one full-width view.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class CameraRig:
     up: np.ndarray = field(default_factory=lambda: np.array([0.0, -1.0, 0.0]))
     fov_y_deg: float = 50.0
     pose_override: np.ndarray | None = None  # exact world_to_camera [4, 4] (a training camera)
+    framed_box: tuple[np.ndarray, np.ndarray] | None = None  # the box the last frame() fitted, until moved
 
     def __post_init__(self) -> None:
         self.target = np.asarray(self.target, dtype=np.float64).reshape(3).copy()
@@ -47,7 +54,12 @@ class CameraRig:
 
     # -- basis -----------------------------------------------------------------------------------
     def set_up(self, up) -> None:
-        """World up (any non-zero 3-vector); recomputes the azimuth basis."""
+        """World up (any non-zero 3-vector); the orbit turns around it from now on."""
+        self.world_up = _unit(up)
+        self._set_orbit_up(self.world_up)
+
+    def _set_orbit_up(self, up) -> None:
+        """The axis the orbit turns around (``up``); recomputes the azimuth basis."""
         self.up = _unit(up)
         dots = np.abs(self.up)
         axis = np.eye(3)[int(np.flatnonzero(dots <= dots.min() + 1e-6)[0])]
@@ -90,7 +102,8 @@ class CameraRig:
 
     # -- navigation ------------------------------------------------------------------------------
     def _release_pose(self) -> None:
-        """Leave an exact training-camera pose for the equivalent roll-free orbit state."""
+        """Leave an exact training-camera pose for the equivalent orbit state (the same view: the orbit
+        turns around the camera's up, see ``set_pose``)."""
         if self.pose_override is None:
             return
         w2c, self.pose_override = self.pose_override, None
@@ -106,7 +119,7 @@ class CameraRig:
         self.target = eye - self.distance * self._direction()
 
     def orbit(self, d_azimuth_deg: float, d_elevation_deg: float) -> None:
-        """Turn around the target."""
+        """Turn around the target (a framed box stays framed: its bounding sphere stays in view)."""
         self._release_pose()
         self.azimuth_deg = (self.azimuth_deg + d_azimuth_deg) % 360.0
         self.elevation_deg = float(np.clip(self.elevation_deg + d_elevation_deg, MIN_ELEVATION, MAX_ELEVATION))
@@ -114,6 +127,7 @@ class CameraRig:
     def look(self, d_azimuth_deg: float, d_elevation_deg: float) -> None:
         """Turn the camera in place (fly mode): the eye stays, the target moves."""
         self._release_pose()
+        self.framed_box = None
         eye = self.eye
         self.azimuth_deg = (self.azimuth_deg + d_azimuth_deg) % 360.0
         self.elevation_deg = float(np.clip(self.elevation_deg + d_elevation_deg, MIN_ELEVATION, MAX_ELEVATION))
@@ -122,6 +136,7 @@ class CameraRig:
     def pan(self, dx_px: float, dy_px: float, viewport_height: int) -> None:
         """Drag the scene by (dx, dy) pixels: it follows the mouse at the target's depth."""
         self._release_pose()
+        self.framed_box = None
         w2c = self.world_to_camera()
         per_px = 2.0 * self.distance * math.tan(0.5 * math.radians(self.fov_y_deg)) / max(1, viewport_height)
         self.target = self.target - w2c[0, :3] * dx_px * per_px - w2c[1, :3] * dy_px * per_px
@@ -131,27 +146,42 @@ class CameraRig:
         if not factor > 0:
             raise ValueError(f"zoom factor must be positive, got {factor}")
         self._release_pose()
+        self.framed_box = None
         self.distance = float(np.clip(self.distance * factor, 1e-6, 1e9))
 
     def fly(self, forward: float, right: float, up: float) -> None:
         """Move eye and target together, in units of the distance to the target (camera axes; up = image up)."""
         self._release_pose()
+        self.framed_box = None
         w2c = self.world_to_camera()
         step = self.distance * (forward * w2c[2, :3] + right * w2c[0, :3] - up * w2c[1, :3])
         self.target = self.target + step
 
     def frame(self, lo, hi, aspect: float = 4.0 / 3.0) -> None:
-        """Look at the box [lo, hi] (world, [3] each) from a distance at which it fills the view."""
+        """Look at the box [lo, hi] (world, [3] each) from a distance at which it fills a view of this
+        width / height, orbiting around the world up again (angles unchanged)."""
         lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
         self.pose_override = None
+        if not np.allclose(self.up, self.world_up):
+            self._set_orbit_up(self.world_up)
+        self.framed_box = (lo.copy(), hi.copy())
         self.target = 0.5 * (lo + hi)
         radius = max(0.5 * float(np.linalg.norm(hi - lo)), 1e-6)
         half_y = 0.5 * math.radians(self.fov_y_deg)
         half_x = math.atan(math.tan(half_y) * max(aspect, 1e-3))
         self.distance = radius / math.sin(min(half_x, half_y))
 
+    def reframe(self, aspect: float) -> bool:
+        """Fit the last framed box to a view of this width / height, when nothing but orbits moved the camera
+        since ``frame``; returns whether it did."""
+        if self.framed_box is None or self.pose_override is not None:
+            return False
+        self.frame(*self.framed_box, aspect=aspect)
+        return True
+
     def set_pose(self, world_to_camera, fov_y_deg: float | None = None) -> None:
-        """Show exactly this pose (a training camera); ``fov_y_deg`` from its intrinsics when given."""
+        """Show exactly this pose (a training camera); ``fov_y_deg`` from its intrinsics when given.
+        Navigation from it orbits around the camera's own up (its roll stays) until ``frame``."""
         w2c = np.asarray(world_to_camera, dtype=np.float64).reshape(4, 4).copy()
         if fov_y_deg is not None:
             self.fov_y_deg = float(fov_y_deg)
@@ -160,11 +190,14 @@ class CameraRig:
         if to_target > 1e-6:
             self.distance = to_target
         self.pose_override = None
+        self.framed_box = None
+        self._set_orbit_up(-w2c[1, :3])  # OpenCV axes: image up is -y
         self._look_from(eye, w2c[2, :3])
         self.pose_override = w2c
 
     def state(self) -> dict:
         """A plain snapshot (for tests and settings)."""
         return {"target": self.target.tolist(), "distance": self.distance, "azimuth_deg": self.azimuth_deg,
-                "elevation_deg": self.elevation_deg, "up": self.up.tolist(), "fov_y_deg": self.fov_y_deg,
-                "exact_pose": self.pose_override is not None}
+                "elevation_deg": self.elevation_deg, "up": self.up.tolist(), "world_up": self.world_up.tolist(),
+                "fov_y_deg": self.fov_y_deg, "exact_pose": self.pose_override is not None,
+                "framed": self.framed_box is not None}

@@ -157,3 +157,34 @@ def test_every_action_has_a_shortcut_and_a_tooltip(view):
         assert not act.shortcut().isEmpty(), act.text()
         assert act.toolTip(), act.text()
     assert view.toolTip()
+
+
+def test_switching_to_a_full_width_mode_frames_the_scene_for_it(view, qtbot):
+    """Framed for two half-width panes (side by side), the scene is framed again for the full width of the split
+    and flip views: it does not stay small."""
+    side = view.rig.distance
+    view.set_mode("split")
+    assert view.rig.distance < 0.8 * side
+    from widgets.navigation import CameraRig
+
+    ref = CameraRig(up=np.array([0.0, 0.0, 1.0]))
+    ref.frame(*view.bounds, aspect=400 / 300)
+    assert view.rig.distance == pytest.approx(ref.distance)
+    view.rig.orbit(30.0, 10.0)  # orbiting keeps the framing (the bounding sphere stays in view)
+    view.set_mode("side")
+    assert view.rig.distance == pytest.approx(side)
+    view.set_mode("flip")
+    assert view.rig.distance == pytest.approx(ref.distance)
+
+
+def test_a_zoomed_view_keeps_its_distance_across_mode_changes(view, qtbot):
+    view.set_mode("split")
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Plus)  # zoom in: the user chose this distance
+    zoomed = view.rig.distance
+    view.set_mode("side")
+    assert view.rig.distance == pytest.approx(zoomed)
+    view.resize(300, 300)
+    assert view.rig.distance == pytest.approx(zoomed)
+    view.frame_scene()
+    assert view.rig.distance != pytest.approx(zoomed)

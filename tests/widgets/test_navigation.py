@@ -111,3 +111,57 @@ def test_frame_fits_the_box():
     assert rig.distance == pytest.approx(radius / np.sin(np.radians(25.0)))
     with pytest.raises(ValueError):
         rig.set_up((0.0, 0.0, 0.0))
+
+
+def rolled_camera():
+    """A camera looking at the origin from the side, rolled 25 degrees about its optical axis."""
+    from core.camera import Camera
+
+    cam = Camera.look_at([3.0, -2.0, 1.5], [0.1, 0.2, 0.0], [0.0, 0.0, 1.0], 40.0, 200, 100)
+    a = np.radians(25.0)
+    roll = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    w2c = cam.world_to_camera.copy()
+    w2c[:3, :] = roll @ w2c[:3, :]
+    return w2c
+
+
+def image_up(w2c) -> np.ndarray:
+    return -np.asarray(w2c)[1, :3]
+
+
+def test_navigation_from_a_rolled_training_camera_keeps_its_roll_until_frame():
+    w2c = rolled_camera()
+    rig = rig_at()
+    rig.set_pose(w2c, fov_y_deg=40.0)
+    np.testing.assert_allclose(rig.world_to_camera(), w2c)
+    rig.orbit(0.0, 0.0)  # the first step does not jump: same view, roll included
+    assert rig.pose_override is None
+    np.testing.assert_allclose(rig.world_to_camera(), w2c, atol=1e-9)
+    rig.orbit(20.0, 0.0)  # turning around the camera's own up keeps the image up
+    np.testing.assert_allclose(image_up(rig.world_to_camera()), image_up(w2c), atol=1e-9)
+    rig.zoom(0.8)
+    rig.pan(10.0, -5.0, 400)
+    np.testing.assert_allclose(image_up(rig.world_to_camera()), image_up(w2c), atol=1e-9)
+    assert rig.world_up.tolist() == [0.0, 0.0, 1.0]
+    rig.frame(np.array([-1.0, -1.0, -0.5]), np.array([1.0, 1.0, 0.5]), aspect=4 / 3)  # F: level again
+    m = rig.world_to_camera()
+    assert abs(m[0, :3] @ rig.world_up) < 1e-9  # image x is horizontal: no roll
+    np.testing.assert_allclose(rig.up, rig.world_up)
+
+
+def test_reframe_follows_the_aspect_only_while_the_view_is_framed():
+    rig = CameraRig(up=np.array([0.0, 0.0, 1.0]))
+    lo, hi = np.array([-2.0, -1.0, -0.5]), np.array([2.0, 1.0, 0.5])
+    rig.frame(lo, hi, aspect=0.7)  # a half-width pane: the width limits the distance
+    narrow = rig.distance
+    assert rig.reframe(1.6) and rig.distance < narrow
+    wide = rig.distance
+    rig.orbit(40.0, 15.0)
+    assert rig.reframe(0.7) and rig.distance == pytest.approx(narrow)
+    assert (rig.azimuth_deg, rig.elevation_deg) == pytest.approx((70.0, 35.0))  # angles kept
+    rig.zoom(0.5)
+    assert not rig.reframe(1.6) and rig.distance == pytest.approx(narrow / 2)
+    rig.frame(lo, hi, aspect=1.6)
+    assert rig.distance == pytest.approx(wide)
+    rig.set_pose(rolled_camera())
+    assert not rig.reframe(0.7)
