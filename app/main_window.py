@@ -3,29 +3,33 @@ cluster table on the right; File / View / Compression / Clusters / Help menus.
 
 The GUI thread only draws and wires: files load and export through :class:`~app.tasks.TaskRunner`,
 the compression runs in a :class:`~app.compress_worker.CompressionWorker`, renders in the viewport's
-:class:`~app.render_thread.RenderThread`.
+:class:`~app.render_thread.RenderThread`. This module builds the window and keeps the view state (world
+up, training cameras, which clusters the B side shows, the overlay facts); the File menu's work is in
+:mod:`app.file_actions`, the compression run's in :mod:`app.compression_run`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QBuffer, QIODevice, QSettings, Qt, Signal, Slot
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QSplitter
 
 from app import dialogs
 from app.compress_worker import CompressionWorker, warm_up_compression
-from app.documents import CompressedScene, OriginalScene, display_scene, export_ngs, export_ply, load_any
-from app.menus import SHORTCUTS, add_recent, build_menus, fill_recent_menu
+from app.compression_run import CompressionRun
+from app.documents import CompressedScene, OriginalScene, display_scene
+from app.file_actions import FileActions
+from app.menus import SHORTCUTS, build_menus, fill_recent_menu
 from app.tasks import TaskRunner
 from app.viewport import Viewport
 from widgets.cluster_table import ClusterTable
 from widgets.compare_view import CompareView
 from widgets.loss_plot import LossPlot
-from widgets.param_panel import ParameterPanel, format_duration
+from widgets.param_panel import ParameterPanel
+from widgets.units import human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +37,7 @@ DEMO_UP = (0.0, 0.0, 1.0)  # the bundled donut was made in Blender: z is up
 DEFAULT_UP = (0.0, -1.0, 0.0)  # COLMAP / graphdeco captures
 
 
-def human_bytes(n: int) -> str:
-    """1,234,567 -> '1.18 MiB'."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n} B"
-
-
-class MainWindow(QMainWindow):
+class MainWindow(FileActions, CompressionRun, QMainWindow):
     """NeuralGS Studio's window. ``settings``: where recent files live (default: the user's QSettings).
 
     ``modal_errors`` False: errors are logged and signalled (``errorShown``) without a dialog (``--screenshot``).
@@ -116,64 +112,6 @@ class MainWindow(QMainWindow):
 
         return ["auto", "cpu", "cuda"] if torch.cuda.is_available() else ["auto", "cpu"]
 
-    # -- opening files ----------------------------------------------------------------------------
-    def open_scene_dialog(self) -> None:
-        path = dialogs.ask_open_scene(self, str(self._folder()))
-        if path:
-            self.open_path(path)
-
-    def open_path(self, path: str | Path) -> None:
-        """Load a scene or .ngs file in the background; errors become a dialog naming the file."""
-        self.statusBar().showMessage(f"Opening {path}…")
-        self.tasks.submit(lambda: load_any(path), lambda doc: self._loaded(doc, Path(path)),
-                          lambda exc: self._error("Cannot open file", dialogs.error_message(exc, path)), "open")
-
-    def _loaded(self, doc, path: Path) -> None:
-        add_recent(self.settings, path)
-        fill_recent_menu(self)
-        if isinstance(doc, OriginalScene):
-            self.cancel_compression()
-            self.original, self.compressed = doc, None
-            self.table.set_clusters([])
-            self.loss.reset()
-            self.viewport.set_scene(0, doc.scene)
-            self.viewport.set_scene(1, None)
-            self.view.set_scene_bounds(*doc.bounds, up=self.up_axis())
-            for w in doc.warnings:
-                self.statusBar().showMessage(f"{path.name}: {w}", 10000)
-        else:
-            self._show_compressed(doc)
-            if self.original is None:
-                self.view.set_scene_bounds(*doc.bounds, up=self.up_axis())
-        self.statusBar().showMessage(f"Opened {path}", 5000)
-        self._refresh()
-
-    def open_cameras_dialog(self) -> None:
-        path = dialogs.ask_open_cameras(self, str(self._folder()))
-        if path:
-            self.open_cameras(path)
-
-    def open_cameras(self, path: str | Path) -> None:
-        """Load a dataset folder or cameras file (training cameras, and targets when it has images)."""
-        from core.cameras import load_cameras
-
-        self.tasks.submit(lambda: load_cameras(path), self._cameras_loaded,
-                          lambda exc: self._error("Cannot open cameras", dialogs.error_message(exc, path)), "cameras")
-
-    def _cameras_loaded(self, camera_set) -> None:
-        self.camera_set = camera_set
-        images = sum(c.image_path is not None for c in camera_set.cameras)
-        skipped = f", {len(camera_set.skipped)} skipped" if camera_set.skipped else ""
-        self.statusBar().showMessage(f"{len(camera_set)} cameras from {camera_set.source} ({images} with images"
-                                     f"{skipped})", 10000)
-        if self.up_override is None:
-            self.view.rig.set_up(self.up_axis())
-        self._refresh()
-
-    def _folder(self) -> Path:
-        src = self.original.path if self.original else (self.compressed.path if self.compressed else None)
-        return src.parent if src else Path.cwd()
-
     # -- world up and training cameras -------------------------------------------------------------
     def up_axis(self) -> tuple[float, float, float]:
         """The world up: the View menu's choice, else the cameras' estimate, else +z for the demo, else -y."""
@@ -223,94 +161,6 @@ class MainWindow(QMainWindow):
         if self.view.rig.pose_override is None and self.camera_box.currentIndex() != 0:
             self.camera_box.setCurrentIndex(0)
 
-    # -- compression --------------------------------------------------------------------------------
-    def build_config(self, values: dict):
-        """CompressionConfig from the panel's values (ValueError naming the bad field)."""
-        from core.pipeline.config import config_from_preset
-
-        fields = {k: v for k, v in values.items() if k not in ("preset", "custom")}
-        if self.camera_set is None:
-            fields["up"] = self.up_axis()
-        return config_from_preset(values["preset"] or "preview", **{**fields, **self.config_overrides})
-
-    @Slot(dict)
-    def run_compression(self, values: dict | None = None) -> None:
-        """Compress the open scene with the panel's settings (no reload: the scene stays in memory)."""
-        if self.worker is not None:
-            return
-        if self.original is None:
-            self._error("Nothing to compress", "Open a .ply, .compressed.ply or .splat scene first (Ctrl+O).")
-            return
-        try:
-            config = self.build_config(values or self.panel.values())
-        except ValueError as exc:
-            self._error("Invalid settings", str(exc))
-            return
-        cams = self.camera_set.cameras if self.camera_set is not None else None
-        self.worker = CompressionWorker(self.original.scene, config, cams, None, self)
-        self.worker.progress.connect(self._on_progress)
-        self.worker.succeeded.connect(self._on_succeeded)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.cancelled.connect(self._on_cancelled)
-        self.worker.finished.connect(self._worker_finished)
-        self.loss.reset()
-        self.panel.set_running(True)
-        self.panel.show_status("Starting…", 0.0)
-        self.worker.start()
-        log.info("compression started: preset %s, K=%d, prune %.2f, %d+%d iterations, width %d, device %s",
-                 config.preset, config.n_clusters, config.prune_ratio, config.fit_iters, config.finetune_iters,
-                 config.hidden, config.device)
-
-    @Slot(bool)
-    def pause_compression(self, paused: bool) -> None:
-        if self.worker is not None:
-            self.worker.set_paused(paused)
-            self.statusBar().showMessage("Compression paused" if paused else "Compression resumed", 3000)
-
-    @Slot()
-    def cancel_compression(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
-            self.panel.show_status("Cancelling…")
-
-    @Slot(object)
-    def _on_progress(self, batch) -> None:
-        rec = batch.record
-        for step, losses in batch.fit_points:
-            self.loss.add_fit(step, losses)
-        for step, value in batch.tune_points:
-            self.loss.add_finetune(step, value)
-        if self.worker is not None and not self.worker.cancelling:
-            self.panel.show_progress(rec.stage, rec.step, rec.total, rec.message, rec.elapsed_s, rec.eta_s)
-
-    @Slot(object)
-    def _on_succeeded(self, cs: CompressedScene) -> None:
-        r = cs.result
-        self._show_compressed(cs)
-        metrics = r.metrics or {}
-        held = f" · held-out PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}" if metrics else ""
-        self.panel.show_status(f"Done in {format_duration(sum(r.timings.values()))}: {r.n_kept:,} of "
-                               f"{r.n_original:,} Gaussians kept, {cs.n_clusters} clusters, {cs.n_bytes:,} bytes"
-                               f"{held}", 1.0)
-        self.loss.redraw()
-
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        self.panel.show_status("Failed")
-        self._error("Compression failed", message)
-
-    @Slot()
-    def _on_cancelled(self) -> None:
-        self.panel.show_status("Cancelled: nothing was kept or written", 0.0)
-
-    @Slot()
-    def _worker_finished(self) -> None:
-        worker, self.worker = self.worker, None
-        if worker is not None:
-            worker.deleteLater()
-        self.panel.set_running(False)
-        self._refresh()
-
     # -- the compressed scene and its clusters ----------------------------------------------------------
     def _show_compressed(self, cs: CompressedScene) -> None:
         self.compressed = cs
@@ -326,64 +176,6 @@ class MainWindow(QMainWindow):
         vis = st["visible"] if len(st["visible"]) == cs.n_clusters else None
         self.viewport.set_scene(1, lambda: display_scene(cs, vis, st["color_by_cluster"], st["highlight"]))
         self._refresh()
-
-    # -- export and screenshots ----------------------------------------------------------------------
-    def _ask_target(self, title: str, suffix: str, file_filter: str) -> tuple[Path, bool] | None:
-        """(path, overwrite) from a save dialog, asking before replacing a file; None when cancelled."""
-        stem = self.original.path.stem if self.original else "scene"
-        suggested = str(self._folder() / f"{stem}{suffix}")
-        path = dialogs.ask_save_path(self, title, suggested, file_filter)
-        if not path:
-            return None
-        p = Path(path)
-        if not p.name.lower().endswith(suffix.lower()):
-            p = p.with_name(p.name + suffix)
-        if p.exists():
-            if not dialogs.ask_overwrite(self, p):
-                return None
-            return p, True
-        return p, False
-
-    def export_ngs_dialog(self) -> None:
-        self._export("Export .ngs", ".ngs", "NeuralGS (*.ngs)", export_ngs)
-
-    def export_ply_dialog(self) -> None:
-        self._export("Export decompressed .ply", ".ply", "Gaussian splats (*.ply)", export_ply)
-
-    def _export(self, title: str, suffix: str, file_filter: str, writer) -> None:
-        cs = self.compressed
-        if cs is None:
-            self._error(title, "There is no compressed scene yet: run a compression (F5) or open a .ngs file.")
-            return
-        target = self._ask_target(title, suffix, file_filter)
-        if target is None:
-            return
-        path, overwrite = target
-        self.statusBar().showMessage(f"Writing {path}…")
-        self.tasks.submit(lambda: writer(cs, path, overwrite),
-                          lambda n: self.statusBar().showMessage(f"Wrote {path} ({n:,} bytes)", 10000),
-                          lambda exc: self._error(f"{title} failed", dialogs.error_message(exc, path)), "export")
-
-    def screenshot_dialog(self) -> None:
-        target = self._ask_target("Save screenshot", ".png", "PNG images (*.png)")
-        if target is not None:
-            try:
-                self.save_screenshot(*target)
-            except OSError as exc:
-                self._error("Cannot save the screenshot", dialogs.error_message(exc, target[0]))
-
-    def save_screenshot(self, path: str | Path, overwrite: bool = False) -> int:
-        """Write a PNG of the whole window, atomically; returns its size in bytes."""
-        from core.io import atomic_write_bytes
-
-        data = QByteArray()
-        buf = QBuffer(data)
-        buf.open(QIODevice.OpenModeFlag.WriteOnly)
-        self.grab().save(buf, "PNG")
-        buf.close()
-        atomic_write_bytes(Path(path), bytes(data), overwrite=overwrite)
-        self.statusBar().showMessage(f"Saved {path}", 5000)
-        return len(data)
 
     # -- misc -----------------------------------------------------------------------------------------
     def _error(self, title: str, message: str) -> None:

@@ -128,7 +128,9 @@ def build_menus(win: "MainWindow") -> dict[str, QAction]:
     tb.addSeparator()
     tb.addAction(acts["prev_camera"])
     win.camera_box = QComboBox(toolTip="Jump to a training camera (from the dataset or cameras file, else the "
-                                       "views of the last compression); [ and ] step through them")
+                                       "views of the last compression); [ and ] step through them. Navigating "
+                                       "from a camera keeps its roll (the orbit turns around its up) until "
+                                       "Frame scene (F) levels the view again")
     win.camera_box.setMinimumContentsLength(18)
     tb.addWidget(win.camera_box)
     tb.addAction(acts["next_camera"])

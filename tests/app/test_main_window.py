@@ -218,9 +218,9 @@ def test_menus_list_shortcuts_and_tooltips(window):
 def test_rerun_with_new_settings_without_reloading_goes_last(compressed_window, qtbot, monkeypatch):
     """Last in the module: it changes the shared window's compression."""
     win = compressed_window
-    import app.main_window as mw
+    import app.file_actions as fa
 
-    monkeypatch.setattr(mw, "load_any", lambda *a: pytest.fail("re-running must not reload the scene"))
+    monkeypatch.setattr(fa, "load_any", lambda *a: pytest.fail("re-running must not reload the scene"))
     win.panel.editors["n_clusters"].setValue(2)
     run_to_end(qtbot, win)
     assert win.compressed.n_clusters == 2 and win.table.n_clusters == 2
