@@ -21,7 +21,7 @@ from PySide6.QtCore import QThread, Signal
 
 log = logging.getLogger(__name__)
 
-EMIT_INTERVAL_S = 0.05
+EMIT_INTERVAL_S = 0.1  # 10 progress updates a second; each costs the GUI thread ~1-2 ms (the bar repaints)
 WORKER_NICENESS = 10  # the compression yields the CPU to the GUI thread (Linux: per-thread nice, relative)
 
 

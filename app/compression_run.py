@@ -15,6 +15,7 @@ from PySide6.QtCore import Slot
 from app.compress_worker import CompressionWorker
 from app.documents import CompressedScene
 from widgets.param_panel import format_duration
+from widgets.units import human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class CompressionRun:
         self.worker.cancelled.connect(self._on_cancelled)
         self.worker.finished.connect(self._worker_finished)
         self.loss.reset()
+        self.loss.set_live(True)
         self.panel.set_running(True)
         self.panel.show_status("Starting…", 0.0)
         self.worker.start()
@@ -88,9 +90,8 @@ class CompressionRun:
         metrics = r.metrics or {}
         held = f" · held-out PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}" if metrics else ""
         self.panel.show_status(f"Done in {format_duration(sum(r.timings.values()))}: {r.n_kept:,} of "
-                               f"{r.n_original:,} Gaussians kept, {cs.n_clusters} clusters, {cs.n_bytes:,} bytes"
+                               f"{r.n_original:,} Gaussians kept, {cs.n_clusters} clusters, {human_bytes(cs.n_bytes)}"
                                f"{held}", 1.0)
-        self.loss.redraw()
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
@@ -107,4 +108,5 @@ class CompressionRun:
         if worker is not None:
             worker.deleteLater()
         self.panel.set_running(False)
+        self.loss.set_live(False)  # the last points, drawn smooth
         self._refresh()

@@ -95,6 +95,8 @@ def build_menus(win: "MainWindow") -> dict[str, QAction]:
                                   "Jump to the next training camera (])")
     acts["prev_camera"] = _action(win, "Previous training camera", lambda: win.step_camera(-1), "[",
                                   "Jump to the previous training camera ([)")
+    acts["prev_camera"].setIconText("◀")  # the toolbar shows these beside the camera list
+    acts["next_camera"].setIconText("▶")
     view_menu.addActions([acts["prev_camera"], acts["next_camera"]])
     up_menu = view_menu.addMenu("World &up axis")
     win.up_group = QActionGroup(win)

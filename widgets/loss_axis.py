@@ -3,8 +3,9 @@
 pyqtgraph's own log axis labels every 1..9 multiple of each decade as ``9·10¹`` and, with its automatic SI
 prefix, rescales small losses ("x0.001"), so a loss of 0.019 read "2·10¹". Here the labelled ticks are
 chosen by :func:`log_ticks`: decades, 1-2-5 or 1..9 multiples, or plain linear steps for a range narrower
-than a decade, whichever gives the most labels that stay ``MIN_LABEL_GAP_PX`` apart; the other 1..9
-multiples become short unlabelled ticks (and grid lines) where they are not crowded.
+than a decade, whichever gives the most labels that stay ``MIN_LABEL_GAP_PX`` apart (on a short axis at
+least two, a little closer); the other 1..9 multiples become short unlabelled ticks (and grid lines)
+where they are not crowded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 
 MIN_LABEL_GAP_PX = 22.0  # a tick label is about 14 px high
+MIN_TIGHT_GAP_PX = 15.0  # a short axis: two labels this close still read
 MAX_LABELS = 6
 MIN_MINOR_GAP_PX = 4.0
 _MINOR = -1.0  # the spacing that marks the unlabelled level (pyqtgraph passes it back to tickStrings)
@@ -62,7 +64,9 @@ def _candidates(lo: float, hi: float):
 
 def log_ticks(log_lo: float, log_hi: float, length_px: float) -> tuple[list[float], list[float]]:
     """(major, minor) tick positions, as log10 values, for a log axis showing 10**log_lo .. 10**log_hi
-    on ``length_px`` pixels: majors get labels (at least 2 where the range allows), minors do not."""
+    on ``length_px`` pixels: majors get labels, minors do not. The most labels (at most ``MAX_LABELS``)
+    that stay ``MIN_LABEL_GAP_PX`` apart; where that leaves fewer than two, the two or more that are
+    furthest apart, down to ``MIN_TIGHT_GAP_PX``."""
     log_lo, log_hi = sorted((float(log_lo), float(log_hi)))
     if not (math.isfinite(log_lo) and math.isfinite(log_hi)) or log_hi - log_lo < 1e-12 or length_px <= 0:
         return [], []
@@ -70,14 +74,19 @@ def log_ticks(log_lo: float, log_hi: float, length_px: float) -> tuple[list[floa
     lo, hi = 10.0 ** log_lo, 10.0 ** log_hi
     eps = 1e-9 * (log_hi - log_lo)
     best: list[float] = []
+    tight: tuple[float, list[float]] = (0.0, [])  # (smallest gap in px, ticks) of the best set of 2+
     for values in _candidates(lo, hi):
         logs = sorted({round(math.log10(v), 12) for v in values if v > 0})
         logs = [v for v in logs if log_lo - eps <= v <= log_hi + eps]
-        if len(logs) > MAX_LABELS or len(logs) <= len(best):
+        if len(logs) > MAX_LABELS:
             continue
-        if len(logs) > 1 and min(np.diff(logs)) * px_per_decade < MIN_LABEL_GAP_PX:
-            continue
-        best = logs
+        gap = min(np.diff(logs)) * px_per_decade if len(logs) > 1 else math.inf
+        if len(logs) > 1 and gap > tight[0]:
+            tight = (gap, logs)
+        if gap >= MIN_LABEL_GAP_PX and len(logs) > len(best):
+            best = logs
+    if len(best) < 2 and tight[0] >= MIN_TIGHT_GAP_PX:
+        best = tight[1]
     d0, d1 = math.floor(log_lo), math.ceil(log_hi)
     minor = [d + math.log10(m) for d in range(d0, d1 + 1) for m in range(1, 10)]
     minor = [v for v in minor if log_lo <= v <= log_hi and all(abs(v - b) > 1e-9 for b in best)]

@@ -20,6 +20,7 @@ from widgets.loss_axis import LossAxis
 from widgets.palette import cluster_color_255
 
 REDRAW_MS = 250  # a redraw repaints the plot (10-30 ms of GUI-thread CPU on a busy 2-core machine)
+NEW_CURVES_PER_PASS = 2  # a new curve and its legend entry cost ~5 ms: K of them at once blocked the GUI thread
 SMOOTH_POINTS = 10
 LOG_FLOOR = 1e-12  # what a non-positive loss is drawn as on a log axis
 
@@ -61,9 +62,10 @@ class LossPlot(QWidget):
             plot.setLabel("bottom", "iteration")
             plot.setLabel("left", ylabel)
             plot.getAxis("bottom").enableAutoSIPrefix(False)
-        self.legend = self.fit_plot.addLegend(offset=(-5, 5), labelTextSize="8pt", colCount=3)
+        legend_style = dict(offset=(-5, 5), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 200))
+        self.legend = self.fit_plot.addLegend(colCount=3, **legend_style)  # see-through: curves may pass under it
         self.legend.sigSampleClicked.connect(self._legend_clicked)
-        self.tune_legend = self.tune_plot.addLegend(offset=(-5, 5), labelTextSize="8pt", colCount=2)
+        self.tune_legend = self.tune_plot.addLegend(colCount=2, **legend_style)
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 2)
         self.graphics.setToolTip("Click a curve or its legend entry to select that cluster")
@@ -72,27 +74,39 @@ class LossPlot(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.graphics, 1)
         self._timer = QTimer(self, interval=REDRAW_MS, singleShot=True)
-        self._timer.timeout.connect(self.redraw)
+        self._timer.timeout.connect(self._timed_redraw)
+        self._soon = QTimer(self, interval=0, singleShot=True)  # the rest of a pass that made new curves
+        self._soon.timeout.connect(self._timed_redraw)
+        self.live = False
+        self.fit_data: dict[int, tuple[list[int], list[float]]] = {}
+        self.curves: dict[int, pg.PlotDataItem] = {}
+        self.tune_raw_curve = self.tune_plot.plot([], [], pen=pg.mkPen((90, 90, 90, 90), width=1), name="logged")
+        self.tune_curve = self.tune_plot.plot([], [], pen=pg.mkPen((30, 30, 30), width=2.5),
+                                              name=f"mean of last {SMOOTH_POINTS}")
         self.reset()
         self.set_log(True)
 
     # -- data ----------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget every curve (a new run)."""
-        self.fit_data: dict[int, tuple[list[int], list[float]]] = {}
+        """Forget every point and the cluster curves (a new run); the fine-tuning curves stay, emptied."""
+        for curve in self.curves.values():
+            self.fit_plot.removeItem(curve)  # also takes it out of the legend
+        self.fit_data = {}
         self.tune_data: tuple[list[int], list[float]] = ([], [])
-        self.curves: dict[int, pg.PlotDataItem] = {}
+        self.curves = {}
         self.selected = -1
         self._dirty_fit: set[int] = set()
         self._dirty_tune = True
-        self.fit_plot.clear()
-        self.legend.clear()
-        self.tune_plot.clear()
-        self.tune_legend.clear()
-        self.tune_raw_curve = self.tune_plot.plot([], [], pen=pg.mkPen((90, 90, 90, 90), width=1), name="logged")
-        self.tune_curve = self.tune_plot.plot([], [], pen=pg.mkPen((30, 30, 30), width=2.5),
-                                              name=f"mean of last {SMOOTH_POINTS}")
         self.status.setText("")
+
+    def set_live(self, on: bool) -> None:
+        """While a run feeds the plot (``on``), curves are drawn without antialiasing: a third less GUI-thread
+        time per redraw; off again, everything is redrawn smooth."""
+        self.live = bool(on)
+        if not on:
+            self._dirty_fit.update(self.fit_data)
+            self._dirty_tune = True
+            self.redraw()
 
     def add_fit(self, step: int, losses: dict[int, float]) -> None:
         """Per-cluster fitting losses at iteration ``step`` (cluster index -> loss)."""
@@ -125,23 +139,33 @@ class LossPlot(QWidget):
         if not self._timer.isActive():
             self._timer.start()
 
-    def redraw(self) -> None:
-        """Push new data to the curves that changed (called by the throttle timer; call directly in tests)."""
+    def _timed_redraw(self) -> None:
+        self.redraw(max_new_curves=NEW_CURVES_PER_PASS)
+
+    def redraw(self, max_new_curves: int | None = None) -> None:
+        """Push new data to the curves that changed (called by the throttle timer; call directly in tests).
+        ``max_new_curves``: create at most that many cluster curves now, the rest in a pass right after."""
         self._timer.stop()
+        aa = not self.live
         for c in sorted(self._dirty_fit):
             xs, ys = self.fit_data[c]
             curve = self.curves.get(c)
             if curve is None:
+                if max_new_curves is not None and max_new_curves <= 0:
+                    continue
+                max_new_curves = None if max_new_curves is None else max_new_curves - 1
                 curve = self.fit_plot.plot([], [], pen=self._pen(c), name=f"cluster {c}")
                 curve.curve.setClickable(True, width=6)
                 curve.sigClicked.connect(lambda _item, c=c: self.select_cluster(c, emit=True))
                 self.curves[c] = curve
-            curve.setData(np.asarray(xs, dtype=np.float64), self._positive(ys))
-        self._dirty_fit.clear()
+            curve.setData(np.asarray(xs, dtype=np.float64), self._positive(ys), antialias=aa)
+            self._dirty_fit.discard(c)
+        if self._dirty_fit:
+            self._soon.start()
         if self._dirty_tune:
             xs, ys = np.asarray(self.tune_data[0], dtype=np.float64), np.asarray(self.tune_data[1], dtype=np.float64)
-            self.tune_raw_curve.setData(xs, self._positive(ys))
-            self.tune_curve.setData(xs, self._positive(moving_mean(ys)))
+            self.tune_raw_curve.setData(xs, self._positive(ys), antialias=aa)
+            self.tune_curve.setData(xs, self._positive(moving_mean(ys)), antialias=aa)
             self._dirty_tune = False
 
     def _positive(self, ys) -> np.ndarray:

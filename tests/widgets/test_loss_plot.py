@@ -97,12 +97,13 @@ def test_loss_axes_have_no_si_prefix_and_plain_log_labels(plot):
 
 
 @pytest.mark.parametrize("lo, hi, px", [(0.017, 0.022, 80), (0.03, 0.3, 150), (0.01, 0.1, 200), (1e-3, 0.5, 120),
-                                        (1e-8, 10.0, 100), (0.0123, 0.0124, 100), (1.0, 10.0, 40), (0.05, 0.2, 300)])
+                                        (1e-8, 10.0, 100), (0.0123, 0.0124, 100), (1.0, 10.0, 40), (0.05, 0.2, 300),
+                                        (0.011, 0.025, 60)])
 def test_log_ticks_are_few_spread_out_and_labelled_plainly(lo, hi, px):
     major, minor = log_ticks(math.log10(lo), math.log10(hi), px)
     assert 2 <= len(major) <= 6, major
     per_decade = px / (math.log10(hi) - math.log10(lo))
-    assert min(np.diff(major)) * per_decade >= 22  # labels never crowd
+    assert min(np.diff(major)) * per_decade >= 15  # labels never crowd (22 px apart where the axis allows)
     assert all(math.log10(lo) - 1e-9 <= v <= math.log10(hi) + 1e-9 for v in major + minor)
     labels = format_ticks([10 ** v for v in major])
     assert len(set(labels)) == len(labels) and not any("·" in lab or "^" in lab for lab in labels), labels
@@ -113,6 +114,8 @@ def test_log_ticks_prefer_decades_and_fall_back_to_linear_steps():
     assert format_ticks([10 ** v for v in log_ticks(math.log10(0.017), math.log10(0.022), 80)[0]]) == \
         ["0.018", "0.02", "0.022"]
     assert log_ticks(0.0, 0.0, 100) == ([], [])
+    # the fine-tuning plot of the screenshots: 65 px for 0.011 .. 0.025 showed one label ("0.02")
+    assert len(log_ticks(math.log10(0.011), math.log10(0.025), 65)[0]) >= 2
 
 
 def test_format_loss():
@@ -170,6 +173,29 @@ def test_reset_forgets_everything(plot):
     plot.redraw()
     plot.reset()
     plot.redraw()
-    assert plot.curves == {} and plot.fit_data == {}
+    assert plot.curves == {} and plot.fit_data == {} and not plot.legend.items
+    assert [item for item in plot.fit_plot.listDataItems()] == []
     for curve in (plot.tune_curve, plot.tune_raw_curve):
         assert curve.getData()[0] is None or len(curve.getData()[0]) == 0
+
+
+def test_new_curves_are_made_a_few_per_pass_and_all_soon(plot, qtbot):
+    """Making a curve and its legend entry costs milliseconds: a timed pass makes two, the next pass follows
+    at once, so eight clusters never block the GUI thread in one piece."""
+    from widgets.loss_plot import NEW_CURVES_PER_PASS
+
+    plot.add_fit(1, {c: 0.1 * (c + 1) for c in range(8)})
+    plot._timed_redraw()
+    assert len(plot.curves) == NEW_CURVES_PER_PASS
+    qtbot.waitUntil(lambda: len(plot.curves) == 8, timeout=2000)
+    assert len(plot.legend.items) == 8
+
+
+def test_live_curves_skip_antialiasing_until_the_run_ends(plot):
+    plot.set_live(True)
+    plot.add_fit(1, {0: 0.5})
+    plot.add_finetune(1, 0.1)
+    plot.redraw()
+    assert not plot.curves[0].opts["antialias"] and not plot.tune_curve.opts["antialias"]
+    plot.set_live(False)
+    assert plot.curves[0].opts["antialias"] and plot.tune_raw_curve.opts["antialias"]
