@@ -80,3 +80,33 @@ def test_gui_thread_never_blocks_during_a_compression(window, qtbot, small_scene
           f"{', '.join(f'{g * 1000:.1f} ms over {n} ticks in {s:.1f} s' for g, n, s in tries)}")
     assert ticks > 100 and seconds > 1.0  # the compression really ran while the probe ticked
     assert min(t[0] for t in tries) < MAX_GAP_S, f"GUI thread blocked: {tries}"
+
+
+def test_worker_priority_is_lowered_relative_to_the_starting_thread():
+    """Under ``nice -n 10`` an absolute niceness of 10 put the compression level with the GUI thread (and the
+    render thread's 5 above it): the steps must be relative."""
+    import os
+    import threading
+
+    import pytest
+
+    from app.compress_worker import lower_thread_priority
+
+    if not hasattr(os, "getpriority"):
+        pytest.skip("no per-thread niceness here")
+    seen = []
+
+    def work() -> None:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 2))  # a niced caller
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        lower_thread_priority(5)
+        seen.append((before, os.getpriority(os.PRIO_PROCESS, tid)))
+
+    main_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    before, after = seen[0]
+    assert after == min(19, before + 5)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before  # only that thread
