@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
+from tests.widgets.conftest import show_active
 from widgets.compare_view import MODES, CompareView
 
 
@@ -23,8 +24,7 @@ def view(qtbot):
     v = CompareView()
     qtbot.addWidget(v)
     v.resize(400, 300)
-    v.show()
-    qtbot.waitExposed(v)
+    show_active(qtbot, v)
     v.set_scene_bounds(np.array([-1.0, -1.0, -1.0]), np.array([1.0, 1.0, 1.0]), up=(0.0, 0.0, 1.0))
     return v
 

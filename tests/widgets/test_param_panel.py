@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
+from tests.widgets.conftest import show_active
 from widgets.param_panel import CUSTOM, ParameterPanel, format_duration
 
 PRESETS = {
@@ -59,8 +60,7 @@ def test_run_pause_cancel_emit(panel, qtbot):
 
 
 def test_f5_runs(panel, qtbot):
-    qtbot.waitExposed(panel)
-    panel.activateWindow()
+    show_active(qtbot, panel)
     with qtbot.waitSignal(panel.runRequested, timeout=2000):
         qtbot.keyClick(panel, Qt.Key.Key_F5)
 
