@@ -62,8 +62,8 @@ class LossPlot(QWidget):
             plot.setLabel("bottom", "iteration")
             plot.setLabel("left", ylabel)
             plot.getAxis("bottom").enableAutoSIPrefix(False)
-        legend_style = dict(offset=(-5, 5), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 200))
-        self.legend = self.fit_plot.addLegend(colCount=3, **legend_style)  # see-through: curves may pass under it
+        legend_style = dict(offset=(-5, 5), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 70))
+        self.legend = self.fit_plot.addLegend(colCount=3, **legend_style)  # mostly see-through: curves under it show
         self.legend.sigSampleClicked.connect(self._legend_clicked)
         self.tune_legend = self.tune_plot.addLegend(colCount=2, **legend_style)
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
