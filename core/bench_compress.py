@@ -26,7 +26,6 @@ ABLATION_ROWS = [
 def run_ablation(scene_path: str | Path, config, cameras=None, use_images=None, on_progress=None,
                  rows=ABLATION_ROWS) -> dict:
     """Compress ``scene_path`` once per ablation row; returns {"scene", "preset", "rows": [...]}."""
-    from core.codec.ngs import encode_ngs
     from core.io import read_scene_with_info
     from core.pipeline.compress import compress
     from core.pipeline.progress import run_to_completion
@@ -38,7 +37,7 @@ def run_ablation(scene_path: str | Path, config, cameras=None, use_images=None, 
         log.info("ablation: %s", name)
         t0 = time.perf_counter()
         result = run_to_completion(compress(scene, cfg, cameras=cameras, dataset_images=use_images), on_progress)
-        n_bytes = len(encode_ngs(result.model))
+        n_bytes = result.n_bytes  # the model encoded as .ngs, measured by compress()
         m = result.metrics or {}
         out_rows.append({
             "method": name, **switches, "n_clusters": result.model.n_clusters, "bytes": n_bytes,

@@ -13,7 +13,7 @@ Quaternions are normalised and canonicalised to w >= 0, so x, y, z determine the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -99,9 +99,9 @@ def width_within_budget(arch: FieldArch, n_mlps: int, max_params: float, min_wid
     parameters: 30 per Gaussian for a 5k-Gaussian scene, more than its raw 59 floats half the time).
     """
     width = arch.hidden
-    while width > min_width and n_mlps * FieldArch(arch.sh_degree, width, arch.layers, arch.pe_freqs).n_params() > max_params:
+    while width > min_width and n_mlps * replace(arch, hidden=width).n_params() > max_params:
         width -= 1
-    return max(min(min_width, arch.hidden), width)
+    return width
 
 
 class ClusterField(nn.Module):

@@ -136,12 +136,11 @@ def _cluster_weights(weights: torch.Tensor, offsets: list[int]) -> torch.Tensor:
 
 @torch.no_grad()
 def cluster_losses(model: NeuralGSModel, targets: torch.Tensor, weights: torch.Tensor,
-                   dim_weights: torch.Tensor | None = None) -> dict[int, float]:
+                   dim_weights: torch.Tensor) -> dict[int, float]:
     """Exact Eq. 4 loss per cluster, {cluster: loss}; weights [M] normalised per cluster, model order;
-    dim_weights [D] summing to 1 (None: uniform)."""
+    dim_weights [D] summing to 1 (:func:`attribute_dim_weights`)."""
     pred = model.predict_normalised()
-    sq = (pred - targets) ** 2
-    err = (sq.mean(dim=1) if dim_weights is None else sq @ dim_weights) * weights
+    err = (((pred - targets) ** 2) @ dim_weights) * weights
     offs = model.cluster_offsets()
     return {c: float(err[offs[c]: offs[c + 1]].sum()) for c in range(model.n_clusters)}
 
