@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from core.cameras import robust_bounds
-from core.errors import InputFileError, os_error_problem
+from core.codec import is_ngs_file
 from core.scene import GaussianScene
 from widgets.palette import cluster_colors
 
@@ -59,16 +59,6 @@ class CompressedScene:
     @property
     def n_clusters(self) -> int:
         return len(self.rows)
-
-
-def is_ngs(path: str | Path) -> bool:
-    """Whether ``path`` starts with the ``.ngs`` magic (InputFileError when it cannot be read)."""
-    p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            return f.read(4) == b"NGS\x00"
-    except OSError as exc:
-        raise InputFileError(p, os_error_problem(exc, "a scene file")) from None
 
 
 def _bounds(means: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +125,7 @@ def load_any(path: str | Path) -> OriginalScene | CompressedScene:
     from core.cli_common import check_input_file
 
     p = check_input_file(Path(path))
-    return load_compressed(p) if is_ngs(p) else load_original(p)
+    return load_compressed(p) if is_ngs_file(p) else load_original(p)
 
 
 def display_scene(cs: CompressedScene, visible: np.ndarray | None = None, color_by_cluster: bool = False,

@@ -58,10 +58,11 @@ def configure_logging(verbose: bool) -> None:
 def cmd_info(args) -> int:
     """``info FILE [--json]``: format, Gaussian count, SH degree, bounds, size and reader warnings."""
     from core.cli_common import check_input_file, format_summary, load_scene, scene_summary
-    from core.cli_compress import _is_ngs, ngs_summary
+    from core.cli_compress import ngs_summary
+    from core.codec import is_ngs_file
 
     path = check_input_file(Path(args.file))
-    if _is_ngs(path):
+    if is_ngs_file(path):
         summary = ngs_summary(path)
     else:
         scene, info = load_scene(path)

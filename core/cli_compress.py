@@ -70,9 +70,11 @@ def _duration(seconds: float) -> str:
 
 # -- helpers ---------------------------------------------------------------------------------------------
 def load_any_scene(path: str | Path):
-    """(GaussianScene, format, bytes) for a scene file or a ``.ngs`` file (decoded)."""
+    """(GaussianScene, format, bytes, NeuralGSModel or None) for a scene file or a ``.ngs`` file (decoded)."""
+    from core.codec import is_ngs_file
+
     path = check_input_file(Path(path))
-    if _is_ngs(path):
+    if is_ngs_file(path):
         from core.codec.ngs import read_ngs
 
         model = read_ngs(path)
@@ -82,11 +84,6 @@ def load_any_scene(path: str | Path):
             return model.decode().detach(), "ngs", path.stat().st_size, model
     scene, info = load_scene(path)
     return scene, info.format, info.bytes, None
-
-
-def _is_ngs(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(4) == b"NGS\x00"
 
 
 def build_config(args):

@@ -4,6 +4,7 @@
 - :func:`read_ngs` / :func:`decode_ngs`: file / bytes -> NeuralGSModel, optionally only the first
   ``n_clusters`` (largest) clusters (progressive loading); ``model.decode()`` gives the scene.
 - :func:`read_ngs_header`: the validated header as a dict, reading nothing else (for ``info``).
+- :func:`is_ngs_file`: whether a file starts with the ``.ngs`` magic (reads 4 bytes).
 - :func:`quantise_model_` (and ``quantise_model_weights_`` / ``quantise_model_positions_``): snap a
   model in memory to exactly what a file stores.
 - :class:`NgsFormatError` (an InputFileError): every problem with an ``.ngs`` file.
@@ -13,13 +14,14 @@ Byte layout: :mod:`core.codec.ngs_format`. Torch loads only when an encode/decod
 
 from __future__ import annotations
 
-from core.codec.ngs_format import NgsFormatError, read_ngs_header
+from core.codec.ngs_format import NgsFormatError, is_ngs_file, read_ngs_header
 
 __all__ = [
     "NgsFormatError",
     "benchmark_decode",
     "decode_ngs",
     "encode_ngs",
+    "is_ngs_file",
     "quantise_model_",
     "quantise_model_positions_",
     "quantise_model_weights_",

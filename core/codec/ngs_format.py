@@ -489,6 +489,19 @@ def read_section(src: ByteSource | FileSource, sec: Section, path: Path) -> byte
     return payload
 
 
+def is_ngs_file(path: str | os.PathLike[str]) -> bool:
+    """Whether the file at ``path`` starts with the ``.ngs`` magic (whatever its name).
+
+    Raises InputFileError naming the file when it cannot be opened or read.
+    """
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError as exc:
+        raise InputFileError(p, os_error_problem(exc, "a scene file")) from None
+
+
 def read_ngs_header(path: str | os.PathLike[str]) -> dict:
     """The header of an ``.ngs`` file as a dict, reading only the prelude and header (for ``info``).
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from app.documents import (SH_C0, compressed_from_model, display_scene, export_ngs, export_ply, is_ngs, load_any,
+from app.documents import (SH_C0, compressed_from_model, display_scene, export_ngs, export_ply, load_any,
                            load_original)
+from core.codec import is_ngs_file
 from core.errors import InputFileError
 
 
@@ -89,7 +90,7 @@ def test_highlight_fades_the_other_clusters(cs):
 def test_export_is_atomic_and_never_overwrites(cs, tmp_path):
     out = tmp_path / "x.ngs"
     n = export_ngs(cs, out)
-    assert out.stat().st_size == n and is_ngs(out)
+    assert out.stat().st_size == n and is_ngs_file(out)
     with pytest.raises(FileExistsError):
         export_ngs(cs, out)
     export_ngs(cs, out, overwrite=True)

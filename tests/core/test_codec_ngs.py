@@ -571,3 +571,17 @@ def test_cuda_model_encodes_like_the_cpu_model():
     quantise_model_(g)  # idempotent, stays on the GPU
     assert g.positions.is_cuda and next(g.fields[0].parameters()).is_cuda
     assert encode_ngs(g) == cpu_bytes
+
+
+def test_is_ngs_file_reads_the_magic_and_names_unreadable_paths(tmp_path):
+    from core.codec import is_ngs_file
+    from core.errors import InputFileError
+
+    ngs, ply = tmp_path / "scene.bin", tmp_path / "scene.ngs"
+    ngs.write_bytes(b"NGS\x00" + b"\x01" * 8)
+    ply.write_bytes(b"ply\nformat ascii 1.0\n")  # the name says .ngs; the bytes do not
+    assert is_ngs_file(ngs) and not is_ngs_file(ply)
+    with pytest.raises(InputFileError, match="is a folder"):
+        is_ngs_file(tmp_path)
+    with pytest.raises(InputFileError, match="file not found"):
+        is_ngs_file(tmp_path / "missing.ngs")
