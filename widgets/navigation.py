@@ -1,6 +1,7 @@
 """The viewport camera rig: orbit, pan, zoom and fly navigation as plain numpy state (no Qt, no torch).
 
-Conventions match ``core.camera`` and ``core.cameras.orbit_camera``: world-to-camera 4x4 with OpenCV
+Conventions are those of ``core.camera`` and ``core.cameras.orbit_camera``, whose orbit geometry
+(``orbit_basis``, ``orbit_direction``, ``orbit_world_to_camera``, numpy only) the rig uses: world-to-camera 4x4 with OpenCV
 axes (x right, y down, z forward); an orbit view at (azimuth, elevation) sits at
 ``target + distance * (cos(el) * (cos(az) * e1 + sin(az) * e2) + sin(el) * up)`` looking at
 ``target`` without roll, where ``e1`` is the world axis most perpendicular to ``up`` (made
@@ -23,6 +24,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from core.cameras.orbit import orbit_basis, orbit_direction, orbit_world_to_camera
 
 MIN_ELEVATION, MAX_ELEVATION = -89.0, 89.0
 
@@ -61,16 +64,11 @@ class CameraRig:
     def _set_orbit_up(self, up) -> None:
         """The axis the orbit turns around (``up``); recomputes the azimuth basis."""
         self.up = _unit(up)
-        dots = np.abs(self.up)
-        axis = np.eye(3)[int(np.flatnonzero(dots <= dots.min() + 1e-6)[0])]
-        e1 = axis - self.up * float(axis @ self.up)
-        self.e1 = e1 / np.linalg.norm(e1)
-        self.e2 = np.cross(self.up, self.e1)
+        self.e1, self.e2 = orbit_basis(self.up)
 
     def _direction(self) -> np.ndarray:
         """Unit vector from the target to the eye, [3]."""
-        az, el = math.radians(self.azimuth_deg), math.radians(self.elevation_deg)
-        return math.cos(el) * (math.cos(az) * self.e1 + math.sin(az) * self.e2) + math.sin(el) * self.up
+        return orbit_direction(self.azimuth_deg, self.elevation_deg, self.e1, self.e2, self.up)
 
     @property
     def eye(self) -> np.ndarray:
@@ -84,16 +82,7 @@ class CameraRig:
         """[4, 4] float64 world-to-camera (OpenCV axes)."""
         if self.pose_override is not None:
             return self.pose_override.copy()
-        az = math.radians(self.azimuth_deg)
-        z = -self._direction()
-        x = -math.sin(az) * self.e1 + math.cos(az) * self.e2
-        x -= z * float(x @ z)
-        x /= np.linalg.norm(x)
-        y = np.cross(z, x)
-        w2c = np.eye(4)
-        w2c[:3, :3] = np.stack([x, y, z])
-        w2c[:3, 3] = -w2c[:3, :3] @ self.eye
-        return w2c
+        return orbit_world_to_camera(self.eye, self.target, self.azimuth_deg, self.e1, self.e2)
 
     def intrinsics(self, width: int, height: int) -> tuple[float, float, float, float]:
         """(fx, fy, cx, cy) in pixels for a ``width`` x ``height`` viewport (square pixels, centred)."""

@@ -58,6 +58,44 @@ def _unit_up(up, cameras) -> np.ndarray:
     return DEFAULT_UP.copy()
 
 
+def orbit_basis(up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(e1, e2), unit [3] each: the azimuth 0 and 90 degree directions of an orbit around the unit vector
+    ``up``. e1 is the world axis most perpendicular to ``up`` (ties within noise: x, y, z) made
+    orthogonal to it; e2 = up x e1."""
+    dots = np.abs(up)
+    axis = np.eye(3)[int(np.flatnonzero(dots <= dots.min() + 1e-6)[0])]
+    e1 = axis - up * float(axis @ up)
+    e1 = e1 / np.linalg.norm(e1)
+    return e1, np.cross(up, e1)
+
+
+def orbit_direction(azimuth_deg: float, elevation_deg: float, e1: np.ndarray, e2: np.ndarray,
+                    up: np.ndarray) -> np.ndarray:
+    """Unit vector [3] from the orbit centre to the eye at (azimuth, elevation) in degrees."""
+    az, el = np.radians(azimuth_deg), np.radians(elevation_deg)
+    return np.cos(el) * (np.cos(az) * e1 + np.sin(az) * e2) + np.sin(el) * up
+
+
+def orbit_world_to_camera(eye: np.ndarray, target: np.ndarray, azimuth_deg: float, e1: np.ndarray,
+                          e2: np.ndarray) -> np.ndarray:
+    """World-to-camera [4, 4] (OpenCV axes) of an orbit eye looking at ``target`` without roll.
+
+    Camera right is the direction of increasing azimuth (forward x up at the horizon): it stays
+    defined and continuous through the poles, where forward x up vanishes.
+    """
+    az = np.radians(azimuth_deg)
+    z = target - eye
+    z = z / np.linalg.norm(z)
+    x = -np.sin(az) * e1 + np.cos(az) * e2
+    x = x - z * float(x @ z)
+    x = x / np.linalg.norm(x)
+    y = np.cross(z, x)  # image down
+    w2c = np.eye(4)
+    w2c[:3, :3] = np.stack([x, y, z])
+    w2c[:3, 3] = -w2c[:3, :3] @ eye
+    return w2c
+
+
 class _Orbit:
     """Centre, bounding radius and azimuth basis (e1, e2, up) of an orbit around ``means``."""
 
@@ -67,11 +105,7 @@ class _Orbit:
         radius = 0.5 * float(np.linalg.norm(hi - lo))
         self.radius = radius if radius > 1e-9 * (1.0 + float(np.abs(self.centre).max())) else 1.0
         self.up = _unit_up(up, cameras)
-        dots = np.abs(self.up)
-        axis = np.eye(3)[int(np.flatnonzero(dots <= dots.min() + 1e-6)[0])]  # ties (within noise): x, y, z
-        e1 = axis - self.up * float(axis @ self.up)
-        self.e1 = e1 / np.linalg.norm(e1)
-        self.e2 = np.cross(self.up, self.e1)
+        self.e1, self.e2 = orbit_basis(self.up)
 
     def view(self, azimuth_deg: float, elevation_deg: float, width: int, height: int, fov_y_deg: float,
              distance_scale: float, name: str) -> Camera:
@@ -79,23 +113,11 @@ class _Orbit:
             raise ValueError(f"fov_y_deg must be in (0, 180), got {fov_y_deg}")
         if not distance_scale > 0:
             raise ValueError(f"distance_scale must be positive, got {distance_scale}")
-        az, el = np.radians(azimuth_deg), np.radians(elevation_deg)
         half_y = 0.5 * np.radians(fov_y_deg)
         half_x = np.arctan(np.tan(half_y) * width / height)
         distance = self.radius / np.sin(min(half_x, half_y)) * distance_scale
-        horizontal = np.cos(az) * self.e1 + np.sin(az) * self.e2
-        eye = self.centre + distance * (np.cos(el) * horizontal + np.sin(el) * self.up)
-        z = self.centre - eye
-        z /= np.linalg.norm(z)
-        # Camera right is the direction of increasing azimuth (forward x up at the horizon): it stays
-        # defined and continuous through the poles, where forward x up vanishes.
-        x = -np.sin(az) * self.e1 + np.cos(az) * self.e2
-        x -= z * float(x @ z)
-        x /= np.linalg.norm(x)
-        y = np.cross(z, x)  # image down
-        w2c = np.eye(4)
-        w2c[:3, :3] = np.stack([x, y, z])
-        w2c[:3, 3] = -w2c[:3, :3] @ eye
+        eye = self.centre + distance * orbit_direction(azimuth_deg, elevation_deg, self.e1, self.e2, self.up)
+        w2c = orbit_world_to_camera(eye, self.centre, azimuth_deg, self.e1, self.e2)
         f = 0.5 * height / np.tan(half_y)
         return Camera(w2c, f, f, width / 2.0, height / 2.0, width, height, name=name,
                       extra={"azimuth_deg": float(azimuth_deg), "elevation_deg": float(elevation_deg),
