@@ -1,8 +1,8 @@
 """The viewport camera rig: orbit, pan, zoom and fly navigation as plain numpy state (no Qt, no torch).
 
 Conventions are those of ``core.camera`` and ``core.cameras.orbit_camera``, whose orbit geometry
-(``orbit_basis``, ``orbit_direction``, ``orbit_world_to_camera``, numpy only) the rig uses: world-to-camera 4x4 with OpenCV
-axes (x right, y down, z forward); an orbit view at (azimuth, elevation) sits at
+(``orbit_basis``, ``orbit_direction``, ``orbit_world_to_camera``, numpy only) the rig uses:
+world-to-camera 4x4 with OpenCV axes (x right, y down, z forward); an orbit view at (azimuth, elevation) sits at
 ``target + distance * (cos(el) * (cos(az) * e1 + sin(az) * e2) + sin(el) * up)`` looking at
 ``target`` without roll, where ``e1`` is the world axis most perpendicular to ``up`` (made
 orthogonal to it) and ``e2 = up x e1``. So a rig framed on the robust bounds reproduces the
