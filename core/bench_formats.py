@@ -120,24 +120,10 @@ def read_decoded_ply(path: Path):
     those become logits +/-40, as our compressed-``.ply`` reader and the PlayCanvas engine do. Any
     other non-finite value is an error (InputFileError).
     """
-    import numpy as np
+    from core.io.compressed_ply import OPACITY_LIMIT
+    from core.io.ply import read_graphdeco_ply
 
-    from core.errors import InputFileError
-    from core.io.ply import (check_finite, columns_as_float32, graphdeco_columns, parse_header, read_elements,
-                             scene_from_columns)
-
-    data = path.read_bytes()
-    header = parse_header(data, path)
-    vertex = header.element("vertex")
-    if vertex is None:
-        raise InputFileError(path, "PLY file has no 'vertex' element")
-    columns, _ = graphdeco_columns(vertex, path)
-    arrays, _ = read_elements(data, header, path, {"vertex"})
-    values = columns_as_float32(arrays["vertex"], columns)
-    opacity = values[:, columns.index("opacity")]
-    values[:, columns.index("opacity")] = np.where(np.isinf(opacity), np.sign(opacity) * 40.0, opacity)
-    check_finite(values, columns, path)
-    return scene_from_columns(values, len(columns) - 14)
+    return read_graphdeco_ply(path.read_bytes(), path, infinite_opacity_logit=OPACITY_LIMIT)[0]
 
 
 # -- one scene ------------------------------------------------------------------------------------------

@@ -353,9 +353,14 @@ def columns_as_float32(rec: np.ndarray, names: list[str]) -> np.ndarray:
 
 
 def read_graphdeco_ply(
-    data: bytes, path: str | os.PathLike[str], header: PlyHeader | None = None
+    data: bytes, path: str | os.PathLike[str], header: PlyHeader | None = None, *,
+    infinite_opacity_logit: float | None = None,
 ) -> tuple[GaussianScene, str, list[str]]:
-    """Read a graphdeco 3DGS PLY from its bytes; returns ``(scene, encoding, warnings)``."""
+    """Read a graphdeco 3DGS PLY from its bytes; returns ``(scene, encoding, warnings)``.
+
+    ``infinite_opacity_logit``: when given, opacity logits of +/-inf (what splat-transform writes for
+    alpha 1 / 0) become +/- this value instead of an error; every other non-finite value is an error.
+    """
     header = header or parse_header(data, path)
     vertex = header.element("vertex")
     if vertex is None:
@@ -367,6 +372,9 @@ def read_graphdeco_ply(
     if other:
         warnings.append(f"ignored PLY elements: {', '.join(other)}")
     values = columns_as_float32(arrays["vertex"], columns)
+    if infinite_opacity_logit is not None:
+        opacity = values[:, columns.index("opacity")]
+        opacity[np.isinf(opacity)] = np.sign(opacity[np.isinf(opacity)]) * infinite_opacity_logit
     check_finite(values, columns, path)
     return scene_from_columns(values, len(columns) - 14), header.format, warnings
 
