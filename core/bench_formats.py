@@ -11,6 +11,14 @@ Timings: ``encode_s`` is splat-transform's process (Node start-up included, abou
 whole NeuralGS compression plus writing the file; ``decode_s`` is file -> standard ``.ply`` on disk
 for every method (``.ngs``: read, decode the MLPs, write the ``.ply``).
 
+Resuming: every finished point leaves its result row beside its file
+(``DIR/<scene>/.points/<method>.<setting>.json``) with a fingerprint of what produced it (the scene
+file's name, size and CRC-32, the full configuration, splat-transform's version and arguments). A
+later run into the same folder reuses a point whose fingerprint and file still match and recomputes
+the others, so an interrupted benchmark (hours on a CPU) goes on where it stopped, and scenes can run
+in separate processes into one folder before a last run writes the combined reports. ``--force``
+recomputes everything.
+
 Repeatability: ``.ngs`` points are seeded (the same numbers every run on one machine); SOG is not
 (splat-transform 2.7.1 seeds its k-means with ``Math.random``), so its bytes and PSNR vary a little
 between runs.
@@ -18,6 +26,7 @@ between runs.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -41,7 +50,7 @@ NGS_SETTINGS: list[tuple[str, dict]] = [
     ("xs", dict(prune_ratio=0.8, n_clusters=4, hidden=32, max_params_per_gaussian=4.0)),
     ("s", dict(prune_ratio=0.6, n_clusters=6, hidden=48, max_params_per_gaussian=8.0)),
     ("m", dict(prune_ratio=0.4, n_clusters=8, hidden=64, max_params_per_gaussian=16.0)),
-    ("l", dict(prune_ratio=0.2, n_clusters=12, hidden=96, max_params_per_gaussian=32.0)),
+    ("l", dict(prune_ratio=0.3, n_clusters=10, hidden=80, max_params_per_gaussian=24.0)),
 ]
 # --quick (the test suite): the same curve with a schedule that runs in seconds; numbers are not meaningful.
 QUICK_PRESET = "preview"
@@ -80,19 +89,27 @@ def peer_formats() -> list[PeerFormat]:
 @dataclass(frozen=True)
 class BenchPlan:
     """What to run: the preset and overrides shared by every ``.ngs`` point (and the held-out views),
-    the curve's settings, and whether to run splat-transform."""
+    the curve's settings, and which methods run (splat-transform's formats, ``.ngs``)."""
 
     preset: str = NGS_PRESET
     overrides: dict = field(default_factory=dict)
     ngs_settings: list[tuple[str, dict]] = field(default_factory=lambda: list(NGS_SETTINGS))
     peers: bool = True
+    ngs: bool = True
 
 
-def default_plan(quick: bool = False) -> BenchPlan:
-    """The full benchmark's plan, or the seconds-long ``--quick`` one."""
+ONLY_CHOICES = ("peers", "ngs")
+
+
+def default_plan(quick: bool = False, only: str | None = None) -> BenchPlan:
+    """The full benchmark's plan, or the seconds-long ``--quick`` one; ``only``: "peers" (splat-transform's
+    formats) or "ngs" runs just those methods."""
+    if only not in (None, *ONLY_CHOICES):
+        raise ValueError(f"only: {only!r} is not one of {', '.join(ONLY_CHOICES)}")
+    methods = dict(peers=only != "ngs", ngs=only != "peers")
     if quick:
-        return BenchPlan(QUICK_PRESET, dict(QUICK_OVERRIDES))
-    return BenchPlan()
+        return BenchPlan(QUICK_PRESET, dict(QUICK_OVERRIDES), **methods)
+    return BenchPlan(**methods)
 
 
 def shared_data_dir() -> Path:
@@ -140,6 +157,8 @@ class _SceneRun:
     out_dir: Path
     work_dir: Path
     on_progress: Callable | None
+    scene_key: dict = field(default_factory=dict)  # the scene file's identity, part of every point's fingerprint
+    reuse: bool = True  # reuse finished points whose fingerprint matches (False: --force)
     original_gt: dict = field(default_factory=dict)  # the original's PSNR/SSIM against the dataset images
 
 
@@ -152,6 +171,66 @@ def _row(run: _SceneRun, method: str, setting: str, detail: str = "", n_bytes: i
             "ratio": run.ply_bytes / n_bytes if n_bytes else None,
             "psnr": q.get("psnr"), "ssim": q.get("ssim"), "psnr_gt": q.get("psnr_gt"), "ssim_gt": q.get("ssim_gt"),
             "encode_s": encode_s, "decode_s": decode_s, "note": note}
+
+
+# -- finished points (resume) ---------------------------------------------------------------------------
+POINTS_DIR = ".points"
+
+
+def scene_fingerprint(path: Path) -> dict:
+    """The scene file's identity: name, size and CRC-32 of its bytes."""
+    import zlib
+
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            crc = zlib.crc32(chunk, crc)
+    return {"file": path.name, "bytes": path.stat().st_size, "crc32": crc & 0xFFFFFFFF}
+
+
+def _point_path(run: _SceneRun, method: str, setting_label: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{method}.{setting_label}")
+    return run.out_dir / POINTS_DIR / f"{safe}.json"
+
+
+def _point_key(run: _SceneRun, recipe: dict) -> dict:
+    """What produced a point: the scene, the evaluation configuration and the method's own recipe."""
+    import dataclasses
+
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(run.config).items()}
+    return json.loads(json.dumps({"scene": run.scene_key, "config": config, "recipe": recipe}, default=str))
+
+
+def _reused_point(run: _SceneRun, method: str, setting_label: str, key: dict, output: Path) -> dict | None:
+    """The saved row of a finished point whose fingerprint matches ``key`` and whose file is still
+    ``output`` with the recorded size; None otherwise (missing, stale, or unreadable: recomputed)."""
+    path = _point_path(run, method, setting_label)
+    if not run.reuse or not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+        row = saved["row"]
+        if saved["key"] != key or not output.is_file() or output.stat().st_size != row["bytes"]:
+            log.info("%s: %s %s: settings or file changed since the saved result; recomputing",
+                     run.label, method, setting_label)
+            return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("%s: %s: unreadable saved result (%s); recomputing", run.label, path, exc)
+        return None
+    if saved.get("original_gt"):
+        run.original_gt = saved["original_gt"]
+    log.info("%s: %s %s: reusing the result saved in %s (bytes %s, PSNR %.2f dB)", run.label, method,
+             setting_label, path, f"{row['bytes']:,}", row["psnr"])
+    return row
+
+
+def _save_point(run: _SceneRun, method: str, setting_label: str, key: dict, row: dict) -> None:
+    """Write a finished point's row and fingerprint (atomically) for later runs to reuse."""
+    path = _point_path(run, method, setting_label)
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"key": key, "row": row, "original_gt": run.original_gt}, indent=1))
+    os.replace(tmp, path)
 
 
 def _evaluate(run: _SceneRun, decoded) -> dict:
@@ -171,6 +250,11 @@ def _peer_rows(run: _SceneRun, cli: Path, peers: list[PeerFormat]) -> list[dict]
         setting = " ".join(("splat-transform", SPLAT_TRANSFORM_VERSION) + peer.args)
         encoded = run.work_dir / f"{run.label}{peer.suffix}"
         decoded_ply = run.work_dir / f"{run.label}.{peer.method}.decoded.ply"
+        key = _point_key(run, {"method": peer.method, "tool": setting})
+        saved = _reused_point(run, peer.method, "splat-transform", key, run.out_dir / encoded.name)
+        if saved is not None:
+            rows.append(saved)
+            continue
         log.info("%s: %s with splat-transform", run.label, peer.method)
         try:
             encode_s = run_splat_transform(cli, run.ref_ply, encoded, *peer.args, timeout_s=PEER_TIMEOUT_S)
@@ -187,6 +271,7 @@ def _peer_rows(run: _SceneRun, cli: Path, peers: list[PeerFormat]) -> list[dict]
         quality = _evaluate(run, decoded)
         rows.append(_row(run, peer.method, setting, n_bytes=n_bytes, n_gaussians=decoded.num_gaussians,
                          encode_s=encode_s, decode_s=decode_s, quality=quality))
+        _save_point(run, peer.method, "splat-transform", key, rows[-1])
         log.info("%s: %s: %s bytes (%.1fx), PSNR %.2f dB", run.label, peer.method, f"{n_bytes:,}",
                  rows[-1]["ratio"], quality["psnr"])
     return rows
@@ -204,6 +289,11 @@ def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]]) -> list[dict]:
     for name, overrides in settings:
         config = run.config.replace(**overrides, evaluate=False)  # evaluated below, like every method
         path = run.out_dir / f"{run.label}.{name}.ngs"
+        key = _point_key(run, {"method": "ngs", "setting": name, "overrides": overrides})
+        saved = _reused_point(run, "ngs", name, key, path)
+        if saved is not None:
+            rows.append(saved)
+            continue
         log.info("%s: .ngs setting %s (%s)", run.label, name, ", ".join(f"{k}={v}" for k, v in overrides.items()))
         t0 = time.perf_counter()
         try:
@@ -228,6 +318,7 @@ def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]]) -> list[dict]:
                   f"prune={config.prune_ratio:g} preset={config.preset}")
         quality = _evaluate(run, decoded)
         rows.append(_row(run, "ngs", name, detail, n_bytes, decoded.num_gaussians, encode_s, decode_s, quality))
+        _save_point(run, "ngs", name, key, rows[-1])
         log.info("%s: ngs %s: %s bytes (%.1fx), PSNR %.2f dB, %.0f s", run.label, name, f"{n_bytes:,}",
                  rows[-1]["ratio"], quality["psnr"], encode_s)
     return rows
@@ -252,11 +343,12 @@ def _scene_config(path: Path, plan: BenchPlan):
 
 
 def bench_scene(path: Path, out_dir: Path, plan: BenchPlan, cli: Path | None, on_progress=None,
-                label: str | None = None) -> list[dict]:
+                label: str | None = None, reuse: bool = True) -> list[dict]:
     """Every method on one scene; compressed files go to ``out_dir/<label>/``. Returns result rows.
 
     ``cli``: splat-transform's cli.mjs, or None to skip its formats. ``label``: the scene's name in
-    the results (default :func:`scene_label`).
+    the results (default :func:`scene_label`). ``reuse``: take finished points saved by an earlier run
+    whose fingerprint matches (see the module docstring) instead of recomputing them.
     """
     from core.cli_common import load_scene
     from core.io import write_ply
@@ -279,13 +371,13 @@ def bench_scene(path: Path, out_dir: Path, plan: BenchPlan, cli: Path | None, on
                      label, info.format, " with warnings" if info.warnings else "")
         config, cameras = _scene_config(path, plan)
         run = _SceneRun(label, scene, ref_ply, ref_ply.stat().st_size, config, cameras, scene_dir, work_dir,
-                        on_progress)
+                        on_progress, scene_fingerprint(path), reuse)
         log.info("%s: %s Gaussians, SH degree %d, %s bytes as .ply; held-out views: %s", label,
                  f"{scene.num_gaussians:,}", scene.sh_degree, f"{run.ply_bytes:,}",
                  "dataset images" if cameras is not None else f"{config.n_test_views} generated")
         with limited_threads(thread_count(config.threads)):
             rows = _peer_rows(run, cli, peer_formats()) if cli is not None else []
-            rows += _ngs_rows(run, plan.ngs_settings)
+            rows += _ngs_rows(run, plan.ngs_settings) if plan.ngs else []
         original = _row(run, "ply", "original", path.name, run.ply_bytes, scene.num_gaussians,
                         quality=run.original_gt)
         return [original] + rows
@@ -294,21 +386,29 @@ def bench_scene(path: Path, out_dir: Path, plan: BenchPlan, cli: Path | None, on
 
 
 # -- the benchmark -------------------------------------------------------------------------------------------
+RUN_MARKER = ".bench-formats"
+
+
 def check_output_dir(path: Path, force: bool) -> Path:
-    """The results folder, created if missing (its parent must exist). Refuses a file, and a folder
-    that is not empty unless ``force`` (then its results are replaced): UsageError."""
+    """The results folder, created if missing (its parent must exist), and marked as a benchmark's.
+
+    A folder an earlier ``bench formats`` run wrote (it holds :data:`RUN_MARKER`) is resumed; any other
+    non-empty folder is refused unless ``force``. Refuses a file. UsageError for every refusal.
+    """
     from core.cli_common import UsageError
 
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path}: exists and is not a folder")
     if path.is_dir():
-        if any(path.iterdir()) and not force:
-            raise UsageError(f"{path}: folder is not empty (use --force to replace its results)")
-        return path
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"{path}: folder {parent} does not exist")
-    path.mkdir()
+        if any(path.iterdir()) and not force and not (path / RUN_MARKER).is_file():
+            raise UsageError(f"{path}: folder is not empty and holds no earlier 'bench formats' run "
+                             "(use --force to write into it anyway)")
+    else:
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise UsageError(f"{path}: folder {parent} does not exist")
+        path.mkdir()
+    (path / RUN_MARKER).write_text("results of 'python main.py bench formats'; finished points are reused\n")
     return path
 
 
@@ -323,11 +423,11 @@ def splat_transform_or_reason() -> tuple[Path | None, str | None]:
 
 
 def run_format_benchmark(scenes: list[Path], out_dir: Path, plan: BenchPlan, on_progress=None,
-                         overwrite: bool = False) -> dict:
+                         overwrite: bool = False, reuse: bool = True) -> dict:
     """Run the benchmark and write its reports into ``out_dir`` (which must exist).
 
     Reports are rewritten after every scene (atomically), so an interrupted run keeps those of the
-    scenes it finished. Returns {"rows", "skipped_formats" (reason or None), "files", "verdicts", "markdown"}.
+    scenes it finished; with ``reuse``, finished points of an earlier run are taken, not recomputed. Returns {"rows", "skipped_formats" (reason or None), "files", "verdicts", "markdown"}.
     """
     from core.bench_formats_report import write_reports
 
@@ -342,7 +442,7 @@ def run_format_benchmark(scenes: list[Path], out_dir: Path, plan: BenchPlan, on_
         if label in labels:  # e.g. guitar.ply and guitar.compressed.ply
             label = f"{label}-{len(labels) + 1}"
         labels.append(label)
-        rows += bench_scene(path, out_dir, plan, cli, on_progress, label)
+        rows += bench_scene(path, out_dir, plan, cli, on_progress, label, reuse)
         report = write_reports(rows, out_dir, skipped_formats=reason, overwrite=overwrite)
         overwrite = True  # our own reports from the previous scene
     return {"rows": rows, "skipped_formats": reason, **report}

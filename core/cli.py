@@ -147,7 +147,9 @@ def cmd_bench_formats(args) -> int:
     out = check_output_dir(Path(args.out), args.force)
     progress = ProgressLine()
     try:
-        result = run_format_benchmark(scenes, out, default_plan(quick=args.quick), progress, overwrite=args.force)
+        # the folder is new, an earlier run's (its reports are ours to replace) or --force
+        plan = default_plan(quick=args.quick, only=args.only)
+        result = run_format_benchmark(scenes, out, plan, progress, overwrite=True, reuse=not args.force)
     finally:
         progress.close()
     print(result["markdown"], end="")
@@ -263,9 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      "OUT/results.csv, OUT/results.md and a rate-quality plot per scene.")
     bf.add_argument("--scenes", nargs="+", metavar="FILE",
                     help="scene files (default: every scene in ../shared/data/scenes)")
-    bf.add_argument("--out", "-o", required=True, metavar="DIR", help="results folder (created; must be empty "
-                                                                        "unless --force)")
-    bf.add_argument("--force", action="store_true", help="write into a non-empty --out, replacing its results")
+    bf.add_argument("--out", "-o", required=True, metavar="DIR",
+                    help="results folder (created if missing). A folder of an earlier run is resumed: finished "
+                         "points with the same settings are reused, the rest computed")
+    bf.add_argument("--force", action="store_true",
+                    help="recompute every point, and write into a non-empty folder that is not an earlier run's")
+    bf.add_argument("--only", choices=("peers", "ngs"),
+                    help="run only splat-transform's formats (peers) or only .ngs; a later run into the same "
+                         "folder reuses them (so scenes and methods can run in separate processes)")
     bf.add_argument("--quick", action="store_true", help="tiny schedules (seconds per point): checks the "
                                                          "machinery, the numbers mean nothing")
     bf.set_defaults(func=cmd_bench_formats)

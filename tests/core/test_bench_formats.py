@@ -78,7 +78,7 @@ def test_csv_has_the_columns_and_sane_values(quick_run):
         assert not peers
     for name, _ in NGS_SETTINGS:
         assert (quick_run["out"] / "donut" / f"donut.{name}.ngs").is_file()
-    assert not [p for p in quick_run["out"].iterdir() if p.name.startswith(".")], "scratch files left behind"
+    assert not [p for p in quick_run["out"].iterdir() if p.name.startswith(".work")], "scratch files left behind"
 
 
 def test_plot_is_a_png_and_markdown_holds_the_table(quick_run):
