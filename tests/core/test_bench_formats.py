@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.bench_formats import (NGS_SETTINGS, BenchPlan, QUICK_OVERRIDES, QUICK_PRESET, read_decoded_ply,
-                                run_format_benchmark, splat_transform_or_reason)
+from core.bench_formats import (NGS_SETTINGS, QUICK_OVERRIDES, QUICK_PRESET, RUN_MARKER, BenchPlan,
+                                check_output_dir, default_plan, read_decoded_ply, run_format_benchmark,
+                                splat_transform_or_reason)
 from core.bench_formats_report import CSV_COLUMNS, compare_with_peers, verdict_line
 from core.cli import main
+from core.cli_common import UsageError
 from core.errors import InputFileError
 from tests.conftest import shared_path
 
@@ -124,18 +126,72 @@ def test_missing_npm_skips_the_peer_formats_with_a_clear_message(tmp_path, monke
     assert not (tmp_path / "empty-cache" / st.SPLAT_TRANSFORM_VERSION).exists()
 
 
-def test_output_folder_must_be_empty_unless_force(tmp_path, capsys):
+def test_output_folder_is_new_an_earlier_runs_or_forced(tmp_path, capsys):
     out = tmp_path / "results"
     out.mkdir()
     (out / "results.csv").write_text("old")
     scene = tmp_path / "scene.ply"
     scene.write_text("not read: the folder check comes first")
     assert main(["bench", "formats", "--scenes", str(scene), "--out", str(out), "--quick"]) == 2
-    assert "folder is not empty (use --force" in capsys.readouterr().err
-    assert (out / "results.csv").read_text() == "old"
+    assert "folder is not empty and holds no earlier 'bench formats' run (use --force" in capsys.readouterr().err
+    assert (out / "results.csv").read_text() == "old" and not (out / RUN_MARKER).exists()
     assert main(["bench", "formats", "--scenes", str(scene), "--out", str(tmp_path / "no" / "such"), "--quick"]) == 2
     assert main(["bench", "formats", "--scenes", str(tmp_path / "missing.ply"), "--out", str(out), "--force"]) == 2
     assert "missing.ply: no such file" in capsys.readouterr().err
+    assert check_output_dir(out, force=True) == out and (out / RUN_MARKER).is_file()
+    assert check_output_dir(out, force=False) == out  # now an earlier run's folder: resumed, not refused
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="exists and is not a folder"):
+        check_output_dir(tmp_path / "file", force=True)
+
+
+def _tiny_plan(settings):
+    return BenchPlan(QUICK_PRESET, dict(QUICK_OVERRIDES, fit_iters=5, finetune_iters=1, n_test_views=1),
+                     settings, peers=False)
+
+
+def test_a_second_run_reuses_finished_points_and_recomputes_changed_ones(tmp_path, monkeypatch):
+    import core.pipeline.compress as pipeline_compress
+
+    scene = _donut_subset(tmp_path, 300)
+    out = check_output_dir(tmp_path / "out", force=False)
+    settings = [("a", dict(n_clusters=2, hidden=8)), ("b", dict(n_clusters=3, hidden=8))]
+    first = run_format_benchmark([scene], out, _tiny_plan(settings), overwrite=True)["rows"]
+    assert [r["setting"] for r in first] == ["original", "a", "b"]
+    assert sorted(p.name for p in (out / "donut" / ".points").iterdir()) == ["ngs.a.json", "ngs.b.json"]
+
+    calls = []
+    real = pipeline_compress.compress
+    monkeypatch.setattr(pipeline_compress, "compress", lambda *a, **k: (calls.append(k), real(*a, **k))[1])
+    again = run_format_benchmark([scene], out, _tiny_plan(settings), overwrite=True)["rows"]
+    assert calls == [] and again == first  # nothing recomputed, the same rows (timings included)
+
+    changed = [settings[0], ("b", dict(n_clusters=3, hidden=12))]  # b's recipe changed
+    rows = run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True)["rows"]
+    assert len(calls) == 1 and rows[1] == first[1] and rows[2]["encode_s"] != first[2]["encode_s"]
+
+    (out / "donut" / "donut.a.ngs").write_bytes(b"NGS\x00 not the file that was measured")
+    rows = run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True)["rows"]
+    assert len(calls) == 2 and abs(rows[1]["bytes"] - first[1]["bytes"]) < 100  # a's file changed: recomputed
+
+    rows = run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True, reuse=False)["rows"]
+    assert len(calls) == 4  # --force: everything
+
+    scene.write_bytes(scene.read_bytes()[:-12] + bytes(12))  # the scene file changed (same size)
+    run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True)
+    assert len(calls) == 6
+
+    (out / "donut" / ".points" / "ngs.a.json").write_text("{ not json")
+    run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True)
+    assert len(calls) == 7  # an unreadable saved result is recomputed, not an error
+
+
+def test_only_runs_the_chosen_methods():
+    assert (default_plan(only="ngs").peers, default_plan(only="ngs").ngs) == (False, True)
+    assert (default_plan(only="peers").peers, default_plan(only="peers").ngs) == (True, False)
+    assert (default_plan().peers, default_plan(quick=True).ngs) == (True, True)
+    with pytest.raises(ValueError, match="only"):
+        default_plan(only="sog")
 
 
 def _ply_with_opacity(path, opacity: np.ndarray) -> None:
