@@ -160,6 +160,7 @@ class _SceneRun:
     scene_key: dict = field(default_factory=dict)  # the scene file's identity, part of every point's fingerprint
     reuse: bool = True  # reuse finished points whose fingerprint matches (False: --force)
     original_gt: dict = field(default_factory=dict)  # the original's PSNR/SSIM against the dataset images
+    reference_renders: dict = field(default_factory=dict)  # the original's held-out renders, by view index
 
 
 def _row(run: _SceneRun, method: str, setting: str, detail: str = "", n_bytes: int | None = None,
@@ -236,7 +237,8 @@ def _save_point(run: _SceneRun, method: str, setting_label: str, key: dict, row:
 def _evaluate(run: _SceneRun, decoded) -> dict:
     from core.pipeline.evaluation import evaluate_pair
 
-    result = evaluate_pair(run.scene, decoded, run.config.replace(render_backend="cpu"), run.cameras, run.on_progress)
+    result = evaluate_pair(run.scene, decoded, run.config.replace(render_backend="cpu"), run.cameras, run.on_progress,
+                           run.reference_renders)
     if result["psnr_gt_original"] is not None:
         run.original_gt = {"psnr_gt": result["psnr_gt_original"], "ssim_gt": result["ssim_gt_original"]}
     return result

@@ -40,8 +40,12 @@ def _image(scene: GaussianScene, cam: Camera, config: CompressionConfig) -> torc
 
 def evaluate_pair(original: GaussianScene, compressed: GaussianScene, config: CompressionConfig,
                   cameras: Sequence[Camera] | None = None,
-                  on_progress: Callable | None = None) -> dict:
+                  on_progress: Callable | None = None, reference_renders: dict | None = None) -> dict:
     """Compare ``compressed`` with ``original`` at the held-out views.
+
+    ``reference_renders``: a dict that caches the original's renders by view index (filled on first
+    use); pass the same dict to compare several compressed scenes with one original at the same
+    ``config`` and ``cameras``, and each view of the original is rendered once instead of every time.
 
     Returns {"n_original", "n_compressed", "n_views", "psnr", "ssim" (against the original's
     renders), "psnr_gt", "ssim_gt", "psnr_gt_original", "ssim_gt_original" (against the dataset
@@ -53,7 +57,12 @@ def evaluate_pair(original: GaussianScene, compressed: GaussianScene, config: Co
     clock = StageClock("evaluate", len(views))
     per_view = []
     for i, cam in enumerate(views):
-        ref = _image(original, cam, config)
+        if reference_renders is None:
+            ref = _image(original, cam, config)
+        else:
+            if i not in reference_renders:
+                reference_renders[i] = _image(original, cam, config)
+            ref = reference_renders[i]
         img = _image(compressed, cam, config)
         row = {"name": cam.name, "psnr": psnr(img, ref), "ssim": ssim(img, ref)}
         if cam.image_path is not None and cam.image_path.is_file():

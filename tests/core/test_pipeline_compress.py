@@ -181,3 +181,21 @@ def test_balanced_preset_meets_the_size_targets_on_real_scenes(name, min_ratio, 
         extent = float((orig.max(0).values - orig.min(0).values).norm())
         nearest = torch.cat([torch.cdist(chunk, orig).min(1).values for chunk in decoded.split(1024)])
         assert float(nearest.max()) <= 1e-4 * extent
+
+
+def test_evaluate_pair_renders_each_reference_view_once_with_a_cache(monkeypatch):
+    import core.pipeline.evaluation as evaluation
+
+    scene = tiny_scene(200)
+    other = scene.subset(torch.arange(0, 200, 2))
+    cfg = tiny_config(n_test_views=3, image_size=24)
+    plain = evaluation.evaluate_pair(scene, other, cfg)
+    rendered = []
+    real = evaluation._image
+    monkeypatch.setattr(evaluation, "_image", lambda s, cam, c: (rendered.append(s), real(s, cam, c))[1])
+    cache: dict = {}
+    first = evaluation.evaluate_pair(scene, other, cfg, reference_renders=cache)
+    second = evaluation.evaluate_pair(scene, other, cfg, reference_renders=cache)
+    assert sorted(cache) == [0, 1, 2]
+    assert sum(s is scene for s in rendered) == 3 and sum(s is other for s in rendered) == 6
+    assert first["psnr"] == second["psnr"] == plain["psnr"] and first["ssim"] == plain["ssim"]
