@@ -414,6 +414,29 @@ def check_output_dir(path: Path, force: bool) -> Path:
     return path
 
 
+def remove_stale_work_dirs(out_dir: Path) -> list[Path]:
+    """Remove ``.work-<scene>-<pid>`` scratch folders whose process is gone (killed without cleaning up);
+    those of a running process (another run into the same folder) stay. Returns the removed folders."""
+    removed = []
+    for d in out_dir.glob(".work-*-*"):
+        pid = d.name.rsplit("-", 1)[1]
+        if not d.is_dir() or not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # someone else's process, or we cannot tell: leave it
+        return True
+    return True
+
+
 def splat_transform_or_reason() -> tuple[Path | None, str | None]:
     """(cli.mjs, None) when splat-transform is ready (installing it if needed), else (None, reason)."""
     from core.splat_transform import SplatTransformUnavailable, ensure_splat_transform
@@ -433,6 +456,8 @@ def run_format_benchmark(scenes: list[Path], out_dir: Path, plan: BenchPlan, on_
     """
     from core.bench_formats_report import write_reports
 
+    for d in remove_stale_work_dirs(out_dir):
+        log.info("removed %s, the scratch folder of an earlier run that was killed", d)
     cli, reason = splat_transform_or_reason() if plan.peers else (None, "not requested")
     if cli is None:
         log.warning("splat-transform formats (compressed .ply, .spz, .sog) skipped: %s", reason)

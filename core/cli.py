@@ -16,7 +16,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from core.cli_common import UsageError, parse_background, parse_size, parse_up
@@ -341,13 +343,23 @@ def add_compression_commands(sub, common) -> None:
     e.set_defaults(func=cmd_eval)
 
 
+def _interrupt_on_sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv``, run the command and return the process exit status."""
+    """Parse ``argv``, run the command and return the process exit status.
+
+    SIGTERM (``kill``, a job scheduler's stop) is handled like Ctrl-C: the command unwinds, removes its
+    scratch files and partial outputs, and exits with status 130.
+    """
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     verbose = bool(getattr(args, "verbose", False))
     configure_logging(verbose)
     func = getattr(args, "func", cmd_demo)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm) if in_main_thread else None
     try:
         return func(args)
     except (InputFileError, UsageError) as exc:
@@ -368,3 +380,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             log.error("internal error: %s: %s (run with -v for the traceback)", type(exc).__name__, exc)
         return EXIT_INTERNAL
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)

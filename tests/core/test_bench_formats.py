@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from core.bench_formats import (NGS_SETTINGS, QUICK_OVERRIDES, QUICK_PRESET, RUN_MARKER, BenchPlan,
-                                check_output_dir, default_plan, read_decoded_ply, run_format_benchmark,
-                                splat_transform_or_reason)
+                                check_output_dir, default_plan, read_decoded_ply, remove_stale_work_dirs,
+                                run_format_benchmark, splat_transform_or_reason)
 from core.bench_formats_report import CSV_COLUMNS, compare_with_peers, verdict_line
 from core.cli import main
 from core.cli_common import UsageError
@@ -234,3 +234,42 @@ def test_verdict_takes_the_smallest_ngs_point_of_equal_quality():
     assert gt_spz["match"]["setting"] == "b"
     (only,) = compare_with_peers([_r("sog", "", 300, 62.0), _r("ngs", "a", 80, 31.0)])
     assert only["match"] is None and "9.00 dB short: behind" in verdict_line(only)
+
+
+def test_scratch_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, live = tmp_path / f".work-donut-{int(done.stdout)}", tmp_path / f".work-lego-{os.getpid()}"
+    for d in (dead, live):
+        d.mkdir()
+        (d / "donut.ply").write_text("scratch")
+    (tmp_path / ".work-odd-name").mkdir()
+    assert remove_stale_work_dirs(tmp_path) == [dead]
+    assert not dead.exists() and live.is_dir() and (tmp_path / ".work-odd-name").is_dir()
+
+
+def test_sigterm_stops_a_run_cleanly(tmp_path):
+    """``kill`` is handled like Ctrl-C: exit status 130, the scratch folder removed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO_ROOT
+
+    scene = _donut_subset(tmp_path, 2000)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "main.py"), "bench", "formats", "--quick", "--only", "ngs",
+                             "--scenes", str(scene), "--out", str(out)], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".work-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and not list(out.glob(".work-*"))
