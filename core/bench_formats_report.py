@@ -93,6 +93,36 @@ def scene_verdicts(rows: list[dict]) -> list[str]:
     return lines
 
 
+def summary_cell(c: dict) -> str:
+    """A short form of :func:`verdict_line` for the summary table."""
+    m, f = c["match"], c["factor"]
+    if m is None:
+        best = c["best"]
+        if best is None:
+            return "no .ngs point"
+        return f"behind: no point >= {c['target']:.2f} dB (best {best[c['key']]:.2f} dB, {best['setting']})"
+    if f >= 1:
+        return f"ahead: {f:.2f}x smaller ({m['setting']})" + (" - goal met" if f >= GOAL_FACTOR else "")
+    return f"behind: {1 / f:.2f}x larger ({m['setting']})"
+
+
+def summary_table(rows: list[dict]) -> list[str]:
+    """Markdown lines: one row per scene (and per scene with dataset images), one column per peer, each
+    cell where the smallest ``.ngs`` point of equal quality stands against that peer. Empty without peers."""
+    peers = list(dict.fromkeys(r["method"] for r in rows if r["method"] not in NON_PEERS and r["bytes"]))
+    if not peers:
+        return []
+    lines = ["| scene | " + " | ".join(f"vs {p}" for p in peers) + " |", "|---|" + "---|" * len(peers)]
+    for scene in scenes_of(rows):
+        srows = [r for r in rows if r["scene"] == scene]
+        for label, comparisons in ((scene, compare_with_peers(srows)),
+                                   (f"{scene} (vs dataset images)", compare_with_peers(srows, "psnr_gt", cap=None))):
+            by_peer = {c["peer"]: summary_cell(c) for c in comparisons}
+            if by_peer:
+                lines.append(f"| {label} | " + " | ".join(by_peer.get(p, "-") for p in peers) + " |")
+    return lines
+
+
 # -- Markdown ----------------------------------------------------------------------------------------------
 def _md_num(value, fmt: str) -> str:
     if value is None:
@@ -108,6 +138,12 @@ def format_markdown(rows: list[dict], skipped_formats: str | None = None, plots:
              "images. ratio: the scene's .ply bytes / bytes. Times: encode, and decode to a .ply, in seconds.", ""]
     if skipped_formats:
         lines += [f"splat-transform formats skipped: {skipped_formats}", ""]
+    summary = summary_table(rows)
+    if summary:
+        lines += ["## Summary", "",
+                  f"The smallest .ngs point whose PSNR reaches the peer's (capped at {EQUAL_DB:.0f} dB against the "
+                  "original's renders; uncapped against dataset images), and how many times smaller or larger "
+                  f"than the peer it is (the goal: {GOAL_FACTOR:g}x smaller).", ""] + summary + [""]
     for scene in scenes_of(rows):
         srows = [r for r in rows if r["scene"] == scene]
         lines += [f"## {scene}", "",

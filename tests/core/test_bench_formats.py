@@ -16,7 +16,7 @@ import torch
 from core.bench_formats import (NGS_SETTINGS, QUICK_OVERRIDES, QUICK_PRESET, RUN_MARKER, BenchPlan,
                                 check_output_dir, default_plan, read_decoded_ply, remove_stale_work_dirs,
                                 run_format_benchmark, splat_transform_or_reason)
-from core.bench_formats_report import CSV_COLUMNS, compare_with_peers, verdict_line
+from core.bench_formats_report import CSV_COLUMNS, compare_with_peers, format_markdown, summary_table, verdict_line
 from core.cli import main
 from core.cli_common import UsageError
 from core.errors import InputFileError
@@ -273,3 +273,21 @@ def test_sigterm_stops_a_run_cleanly(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted" in err and not list(out.glob(".work-*"))
+
+
+def test_summary_table_says_ahead_or_behind_per_scene_and_peer():
+    rows = [_r("ply", "original", 1000, None, 30.0), _r("sog", "", 300, 62.0, 29.9), _r("spz", "", 200, 38.0, 29.0),
+            _r("ngs", "a", 80, 36.0, 28.0), _r("ngs", "b", 120, 40.5, 29.5), _r("ngs", "c", 400, 45.0, 29.95)]
+    rows += [dict(r, scene="t", psnr_gt=None) for r in rows if r["method"] != "ngs"]
+    rows += [dict(_r("ngs", "z", 50, 31.0), scene="t")]
+    table = summary_table(rows)
+    assert table[0] == "| scene | vs sog | vs spz |"
+    assert table[2] == "| s | ahead: 2.50x smaller (b) - goal met | ahead: 1.67x smaller (b) |"
+    assert table[3] == "| s (vs dataset images) | behind: 1.33x larger (c) | ahead: 1.67x smaller (b) |"
+    assert table[4] == ("| t | behind: no point >= 40.00 dB (best 31.00 dB, z) "
+                        "| behind: no point >= 38.00 dB (best 31.00 dB, z) |")
+    assert len(table) == 5  # t has no dataset images: no second row
+    assert summary_table([r for r in rows if r["method"] in ("ply", "ngs")]) == []
+    md = format_markdown([dict(r, detail="", note="", ssim=None, ssim_gt=None, ratio=None, encode_s=None,
+                               decode_s=None) for r in rows])
+    assert "## Summary" in md and table[2] in md.splitlines()
