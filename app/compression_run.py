@@ -106,6 +106,10 @@ class CompressionRun:
     def _worker_finished(self) -> None:
         worker, self.worker = self.worker, None
         if worker is not None:
+            # QThread emits finished() just before its thread really ends; deleting the object in that
+            # window is fatal ("QThread: Destroyed while thread is still running", abort). The window is
+            # microseconds, but a busy machine can stretch it past the deferred delete: wait it out.
+            worker.wait()
             worker.deleteLater()
         self.panel.set_running(False)
         self.loss.set_live(False)  # the last points, drawn smooth

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 DEMO_UP = (0.0, 0.0, 1.0)  # the bundled donut was made in Blender: z is up
 DEFAULT_UP = (0.0, -1.0, 0.0)  # COLMAP / graphdeco captures
+THREAD_STOP_TIMEOUT_MS = 30_000  # closing waits this long for the worker and the render thread (see closeEvent)
 
 
 class MainWindow(FileActions, CompressionRun, QMainWindow):
@@ -222,8 +223,12 @@ class MainWindow(FileActions, CompressionRun, QMainWindow):
         self.setWindowTitle(f"{title} — NeuralGS Studio" if title else "NeuralGS Studio")
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # A QThread destroyed while it runs aborts the process, so wait for both threads: the worker
+        # stops at its next step after cancel(), the render thread after its current render; on a
+        # busy machine either can take seconds, hence the long limit.
         if self.worker is not None:
             self.worker.cancel()
-            self.worker.wait(3000)
-        self.viewport.shutdown()
+            if not self.worker.wait(THREAD_STOP_TIMEOUT_MS):
+                log.warning("the compression thread did not stop within %d s", THREAD_STOP_TIMEOUT_MS // 1000)
+        self.viewport.shutdown(THREAD_STOP_TIMEOUT_MS)
         super().closeEvent(event)

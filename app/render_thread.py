@@ -99,12 +99,15 @@ class RenderThread(QThread):
         with self._cond:
             return self._pending is None and not self._scene_jobs and not self.busy
 
-    def stop(self, timeout_ms: int = 5000) -> None:
-        """Ask the loop to end and wait for it."""
+    def stop(self, timeout_ms: int = 30_000) -> bool:
+        """Ask the loop to end and wait for it (at most ``timeout_ms``: one render). True when it ended."""
         with self._cond:
             self._stop = True
             self._cond.notify()
-        self.wait(timeout_ms)
+        if self.wait(timeout_ms):
+            return True
+        log.warning("the render thread did not stop within %.0f s", timeout_ms / 1000)
+        return False
 
     # -- the thread ----------------------------------------------------------------------------
     def run(self) -> None:

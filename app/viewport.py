@@ -53,9 +53,10 @@ class Viewport(QObject):
     def start(self) -> None:
         self.thread.start()
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_ms: int = 30_000) -> None:
+        """Stop the settle timer and the render thread (waiting up to ``timeout_ms`` for its current render)."""
         self._settle.stop()
-        self.thread.stop()
+        self.thread.stop(timeout_ms)
 
     # -- requests ------------------------------------------------------------------------------
     def camera(self) -> Camera:

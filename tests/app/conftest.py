@@ -63,10 +63,10 @@ def make_window(settings_path: Path):
 
 
 def close_window(win, wait) -> None:
-    """Close ``win`` and fail when its render or compression thread is still running after 10 s."""
+    """Close ``win`` and fail when its render or compression thread is still running after 30 s."""
     worker = win.worker
     win.close()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while (win.viewport.thread.isRunning() or (worker is not None and worker.isRunning())) and \
             time.monotonic() < deadline:
         wait(20)
