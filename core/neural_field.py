@@ -44,7 +44,12 @@ def scene_to_attributes(scene: GaussianScene) -> torch.Tensor:
 def attributes_to_scene(means: torch.Tensor, attrs: torch.Tensor, sh_degree: int) -> GaussianScene:
     """Inverse of :func:`scene_to_attributes` given positions [N, 3] and attributes [N, D]."""
     xyz = attrs[:, 4:7]
-    w = torch.sqrt(torch.clamp_min(1.0 - (xyz * xyz).sum(-1, keepdim=True), 0.0))
+    # w = sqrt(max(0, 1 - |xyz|^2)). sqrt(clamp_min(d, 0)) would be the same forward but its gradient is
+    # inf * 0 = NaN wherever |xyz| >= 1, which turned a whole MLP's weights into NaN during fine-tuning
+    # (guitar, 10 clusters); the inner where keeps sqrt away from d <= 0, so the gradient there is 0.
+    d = 1.0 - (xyz * xyz).sum(-1, keepdim=True)
+    inside = d > 0
+    w = torch.where(inside, torch.sqrt(torch.where(inside, d, torch.ones_like(d))), torch.zeros_like(d))
     m = SH_REST_COUNTS[sh_degree]
     return GaussianScene(
         means=means,
