@@ -44,9 +44,10 @@ def scene_to_attributes(scene: GaussianScene) -> torch.Tensor:
 def attributes_to_scene(means: torch.Tensor, attrs: torch.Tensor, sh_degree: int) -> GaussianScene:
     """Inverse of :func:`scene_to_attributes` given positions [N, 3] and attributes [N, D]."""
     xyz = attrs[:, 4:7]
-    # w = sqrt(max(0, 1 - |xyz|^2)). sqrt(clamp_min(d, 0)) would be the same forward but its gradient is
-    # inf * 0 = NaN wherever |xyz| >= 1, which turned a whole MLP's weights into NaN during fine-tuning
-    # (guitar, 10 clusters); the inner where keeps sqrt away from d <= 0, so the gradient there is 0.
+    # w = sqrt(max(0, 1 - |xyz|^2)). sqrt(clamp_min(d, 0)) is the same forward, but its gradient is
+    # infinite at d = 0 exactly, which tanh outputs reach when they saturate to 1.0 in float32 (|x| > 9):
+    # one such Gaussian turned a whole MLP's weights non-finite during fine-tuning (guitar, 10 clusters).
+    # The inner where keeps sqrt away from d <= 0, so the gradient there is 0.
     d = 1.0 - (xyz * xyz).sum(-1, keepdim=True)
     inside = d > 0
     w = torch.where(inside, torch.sqrt(torch.where(inside, d, torch.ones_like(d))), torch.zeros_like(d))

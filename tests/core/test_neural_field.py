@@ -7,7 +7,8 @@ import torch
 
 
 def test_quaternion_w_has_finite_gradients_on_and_beyond_the_unit_sphere():
-    """|xyz| >= 1 (an MLP can predict it) must give w = 0 and finite gradients, not NaN weights."""
+    """|xyz| = 1 exactly (a saturated tanh gives it) or beyond: w = 0 and finite gradients (the old
+    sqrt(clamp_min(d, 0)) gave an infinite one at d = 0)."""
     from core.neural_field import attributes_to_scene
 
     attrs = torch.zeros(4, 10)
