@@ -17,7 +17,8 @@ file's name, size and CRC-32, the full configuration, splat-transform's version 
 later run into the same folder reuses a point whose fingerprint and file still match and recomputes
 the others, so an interrupted benchmark (hours on a CPU) goes on where it stopped, and scenes can run
 in separate processes into one folder before a last run writes the combined reports. ``--force``
-recomputes everything.
+recomputes everything. The fingerprint does not cover this project's own code (pipeline, ``.ngs``
+writer): after changing it, run with ``--force`` or into a new folder.
 
 Repeatability: ``.ngs`` points are seeded (the same numbers every run on one machine); SOG is not
 (splat-transform 2.7.1 seeds its k-means with ``Math.random``), so its bytes and PSNR vary a little
