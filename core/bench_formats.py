@@ -13,12 +13,16 @@ for every method (``.ngs``: read, decode the MLPs, write the ``.ply``).
 
 Resuming: every finished point leaves its result row beside its file
 (``DIR/<scene>/.points/<method>.<setting>.json``) with a fingerprint of what produced it (the scene
-file's name, size and CRC-32, the full configuration, splat-transform's version and arguments). A
-later run into the same folder reuses a point whose fingerprint and file still match and recomputes
-the others, so an interrupted benchmark (hours on a CPU) goes on where it stopped, and scenes can run
-in separate processes into one folder before a last run writes the combined reports. ``--force``
+file's name, size and CRC-32, the full configuration, the views it was trained and evaluated on,
+splat-transform's version and arguments) and the size and CRC-32 of the file it wrote. A later run
+into the same folder reuses a point whose fingerprint and file still match and recomputes the
+others, so an interrupted benchmark (hours on a CPU) goes on where it stopped, and scenes can run in
+separate processes into one folder before a last run writes the combined reports. ``--force``
 recomputes everything. The fingerprint does not cover this project's own code (pipeline, ``.ngs``
-writer): after changing it, run with ``--force`` or into a new folder.
+writer): after changing it, run with ``--force`` or into a new folder. A method left out of a run
+(``--only``, or splat-transform unavailable) still has its saved points in the reports, so every
+run writes the whole folder's results. A splat-transform failure (a timeout: hours) is saved too and
+not retried until ``--force``.
 
 Repeatability: ``.ngs`` points are seeded (the same numbers every run on one machine); SOG is not
 (splat-transform 2.7.1 seeds its k-means with ``Math.random``), so its bytes and PSNR vary a little
@@ -159,6 +163,7 @@ class _SceneRun:
     work_dir: Path
     on_progress: Callable | None
     scene_key: dict = field(default_factory=dict)  # the scene file's identity, part of every point's fingerprint
+    views_key: dict = field(default_factory=dict)  # the views trained and evaluated on, part of every fingerprint
     reuse: bool = True  # reuse finished points whose fingerprint matches (False: --force)
     original_gt: dict = field(default_factory=dict)  # the original's PSNR/SSIM against the dataset images
     reference_renders: dict = field(default_factory=dict)  # the original's held-out renders, by view index
@@ -190,6 +195,22 @@ def scene_fingerprint(path: Path) -> dict:
     return {"file": path.name, "bytes": path.stat().st_size, "crc32": crc & 0xFFFFFFFF}
 
 
+def views_fingerprint(cameras) -> dict:
+    """The identity of the views a point was trained and evaluated on: generated orbit views (set by the
+    configuration), or a dataset's cameras (its folder name and a CRC-32 of every camera's name, size,
+    intrinsics and pose)."""
+    import zlib
+
+    if cameras is None:
+        return {"kind": "generated"}
+    crc = 0
+    for cam in cameras.cameras:
+        text = f"{cam.name}|{cam.width}x{cam.height}|{cam.fx!r},{cam.fy!r},{cam.cx!r},{cam.cy!r}|"
+        crc = zlib.crc32(cam.world_to_camera.tobytes(), zlib.crc32(text.encode(), crc))
+    return {"kind": "dataset", "source": Path(cameras.source).name, "cameras": len(cameras.cameras),
+            "crc32": crc & 0xFFFFFFFF}
+
+
 def _point_path(run: _SceneRun, method: str, setting_label: str) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{method}.{setting_label}")
     return run.out_dir / POINTS_DIR / f"{safe}.json"
@@ -200,21 +221,37 @@ def _point_key(run: _SceneRun, recipe: dict) -> dict:
     import dataclasses
 
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(run.config).items()}
-    return json.loads(json.dumps({"scene": run.scene_key, "config": config, "recipe": recipe}, default=str))
+    return json.loads(json.dumps({"scene": run.scene_key, "views": run.views_key, "config": config, "recipe": recipe},
+                                 default=str))
+
+
+def file_identity(path: Path) -> dict:
+    """A written file's size and CRC-32, to recognise it on a later run."""
+    fingerprint = scene_fingerprint(path)
+    return {"bytes": fingerprint["bytes"], "crc32": fingerprint["crc32"]}
 
 
 def _reused_point(run: _SceneRun, method: str, setting_label: str, key: dict, output: Path) -> dict | None:
     """The saved row of a finished point whose fingerprint matches ``key`` and whose file is still
-    ``output`` with the recorded size; None otherwise (missing, stale, or unreadable: recomputed)."""
+    ``output`` (same size and CRC-32), or of a saved failure with the same fingerprint; None otherwise
+    (missing, stale, or unreadable: recomputed)."""
     path = _point_path(run, method, setting_label)
     if not run.reuse or not path.is_file():
         return None
     try:
         saved = json.loads(path.read_text())
         row = saved["row"]
-        if saved["key"] != key or not output.is_file() or output.stat().st_size != row["bytes"]:
-            log.info("%s: %s %s: settings or file changed since the saved result; recomputing",
-                     run.label, method, setting_label)
+        if saved["key"] != key:
+            log.info("%s: %s %s: settings changed since the saved result; recomputing", run.label, method,
+                     setting_label)
+            return None
+        if row["bytes"] is None:  # a saved failure
+            log.info("%s: %s %s: failed in an earlier run (%s); not retried without --force", run.label, method,
+                     setting_label, row["note"])
+            return row
+        if not output.is_file() or file_identity(output) != saved["output"]:
+            log.info("%s: %s %s: %s is missing or changed since the saved result; recomputing", run.label,
+                     method, setting_label, output)
             return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("%s: %s: unreadable saved result (%s); recomputing", run.label, path, exc)
@@ -226,13 +263,17 @@ def _reused_point(run: _SceneRun, method: str, setting_label: str, key: dict, ou
     return row
 
 
-def _save_point(run: _SceneRun, method: str, setting_label: str, key: dict, row: dict) -> None:
-    """Write a finished point's row and fingerprint (atomically) for later runs to reuse."""
+def _save_point(run: _SceneRun, method: str, setting_label: str, key: dict, row: dict,
+                output: Path | None) -> None:
+    """Write a finished point's row, fingerprint and output file identity (None: a failure) atomically,
+    for later runs to reuse."""
+    from core.io.atomic import atomic_write_bytes
+
     path = _point_path(run, method, setting_label)
     path.parent.mkdir(exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"key": key, "row": row, "original_gt": run.original_gt}, indent=1))
-    os.replace(tmp, path)
+    record = {"key": key, "row": row, "output": file_identity(output) if output is not None else None,
+              "original_gt": run.original_gt}
+    atomic_write_bytes(path, json.dumps(record, indent=1).encode(), overwrite=True)
 
 
 def _evaluate(run: _SceneRun, decoded) -> dict:
@@ -245,7 +286,9 @@ def _evaluate(run: _SceneRun, decoded) -> dict:
     return result
 
 
-def _peer_rows(run: _SceneRun, cli: Path, peers: list[PeerFormat]) -> list[dict]:
+def _peer_rows(run: _SceneRun, cli: Path | None, peers: list[PeerFormat]) -> list[dict]:
+    """A row per splat-transform format: its saved point, else (with ``cli``) computed now; without
+    ``cli`` (not run, or unavailable) only the saved points."""
     from core.splat_transform import SPLAT_TRANSFORM_VERSION, run_splat_transform
 
     rows = []
@@ -255,8 +298,8 @@ def _peer_rows(run: _SceneRun, cli: Path, peers: list[PeerFormat]) -> list[dict]
         decoded_ply = run.work_dir / f"{run.label}.{peer.method}.decoded.ply"
         key = _point_key(run, {"method": peer.method, "tool": setting})
         saved = _reused_point(run, peer.method, "splat-transform", key, run.out_dir / encoded.name)
-        if saved is not None:
-            rows.append(saved)
+        if saved is not None or cli is None:
+            rows += [saved] if saved is not None else []
             continue
         log.info("%s: %s with splat-transform", run.label, peer.method)
         try:
@@ -266,6 +309,7 @@ def _peer_rows(run: _SceneRun, cli: Path, peers: list[PeerFormat]) -> list[dict]
         except (RuntimeError, OSError, ValueError) as exc:  # InputFileError is a ValueError
             log.warning("%s: %s skipped: %s", run.label, peer.method, exc)
             rows.append(_row(run, peer.method, setting, note=f"failed: {exc}"[:300]))
+            _save_point(run, peer.method, "splat-transform", key, rows[-1], None)
             continue
         finally:
             decoded_ply.unlink(missing_ok=True)
@@ -274,13 +318,14 @@ def _peer_rows(run: _SceneRun, cli: Path, peers: list[PeerFormat]) -> list[dict]
         quality = _evaluate(run, decoded)
         rows.append(_row(run, peer.method, setting, n_bytes=n_bytes, n_gaussians=decoded.num_gaussians,
                          encode_s=encode_s, decode_s=decode_s, quality=quality))
-        _save_point(run, peer.method, "splat-transform", key, rows[-1])
+        _save_point(run, peer.method, "splat-transform", key, rows[-1], run.out_dir / encoded.name)
         log.info("%s: %s: %s bytes (%.1fx), PSNR %.2f dB", run.label, peer.method, f"{n_bytes:,}",
                  rows[-1]["ratio"], quality["psnr"])
     return rows
 
 
-def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]]) -> list[dict]:
+def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]], compute: bool = True) -> list[dict]:
+    """A row per ``.ngs`` setting: its saved point, else (``compute``) compressed and evaluated now."""
     import torch
 
     from core.codec.ngs import read_ngs, write_ngs
@@ -294,8 +339,8 @@ def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]]) -> list[dict]:
         path = run.out_dir / f"{run.label}.{name}.ngs"
         key = _point_key(run, {"method": "ngs", "setting": name, "overrides": overrides})
         saved = _reused_point(run, "ngs", name, key, path)
-        if saved is not None:
-            rows.append(saved)
+        if saved is not None or not compute:
+            rows += [saved] if saved is not None else []
             continue
         log.info("%s: .ngs setting %s (%s)", run.label, name, ", ".join(f"{k}={v}" for k, v in overrides.items()))
         t0 = time.perf_counter()
@@ -321,7 +366,7 @@ def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]]) -> list[dict]:
                   f"prune={config.prune_ratio:g} preset={config.preset}")
         quality = _evaluate(run, decoded)
         rows.append(_row(run, "ngs", name, detail, n_bytes, decoded.num_gaussians, encode_s, decode_s, quality))
-        _save_point(run, "ngs", name, key, rows[-1])
+        _save_point(run, "ngs", name, key, rows[-1], path)
         log.info("%s: ngs %s: %s bytes (%.1fx), PSNR %.2f dB, %.0f s", run.label, name, f"{n_bytes:,}",
                  rows[-1]["ratio"], quality["psnr"], encode_s)
     return rows
@@ -349,9 +394,10 @@ def bench_scene(path: Path, out_dir: Path, plan: BenchPlan, cli: Path | None, on
                 label: str | None = None, reuse: bool = True) -> list[dict]:
     """Every method on one scene; compressed files go to ``out_dir/<label>/``. Returns result rows.
 
-    ``cli``: splat-transform's cli.mjs, or None to skip its formats. ``label``: the scene's name in
-    the results (default :func:`scene_label`). ``reuse``: take finished points saved by an earlier run
-    whose fingerprint matches (see the module docstring) instead of recomputing them.
+    ``cli``: splat-transform's cli.mjs, or None to run none of its formats. ``label``: the scene's name
+    in the results (default :func:`scene_label`). ``reuse``: take finished points saved by an earlier
+    run whose fingerprint matches (see the module docstring) instead of recomputing them; methods the
+    plan leaves out (and splat-transform's, without ``cli``) contribute their saved points only.
     """
     from core.cli_common import load_scene
     from core.io import write_ply
@@ -374,13 +420,13 @@ def bench_scene(path: Path, out_dir: Path, plan: BenchPlan, cli: Path | None, on
                      label, info.format, " with warnings" if info.warnings else "")
         config, cameras = _scene_config(path, plan)
         run = _SceneRun(label, scene, ref_ply, ref_ply.stat().st_size, config, cameras, scene_dir, work_dir,
-                        on_progress, scene_fingerprint(path), reuse)
+                        on_progress, scene_fingerprint(path), views_fingerprint(cameras), reuse)
         log.info("%s: %s Gaussians, SH degree %d, %s bytes as .ply; held-out views: %s", label,
                  f"{scene.num_gaussians:,}", scene.sh_degree, f"{run.ply_bytes:,}",
                  "dataset images" if cameras is not None else f"{config.n_test_views} generated")
         with limited_threads(thread_count(config.threads)):
-            rows = _peer_rows(run, cli, peer_formats()) if cli is not None else []
-            rows += _ngs_rows(run, plan.ngs_settings) if plan.ngs else []
+            rows = _peer_rows(run, cli if plan.peers else None, peer_formats())
+            rows += _ngs_rows(run, plan.ngs_settings, compute=plan.ngs)
         original = _row(run, "ply", "original", path.name, run.ply_bytes, scene.num_gaussians,
                         quality=run.original_gt)
         return [original] + rows
@@ -453,7 +499,8 @@ def run_format_benchmark(scenes: list[Path], out_dir: Path, plan: BenchPlan, on_
     """Run the benchmark and write its reports into ``out_dir`` (which must exist).
 
     Reports are rewritten after every scene (atomically), so an interrupted run keeps those of the
-    scenes it finished; with ``reuse``, finished points of an earlier run are taken, not recomputed. Returns {"rows", "skipped_formats" (reason or None), "files", "verdicts", "markdown"}.
+    scenes it finished; with ``reuse``, finished points of an earlier run are taken, not recomputed.
+    Returns {"rows", "skipped_formats" (reason or None), "files", "verdicts", "markdown"}.
     """
     from core.bench_formats_report import write_reports
 
@@ -461,7 +508,8 @@ def run_format_benchmark(scenes: list[Path], out_dir: Path, plan: BenchPlan, on_
         log.info("removed %s, the scratch folder of an earlier run that was killed", d)
     cli, reason = splat_transform_or_reason() if plan.peers else (None, "not requested")
     if cli is None:
-        log.warning("splat-transform formats (compressed .ply, .spz, .sog) skipped: %s", reason)
+        (log.warning if plan.peers else log.info)(
+            "splat-transform formats (compressed .ply, .spz, .sog) not run: %s; saved results are reused", reason)
     rows: list[dict] = []
     report: dict = {"files": [], "verdicts": {}, "markdown": ""}
     labels: list[str] = []

@@ -2,8 +2,8 @@
 the per-scene verdict against the goal (a ``.ngs`` point at least 2x smaller than each peer format at
 equal quality).
 
-Equal quality: PSNR against the original's renders at least the peer's, where anything above
-:data:`EQUAL_DB` counts as equal (not visible); against dataset images (lego), at least the peer's.
+Equal quality: PSNR against the original's renders at least the peer's, where anything of
+:data:`EQUAL_DB` or more counts as equal (not visible); against dataset images (lego), at least the peer's.
 Every file is written atomically.
 """
 
@@ -21,7 +21,8 @@ EQUAL_DB = 40.0
 GOAL_FACTOR = 2.0
 CSV_COLUMNS = ["scene", "method", "setting", "detail", "n_gaussians", "bytes", "ratio", "psnr", "ssim", "psnr_gt",
                "ssim_gt", "encode_s", "decode_s", "note"]
-"""ratio: bytes of the scene as a standard .ply / bytes; psnr/ssim: against the original's renders;
+"""ratio: bytes of the scene's .ply (for another format, the scene rewritten as a standard 3DGS .ply, normals
+included) / bytes; psnr/ssim: against the original's renders;
 psnr_gt/ssim_gt: against the dataset's held-out images (empty without a dataset)."""
 NON_PEERS = ("ply", "ngs")
 _DIGITS = {"ratio": 3, "psnr": 3, "ssim": 5, "psnr_gt": 3, "ssim_gt": 5, "encode_s": 2, "decode_s": 2}
@@ -119,7 +120,9 @@ def summary_table(rows: list[dict]) -> list[str]:
                                    (f"{scene} (vs dataset images)", compare_with_peers(srows, "psnr_gt", cap=None))):
             by_peer = {c["peer"]: summary_cell(c) for c in comparisons}
             if by_peer:
-                lines.append(f"| {label} | " + " | ".join(by_peer.get(p, "-") for p in peers) + " |")
+                lines.append(f"| {label} | " + " | ".join(by_peer.get(p, "no result") for p in peers) + " |")
+            elif label == scene:
+                lines.append(f"| {label} | " + " | ".join("no result" for _ in peers) + " |")
     return lines
 
 
@@ -135,9 +138,12 @@ def format_markdown(rows: list[dict], skipped_formats: str | None = None, plots:
     lines = ["# Rate-quality: .ngs vs splat-transform formats", "",
              "PSNR/SSIM: against renders of the original at the held-out views (same CPU renderer; "
              f">= {EQUAL_DB:.0f} dB counts as visually equal). PSNR gt/SSIM gt: against the dataset's held-out "
-             "images. ratio: the scene's .ply bytes / bytes. Times: encode, and decode to a .ply, in seconds.", ""]
+             "images. ratio: the scene's .ply bytes (another format: the scene rewritten as a standard 3DGS .ply, "
+             "normals included) / bytes. Times: encode, and decode to a .ply, in seconds.", ""]
     if skipped_formats:
-        lines += [f"splat-transform formats skipped: {skipped_formats}", ""]
+        shown = any(r["method"] not in NON_PEERS for r in rows)
+        lines += [f"splat-transform formats not run: {skipped_formats}"
+                  + ("; the rows of its formats are results saved by an earlier run" if shown else ""), ""]
     summary = summary_table(rows)
     if summary:
         lines += ["## Summary", "",

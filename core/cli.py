@@ -273,8 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--force", action="store_true",
                     help="recompute every point, and write into a non-empty folder that is not an earlier run's")
     bf.add_argument("--only", choices=("peers", "ngs"),
-                    help="run only splat-transform's formats (peers) or only .ngs; a later run into the same "
-                         "folder reuses them (so scenes and methods can run in separate processes)")
+                    help="run only splat-transform's formats (peers) or only .ngs (the other's saved points "
+                         "still appear in the reports); a later run into the same folder reuses them (so scenes "
+                         "and methods can run in separate processes)")
     bf.add_argument("--quick", action="store_true", help="tiny schedules (seconds per point): checks the "
                                                          "machinery, the numbers mean nothing")
     bf.set_defaults(func=cmd_bench_formats)

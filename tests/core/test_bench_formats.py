@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import logging
 import math
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import core.bench_formats as bench_formats
 from core.bench_formats import (NGS_SETTINGS, QUICK_OVERRIDES, QUICK_PRESET, RUN_MARKER, BenchPlan,
                                 check_output_dir, default_plan, read_decoded_ply, remove_stale_work_dirs,
-                                run_format_benchmark, splat_transform_or_reason)
+                                run_format_benchmark, splat_transform_or_reason, views_fingerprint)
 from core.bench_formats_report import CSV_COLUMNS, compare_with_peers, format_markdown, summary_table, verdict_line
 from core.cli import main
 from core.cli_common import UsageError
@@ -120,9 +124,9 @@ def test_missing_npm_skips_the_peer_formats_with_a_clear_message(tmp_path, monke
     out.mkdir()
     with caplog.at_level(logging.WARNING, logger="core.bench_formats"):
         result = run_format_benchmark([scene], out, plan)
-    assert "splat-transform formats (compressed .ply, .spz, .sog) skipped: npm is not on PATH" in caplog.text
+    assert "splat-transform formats (compressed .ply, .spz, .sog) not run: npm is not on PATH" in caplog.text
     assert [r["method"] for r in result["rows"]] == ["ply", "ngs"]
-    assert "splat-transform formats skipped: npm is not on PATH" in (out / "results.md").read_text()
+    assert "splat-transform formats not run: npm is not on PATH (needed once" in (out / "results.md").read_text()
     assert not (tmp_path / "empty-cache" / st.SPLAT_TRANSFORM_VERSION).exists()
 
 
@@ -173,17 +177,91 @@ def test_a_second_run_reuses_finished_points_and_recomputes_changed_ones(tmp_pat
     (out / "donut" / "donut.a.ngs").write_bytes(b"NGS\x00 not the file that was measured")
     rows = run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True)["rows"]
     assert len(calls) == 2 and abs(rows[1]["bytes"] - first[1]["bytes"]) < 100  # a's file changed: recomputed
+    a_ngs = out / "donut" / "donut.a.ngs"
+    a_ngs.write_bytes(bytes(a_ngs.stat().st_size))  # same size, other bytes: recomputed too
+    run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True)
+    assert len(calls) == 3
+    calls.clear()
 
     rows = run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True, reuse=False)["rows"]
-    assert len(calls) == 4  # --force: everything
+    assert len(calls) == 2  # --force: everything
 
     scene.write_bytes(scene.read_bytes()[:-12] + bytes(12))  # the scene file changed (same size)
     run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True)
-    assert len(calls) == 6
+    assert len(calls) == 4
 
     (out / "donut" / ".points" / "ngs.a.json").write_text("{ not json")
     run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True)
-    assert len(calls) == 7  # an unreadable saved result is recomputed, not an error
+    assert len(calls) == 5  # an unreadable saved result is recomputed, not an error
+
+    monkeypatch.setattr(bench_formats, "views_fingerprint", lambda cameras: {"kind": "dataset", "crc32": 1})
+    run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True)
+    assert len(calls) == 7  # other held-out views (a dataset appeared): nothing reused
+    assert not list((out / "donut" / ".points").glob("*.tmp")) and not list(out.glob("donut/.*.tmp"))
+
+
+def test_views_fingerprint_tells_generated_views_and_each_camera_set_apart():
+    from core.camera import Camera
+    from core.cameras import CameraSet
+
+    def cameras(x: float, width: int = 64):
+        pose = np.eye(4)
+        pose[0, 3] = x
+        cams = [Camera(pose, 50.0, 50.0, 32.0, 32.0, width, 64, name=f"r_{i}") for i in range(3)]
+        return CameraSet(cams, [], Path("/data/lego/transforms_train.json"), "transforms")
+
+    assert views_fingerprint(None) == {"kind": "generated"}
+    base = views_fingerprint(cameras(0.0))
+    assert base == views_fingerprint(cameras(0.0))
+    assert base["kind"] == "dataset" and base["cameras"] == 3 and base["source"] == "transforms_train.json"
+    assert views_fingerprint(cameras(0.001)) != base and views_fingerprint(cameras(0.0, 80)) != base
+
+
+def _fake_splat_transform(fail: set, calls: list):
+    """Stands in for splat-transform: the "encoded" file is a copy of the input (decodes to itself)."""
+    import shutil
+
+    def run(cli, src, dst, *args, timeout_s=0.0):
+        calls.append(dst.name)
+        if any(dst.name.endswith(suffix) for suffix in fail):
+            raise RuntimeError(f"splat-transform timed out after {timeout_s:.0f} s")
+        shutil.copyfile(src, dst)
+        return 0.01
+    return run
+
+
+def test_saved_peer_points_stay_in_the_reports_without_splat_transform(tmp_path, monkeypatch):
+    """--only ngs, or a machine without npm, still reports the peers' saved points; a failure is saved
+    and not retried until --force."""
+    import core.splat_transform as st
+
+    calls: list = []
+    monkeypatch.setattr(st, "run_splat_transform", _fake_splat_transform({".sog"}, calls))
+    monkeypatch.setattr(bench_formats, "splat_transform_or_reason", lambda: (tmp_path / "cli.mjs", None))
+    scene = _donut_subset(tmp_path, 300)
+    out = check_output_dir(tmp_path / "out", force=False)
+    settings = [("a", dict(n_clusters=2, hidden=8))]
+    first = run_format_benchmark([scene], out, dataclasses.replace(_tiny_plan(settings), peers=True))["rows"]
+    assert [(r["method"], r["note"][:7]) for r in first] == [
+        ("ply", ""), ("compressed.ply", ""), ("spz", ""), ("sog", "failed:"), ("ngs", "")]
+    assert first[1]["psnr"] == math.inf and first[1]["bytes"] == scene.stat().st_size  # a copy renders the same
+    n_calls = len(calls)  # 2 per format that worked (encode, decode), 1 for the failed one
+    assert n_calls == 5
+
+    only_ngs = run_format_benchmark([scene], out, _tiny_plan(settings), overwrite=True)
+    assert only_ngs["rows"] == first and len(calls) == n_calls
+    md = (out / "results.md").read_text()
+    assert "not run: not requested; the rows of its formats are results saved by an earlier run" in md
+    assert "| donut | ahead" in md or "| donut | behind" in md  # the summary still compares with the peers
+
+    monkeypatch.setattr(bench_formats, "splat_transform_or_reason", lambda: (None, "npm is not on PATH"))
+    no_npm = run_format_benchmark([scene], out, dataclasses.replace(_tiny_plan(settings), peers=True), overwrite=True)
+    assert no_npm["rows"] == first and len(calls) == n_calls
+
+    monkeypatch.setattr(bench_formats, "splat_transform_or_reason", lambda: (tmp_path / "cli.mjs", None))
+    forced = run_format_benchmark([scene], out, dataclasses.replace(_tiny_plan(settings), peers=True),
+                                  overwrite=True, reuse=False)
+    assert len(calls) == 2 * n_calls and forced["rows"][3]["note"].startswith("failed:")  # --force retries
 
 
 def test_only_runs_the_chosen_methods():
@@ -287,6 +365,9 @@ def test_summary_table_says_ahead_or_behind_per_scene_and_peer():
     assert table[4] == ("| t | behind: no point >= 40.00 dB (best 31.00 dB, z) "
                         "| behind: no point >= 38.00 dB (best 31.00 dB, z) |")
     assert len(table) == 5  # t has no dataset images: no second row
+    lone = summary_table(rows + [dict(_r("ply", "original", 1000, None), scene="u"),
+                                 dict(_r("ngs", "a", 9, 30.0), scene="u")])
+    assert lone[5] == "| u | no result | no result |"  # a scene without peer results is named, not dropped
     assert summary_table([r for r in rows if r["method"] in ("ply", "ngs")]) == []
     md = format_markdown([dict(r, detail="", note="", ssim=None, ssim_gt=None, ratio=None, encode_s=None,
                                decode_s=None) for r in rows])
