@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from core.errors import InputFileError
+
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -500,7 +502,10 @@ def run_format_benchmark(scenes: list[Path], out_dir: Path, plan: BenchPlan, on_
 
     Reports are rewritten after every scene (atomically), so an interrupted run keeps those of the
     scenes it finished; with ``reuse``, finished points of an earlier run are taken, not recomputed.
-    Returns {"rows", "skipped_formats" (reason or None), "files", "verdicts", "markdown"}.
+    A scene that cannot be read (InputFileError: malformed file, unreadable dataset) is logged, named in
+    the reports and skipped; the others still run.
+    Returns {"rows", "skipped_formats" (reason or None), "failed_scenes" ("<path>: <problem>" each),
+    "files", "verdicts", "markdown"}.
     """
     from core.bench_formats_report import write_reports
 
@@ -513,12 +518,17 @@ def run_format_benchmark(scenes: list[Path], out_dir: Path, plan: BenchPlan, on_
     rows: list[dict] = []
     report: dict = {"files": [], "verdicts": {}, "markdown": ""}
     labels: list[str] = []
+    failed: list[str] = []
     for path in scenes:
         label = scene_label(path)
         if label in labels:  # e.g. guitar.ply and guitar.compressed.ply
             label = f"{label}-{len(labels) + 1}"
         labels.append(label)
-        rows += bench_scene(path, out_dir, plan, cli, on_progress, label, reuse)
-        report = write_reports(rows, out_dir, skipped_formats=reason, overwrite=overwrite)
+        try:
+            rows += bench_scene(path, out_dir, plan, cli, on_progress, label, reuse)
+        except InputFileError as exc:
+            log.error("%s; scene skipped", exc)
+            failed.append(str(exc))
+        report = write_reports(rows, out_dir, skipped_formats=reason, overwrite=overwrite, failed_scenes=failed)
         overwrite = True  # our own reports from the previous scene
-    return {"rows": rows, "skipped_formats": reason, **report}
+    return {"rows": rows, "skipped_formats": reason, "failed_scenes": failed, **report}

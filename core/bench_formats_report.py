@@ -133,8 +133,9 @@ def _md_num(value, fmt: str) -> str:
     return format(value, fmt) if math.isfinite(value) else "inf"
 
 
-def format_markdown(rows: list[dict], skipped_formats: str | None = None, plots: dict | None = None) -> str:
-    """results.md: one table per scene with its verdict lines and plot."""
+def format_markdown(rows: list[dict], skipped_formats: str | None = None, plots: dict | None = None,
+                    failed_scenes: list[str] | None = None) -> str:
+    """results.md: one table per scene with its verdict lines and plot (and the scenes that could not be read)."""
     lines = ["# Rate-quality: .ngs vs splat-transform formats", "",
              "PSNR/SSIM: against renders of the original at the held-out views (same CPU renderer; "
              f">= {EQUAL_DB:.0f} dB counts as visually equal). PSNR gt/SSIM gt: against the dataset's held-out "
@@ -144,6 +145,8 @@ def format_markdown(rows: list[dict], skipped_formats: str | None = None, plots:
         shown = any(r["method"] not in NON_PEERS for r in rows)
         lines += [f"splat-transform formats not run: {skipped_formats}"
                   + ("; the rows of its formats are results saved by an earlier run" if shown else ""), ""]
+    if failed_scenes:
+        lines += ["Scenes not run (could not be read):", ""] + [f"- {problem}" for problem in failed_scenes] + [""]
     summary = summary_table(rows)
     if summary:
         lines += ["## Summary", "",
@@ -255,8 +258,10 @@ def _plot_panel(ax, rows: list[dict], key: str, original: dict | None) -> None:
 
 # -- writing ------------------------------------------------------------------------------------------------
 def write_reports(rows: list[dict], out_dir: Path, skipped_formats: str | None = None,
-                  overwrite: bool = False) -> dict:
+                  overwrite: bool = False, failed_scenes: list[str] | None = None) -> dict:
     """Write results.csv, results.md and ``<scene>.png`` per scene into ``out_dir``, atomically.
+
+    ``failed_scenes``: one ``"<path>: <problem>"`` per scene that could not be read (named in results.md).
 
     Returns {"files": [paths], "verdicts": {scene: [lines]}, "markdown": results.md's text}. A plot that cannot be drawn (no
     matplotlib) is logged and left out, never fatal: the numbers matter more.
@@ -274,7 +279,7 @@ def write_reports(rows: list[dict], out_dir: Path, skipped_formats: str | None =
         plots[scene] = out_dir / f"{scene}.png"
         atomic_write_bytes(plots[scene], png, overwrite=overwrite)
         files.append(plots[scene])
-    markdown = format_markdown(rows, skipped_formats, plots)
+    markdown = format_markdown(rows, skipped_formats, plots, failed_scenes)
     for name, text in (("results.csv", format_csv(rows)), ("results.md", markdown)):
         atomic_write_bytes(out_dir / name, text.encode("utf-8"), overwrite=overwrite)
         files.append(out_dir / name)

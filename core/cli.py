@@ -156,7 +156,9 @@ def cmd_bench_formats(args) -> int:
         progress.close()
     print(result["markdown"], end="")
     log.info("wrote %s", ", ".join(str(p) for p in result["files"]))
-    return EXIT_OK
+    for problem in result["failed_scenes"]:
+        print(f"error: {problem} (scene skipped)", file=sys.stderr)
+    return EXIT_USAGE if result["failed_scenes"] else EXIT_OK
 
 
 def cmd_render(args) -> int:

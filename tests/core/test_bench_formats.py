@@ -372,3 +372,21 @@ def test_summary_table_says_ahead_or_behind_per_scene_and_peer():
     md = format_markdown([dict(r, detail="", note="", ssim=None, ssim_gt=None, ratio=None, encode_s=None,
                                decode_s=None) for r in rows])
     assert "## Summary" in md and table[2] in md.splitlines()
+
+
+def test_an_unreadable_scene_is_named_and_skipped_and_the_others_run(tmp_path, monkeypatch, capsys):
+    good = _donut_subset(tmp_path, 300)
+    bad = tmp_path / "broken.ply"
+    bad.write_bytes(good.read_bytes()[:900])  # cut short
+    out = check_output_dir(tmp_path / "out", force=False)
+    result = run_format_benchmark([bad, good], out, _tiny_plan([("a", dict(n_clusters=2, hidden=8))]))
+    assert [problem.split(": ")[0] for problem in result["failed_scenes"]] == [str(bad)]
+    assert [(r["scene"], r["method"]) for r in result["rows"]] == [("donut", "ply"), ("donut", "ngs")]
+    md = (out / "results.md").read_text()
+    assert f"Scenes not run (could not be read):\n\n- {bad}: " in md and "## donut" in md
+
+    def fake_run(*args, **kwargs):
+        return dict(result, failed_scenes=[f"{bad}: truncated"])
+    monkeypatch.setattr(bench_formats, "run_format_benchmark", fake_run)
+    assert main(["bench", "formats", "--scenes", str(good), "--out", str(out)]) == 2  # scripts notice
+    assert f"error: {bad}: truncated (scene skipped)" in capsys.readouterr().err
