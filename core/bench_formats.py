@@ -64,9 +64,11 @@ QUICK_PRESET = "preview"
 QUICK_OVERRIDES = dict(fit_iters=40, finetune_iters=8, n_views=6, n_test_views=2, image_size=48, kmeans_iters=5,
                        dataset_max_size=64)
 # splat-transform's SOG clusters the SH coefficients into a palette of up to 64k entries with k-means; on
-# the CPU (no WebGPU adapter; a k-d tree in 45 dimensions) that is slow for big SH-3 scenes: lego had not
-# finished after 44 CPU minutes (59 wall minutes at nice 19 on the busy 2-core machine; sh3-capture's 9k
-# Gaussians take 8 s). A run past this limit is killed and reported in the row's note.
+# the CPU (no WebGPU adapter; a single-threaded k-d tree in 45 dimensions) that is slow for big SH-3
+# scenes and grows faster than N x palette: on random subsets of lego, 1/8 (16.8k Gaussians, 16k palette)
+# took 32 s of k-means and 1/4 (33.5k, 32k palette) 288 s, so all of lego (134k, 64k) needs an estimated
+# 1.5-2.5 hours (sh3-capture's 9k Gaussians take 8 s). Mesa 22's lavapipe (a CPU Vulkan) is not accepted
+# by splat-transform's WebGPU (Dawn). A run past this limit is killed and its failure saved (see above).
 PEER_TIMEOUT_S = 3 * 3600
 
 # What the shared scenes need beyond the defaults: world up for generated views (donut is z-up; the
