@@ -313,6 +313,13 @@ def test_verdict_takes_the_smallest_ngs_point_of_equal_quality():
     (only,) = compare_with_peers([_r("sog", "", 300, 62.0), _r("ngs", "a", 80, 31.0)])
     assert only["match"] is None and "9.00 dB short: behind" in verdict_line(only)
 
+    failed = dict(_r("spz", "", None, None), note="failed: timed out")  # a failed peer is not compared
+    (c,) = compare_with_peers([_r("sog", "", 300, math.inf), failed, _r("ngs", "a", 300, 40.0)])
+    assert c["peer"] == "sog" and c["target"] == 40.0  # identical renders (inf dB): capped like any other
+    assert verdict_line(c).endswith("1.00x smaller at >= 40.00 dB: ahead, short of the 2x goal")  # same size
+    (none,) = compare_with_peers([_r("sog", "", 300, 62.0)])
+    assert verdict_line(none).endswith("no .ngs point to compare")
+
 
 def test_scratch_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
     import os
