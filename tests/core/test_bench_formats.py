@@ -44,12 +44,12 @@ def quick_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench_formats")
     scene = _donut_subset(folder, 2000)
     out = folder / "results"
+    peers_ran = splat_transform_or_reason()[0] is not None  # installs it if needed, before the run uses it
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         code = main(["bench", "formats", "--scenes", str(scene), "--out", str(out), "--quick"])
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    peers_ran = splat_transform_or_reason()[0] is not None
     return {"code": code, "stdout": stdout.getvalue(), "out": out, "scene": scene, "rows": rows, "peers": peers_ran}
 
 
