@@ -188,15 +188,20 @@ def _row(run: _SceneRun, method: str, setting: str, detail: str = "", n_bytes: i
 POINTS_DIR = ".points"
 
 
-def scene_fingerprint(path: Path) -> dict:
-    """The scene file's identity: name, size and CRC-32 of its bytes."""
+def file_identity(path: Path) -> dict:
+    """A file's size and CRC-32 of its bytes (a written output, recognised on a later run)."""
     import zlib
 
     crc = 0
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):
             crc = zlib.crc32(chunk, crc)
-    return {"file": path.name, "bytes": path.stat().st_size, "crc32": crc & 0xFFFFFFFF}
+    return {"bytes": path.stat().st_size, "crc32": crc & 0xFFFFFFFF}
+
+
+def scene_fingerprint(path: Path) -> dict:
+    """The scene file's identity: name, size and CRC-32 of its bytes."""
+    return {"file": path.name, **file_identity(path)}
 
 
 def views_fingerprint(cameras) -> dict:
@@ -227,12 +232,6 @@ def _point_key(run: _SceneRun, recipe: dict) -> dict:
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(run.config).items()}
     return json.loads(json.dumps({"scene": run.scene_key, "views": run.views_key, "config": config, "recipe": recipe},
                                  default=str))
-
-
-def file_identity(path: Path) -> dict:
-    """A written file's size and CRC-32, to recognise it on a later run."""
-    fingerprint = scene_fingerprint(path)
-    return {"bytes": fingerprint["bytes"], "crc32": fingerprint["crc32"]}
 
 
 def _reused_point(run: _SceneRun, method: str, setting_label: str, key: dict, output: Path) -> dict | None:
@@ -302,8 +301,10 @@ def _peer_rows(run: _SceneRun, cli: Path | None, peers: list[PeerFormat]) -> lis
         decoded_ply = run.work_dir / f"{run.label}.{peer.method}.decoded.ply"
         key = _point_key(run, {"method": peer.method, "tool": setting})
         saved = _reused_point(run, peer.method, "splat-transform", key, run.out_dir / encoded.name)
-        if saved is not None or cli is None:
-            rows += [saved] if saved is not None else []
+        if saved is not None:
+            rows.append(saved)
+            continue
+        if cli is None:  # splat-transform not run: saved points only
             continue
         log.info("%s: %s with splat-transform", run.label, peer.method)
         try:
@@ -343,8 +344,10 @@ def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]], compute: bool = 
         path = run.out_dir / f"{run.label}.{name}.ngs"
         key = _point_key(run, {"method": "ngs", "setting": name, "overrides": overrides})
         saved = _reused_point(run, "ngs", name, key, path)
-        if saved is not None or not compute:
-            rows += [saved] if saved is not None else []
+        if saved is not None:
+            rows.append(saved)
+            continue
+        if not compute:  # .ngs not run: saved points only
             continue
         log.info("%s: .ngs setting %s (%s)", run.label, name, ", ".join(f"{k}={v}" for k, v in overrides.items()))
         t0 = time.perf_counter()
