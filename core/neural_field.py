@@ -127,6 +127,22 @@ class ClusterField(nn.Module):
         return h
 
 
+class ConstantField(nn.Module):
+    """A cluster's constant predictor (.ngs v2): the same normalised attributes [D] for every Gaussian.
+
+    Used where an MLP does not pay for its own bytes; ``value`` is a buffer, not a trained parameter.
+    """
+
+    def __init__(self, arch: FieldArch, value: torch.Tensor) -> None:
+        super().__init__()
+        self.arch = arch
+        self.register_buffer("value", value.detach().reshape(arch.out_dim).to(torch.float32).clone())
+
+    def forward(self, pos_norm: torch.Tensor) -> torch.Tensor:
+        """pos_norm [N, 3] -> ``value`` repeated, [N, D]."""
+        return self.value.to(pos_norm.dtype).expand(pos_norm.shape[0], -1)
+
+
 @dataclass
 class NeuralGSModel:
     """A compressed scene: positions grouped by cluster (largest cluster first) plus per-cluster MLPs.
@@ -134,6 +150,9 @@ class NeuralGSModel:
     positions [N, 3] float32 world coordinates; cluster_sizes [K] (sum N, non-increasing);
     pos_lo/pos_hi [3]: the box that normalises positions to [-1, 1] (and quantises them in .ngs);
     attr_lo/attr_hi [D]: per-dimension ranges mapping attributes to [-1, 1].
+    fields: per cluster a ClusterField (MLP) or, in .ngs v2, a ConstantField.
+    residual: None, or [N, D] decoded residuals in the normalised attribute space (.ngs v2), added to
+    the predictors' output: attributes = denormalise(prediction + residual).
     """
 
     arch: FieldArch
@@ -145,6 +164,7 @@ class NeuralGSModel:
     attr_lo: torch.Tensor
     attr_hi: torch.Tensor
     meta: dict = field(default_factory=dict)
+    residual: torch.Tensor | None = None
 
     @property
     def n_clusters(self) -> int:
@@ -176,7 +196,10 @@ class NeuralGSModel:
         outs = [self.fields[c](pos[offs[c]: offs[c + 1]]) for c in range(k)]
         if not outs:
             return pos.new_zeros(0, self.arch.out_dim)
-        return torch.cat(outs, dim=0)
+        y = torch.cat(outs, dim=0)
+        if self.residual is not None:
+            y = y + self.residual[: offs[k]].to(y.dtype)
+        return y
 
     def decode(self, n_clusters: int | None = None) -> GaussianScene:
         """The Gaussians of the first ``n_clusters`` clusters (all by default) as a GaussianScene."""

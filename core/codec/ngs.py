@@ -95,8 +95,10 @@ def _np32(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().to(torch.float32).numpy().reshape(-1)
 
 
-def _check_model(model: NeuralGSModel) -> None:
-    """ValueError for anything a v1 file cannot hold (the same limits the reader enforces)."""
+def _check_model(model: NeuralGSModel, allow_v2: bool = False) -> None:
+    """ValueError for anything a v1 file (or, with ``allow_v2``, a v2 file) cannot hold (the reader's limits)."""
+    if not allow_v2 and (model.residual is not None or not all(isinstance(f, ClusterField) for f in model.fields)):
+        raise ValueError("this model has residuals or constant predictors: only .ngs v2 stores them")
     a = model.arch
     if not (0 <= a.sh_degree <= 3 and 1 <= a.hidden <= MAX_HIDDEN and MIN_LAYERS <= a.layers <= MAX_LAYERS
             and 0 <= a.pe_freqs <= MAX_PE_FREQS):  # fmt: skip
@@ -171,6 +173,14 @@ def encode_ngs(model: NeuralGSModel) -> bytes:
     return b"".join(_encode_chunks(model))
 
 
+def write_chunks(chunks: list[bytes], path: str | os.PathLike[str], *, overwrite: bool = False) -> int:
+    """Write an encoded file (e.g. ``EncodedV2.chunks``) atomically; returns the number of bytes written."""
+    with atomic_write(path, overwrite=overwrite) as f:
+        for c in chunks:
+            f.write(c)
+    return sum(len(c) for c in chunks)
+
+
 def write_ngs(model: NeuralGSModel, path: str | os.PathLike[str], *, overwrite: bool = False) -> int:
     """Write ``model`` to ``path`` atomically; returns the number of bytes written.
 
@@ -220,7 +230,12 @@ def _decode(src: ByteSource | FileSource, path: Path, n_clusters: int | None) ->
     start = time.perf_counter()
     try:
         hdr = read_layout(src, path)
-        model = _build_model(src, hdr, path, n_clusters)
+        if hdr.version == 1:
+            model = _build_model(src, hdr, path, n_clusters)
+        else:
+            from core.codec.ngs_v2 import decode_v2
+
+            model = decode_v2(src, hdr, path, n_clusters)
     except NgsFormatError:
         raise
     except MemoryError:
@@ -229,8 +244,9 @@ def _decode(src: ByteSource | FileSource, path: Path, n_clusters: int | None) ->
         # Safety net: every known problem is reported by name above; this keeps the API promise.
         logger.exception("unexpected error decoding %s", path)
         raise NgsFormatError(path, f"unexpected error while decoding: {exc}") from exc
-    logger.info("decoded %s: %d of %d clusters, %d Gaussians, SH %d, in %.3f s", path, model.n_clusters,
-                hdr.n_clusters, model.num_gaussians, hdr.sh_degree, time.perf_counter() - start)  # fmt: skip
+    logger.info("decoded %s (v%d): %d of %d clusters, %d Gaussians, SH %d, in %.3f s", path, hdr.version,
+                model.n_clusters, hdr.n_clusters, model.num_gaussians, hdr.sh_degree,
+                time.perf_counter() - start)  # fmt: skip
     return model
 
 

@@ -78,7 +78,7 @@ logger = logging.getLogger(__name__)
 
 MAGIC = b"NGS\x00"
 VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+SUPPORTED_VERSIONS = (1, 2)  # 2: core.codec.ngs_format_v2
 PRELUDE = struct.Struct("<4sHHI")  # magic, version, flags, header_len
 U32 = struct.Struct("<I")
 PRELUDE_BYTES = PRELUDE.size  # 12
@@ -162,7 +162,7 @@ def f32_list(values: Any) -> list[float]:
     return [float(v) for v in np.asarray(values, dtype=np.float32).reshape(-1)]
 
 
-def assemble(header: dict, payloads: list[tuple[str, bytes]]) -> list[bytes]:
+def assemble(header: dict, payloads: list[tuple[str, bytes]], version: int = VERSION) -> list[bytes]:
     """The file as a list of byte chunks, given the header (without ``sections``) and the payloads.
 
     Adds ``header["sections"]`` (name, length, CRC32 of each payload). Raises ValueError if the
@@ -178,7 +178,7 @@ def assemble(header: dict, payloads: list[tuple[str, bytes]]) -> list[bytes]:
     hbytes = text.encode("utf-8")
     if len(hbytes) > MAX_HEADER_BYTES:
         raise ValueError(f"the .ngs header is {len(hbytes)} bytes, over the {MAX_HEADER_BYTES}-byte limit (large meta?)")
-    chunks = [PRELUDE.pack(MAGIC, VERSION, 0, len(hbytes)), hbytes, U32.pack(crc32(hbytes))]
+    chunks = [PRELUDE.pack(MAGIC, version, 0, len(hbytes)), hbytes, U32.pack(crc32(hbytes))]
     for (_, p), c in zip(payloads, crcs):
         if len(p) > 0xFFFFFFFF:
             raise ValueError(f"section of {len(p)} bytes does not fit a u32 length")
@@ -432,7 +432,7 @@ def _section_entry_problem(c: _Checker, i: int, s: Any, want_name: str, want_len
     raise c.fail(f"{where} is invalid")  # pragma: no cover (the checks above cover the fast path's tests)
 
 
-def read_layout(src: ByteSource | FileSource, path: Path) -> NgsHeader:
+def read_layout(src: ByteSource | FileSource, path: Path):  # -> NgsHeader | NgsHeaderV2
     """Read and check the prelude and header, and that the file size is exactly what they imply."""
     size = src.size
     if size == 0:
@@ -447,7 +447,7 @@ def read_layout(src: ByteSource | FileSource, path: Path) -> NgsHeader:
         raise NgsFormatError(path, f"unsupported .ngs version {version} (this reader supports version "
                                    f"{', '.join(map(str, SUPPORTED_VERSIONS))})")  # fmt: skip
     if flags != 0:
-        raise NgsFormatError(path, f"unsupported flags 0x{flags:04x} (version 1 defines none; expected 0)")
+        raise NgsFormatError(path, f"unsupported flags 0x{flags:04x} (version {version} defines none; expected 0)")
     if hlen > MAX_HEADER_BYTES:
         raise NgsFormatError(path, f"header length {hlen} exceeds the {MAX_HEADER_BYTES}-byte (16 MiB) limit")
     avail = size - PRELUDE_BYTES
@@ -460,7 +460,12 @@ def read_layout(src: ByteSource | FileSource, path: Path) -> NgsHeader:
     computed = crc32(hbytes)
     if stored != computed:
         raise NgsFormatError(path, f"CRC mismatch in the header JSON (stored 0x{stored:08x}, computed 0x{computed:08x})")
-    hdr = validate_header(parse_header_json(hbytes, path), version, hlen, path)
+    if version == 1:
+        hdr = validate_header(parse_header_json(hbytes, path), version, hlen, path)
+    else:
+        from core.codec.ngs_format_v2 import validate_header_v2
+
+        hdr = validate_header_v2(parse_header_json(hbytes, path), version, hlen, path)
     for s in hdr.sections:
         need = SECTION_OVERHEAD + s.length
         if size - s.offset < need:
