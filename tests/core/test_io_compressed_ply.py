@@ -182,7 +182,7 @@ def test_guitar_matches_splat_transform(tmp_path, splat_transform_cli):
     """Our decode of guitar.compressed.ply vs PlayCanvas splat-transform's (`guitar.compressed.ply ->
     guitar.ply`, read with plyfile).
 
-    splat-transform 2.7.1 keeps every splat in file order (no filtering, no reordering, checked
+    splat-transform (2.7.1 and 3.7.0 alike) keeps every splat in file order (no filtering, no reordering, checked
     below) and writes decoded float32 values. Observed: every finite value is bit-identical (both do
     the arithmetic in float64 and round once). The one deliberate difference is opacity where the
     alpha byte is 255 (667 splats) or 0: splat-transform writes +/-inf, we write +/-40 as the
