@@ -88,7 +88,12 @@ class CompressionRun:
         r = cs.result
         self._show_compressed(cs)
         metrics = r.metrics or {}
-        held = f" · held-out PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}" if metrics else ""
+        held = ""
+        if metrics:  # measured at the held-out views: eval_size px (800, DESIGN §7) or the dataset's own size
+            from core.pipeline.evaluation import view_size
+
+            held = (f" · held-out PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f} "
+                    f"at {view_size(r.views.test_cameras)} px")
         self.panel.show_status(f"Done in {format_duration(sum(r.timings.values()))}: {r.n_kept:,} of "
                                f"{r.n_original:,} Gaussians kept, {cs.n_clusters} clusters, {human_bytes(cs.n_bytes)}"
                                f"{held}", 1.0)

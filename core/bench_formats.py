@@ -5,7 +5,9 @@ For each scene: PlayCanvas compressed ``.ply``, ``.spz`` and ``.sog`` written an
 unavailable), and ``.ngs`` at the settings of :data:`NGS_SETTINGS` (a curve, small to large). The
 original and every decoded result are rendered with the same CPU renderer at the same held-out views
 (:func:`core.pipeline.evaluation.evaluate_pair`) and, for scenes with a dataset (lego), compared with
-its held-out images as well. Reports: :mod:`core.bench_formats_report`.
+its held-out images as well. Held-out views follow DESIGN §7's evaluation protocol: generated orbit
+views at ``eval_size`` = 800 pixels on the long side (the preset's default), or the dataset's own
+(lego: 400x400); every row records that size (``view_size``). Reports: :mod:`core.bench_formats_report`.
 
 Timings: ``encode_s`` is splat-transform's process (Node start-up included, about 0.3 s) or the
 whole NeuralGS compression plus writing the file; ``decode_s`` is file -> standard ``.ply`` on disk
@@ -13,7 +15,8 @@ for every method (``.ngs``: read, decode the MLPs, write the ``.ply``).
 
 Resuming: every finished point leaves its result row beside its file
 (``DIR/<scene>/.points/<method>.<setting>.json``) with a fingerprint of what produced it (the scene
-file's name, size and CRC-32, the full configuration, the views it was trained and evaluated on,
+file's name, size and CRC-32, the full configuration (with generated views, ``eval_size`` included:
+another held-out view size is another point), the views it was trained and evaluated on,
 splat-transform's version and arguments) and the size and CRC-32 of the file it wrote. A later run
 into the same folder reuses a point whose fingerprint and file still match and recomputes the
 others, so an interrupted benchmark (hours on a CPU) goes on where it stopped, and scenes can run in
@@ -59,10 +62,11 @@ NGS_SETTINGS: list[tuple[str, dict]] = [
     ("m", dict(prune_ratio=0.4, n_clusters=8, hidden=64, max_params_per_gaussian=16.0)),
     ("l", dict(prune_ratio=0.3, n_clusters=10, hidden=80, max_params_per_gaussian=24.0)),
 ]
-# --quick (the test suite): the same curve with a schedule that runs in seconds; numbers are not meaningful.
+# --quick (the test suite): the same curve with a schedule that runs in seconds; numbers are not meaningful
+# (held-out views at 48 px, not the protocol's 800).
 QUICK_PRESET = "preview"
-QUICK_OVERRIDES = dict(fit_iters=40, finetune_iters=8, n_views=6, n_test_views=2, image_size=48, kmeans_iters=5,
-                       dataset_max_size=64)
+QUICK_OVERRIDES = dict(fit_iters=40, finetune_iters=8, n_views=6, n_test_views=2, image_size=48, eval_size=48,
+                       kmeans_iters=5, dataset_max_size=64)
 # splat-transform's SOG clusters the SH coefficients into a palette of up to 64k entries with k-means; on
 # the CPU (no WebGPU adapter; a single-threaded k-d tree in 45 dimensions) that is slow for big SH-3
 # scenes and grows faster than N x palette: on random subsets of lego, 1/8 (16.8k Gaussians, 16k palette)
@@ -171,6 +175,7 @@ class _SceneRun:
     reuse: bool = True  # reuse finished points whose fingerprint matches (False: --force)
     original_gt: dict = field(default_factory=dict)  # the original's PSNR/SSIM against the dataset images
     reference_renders: dict = field(default_factory=dict)  # the original's held-out renders, by view index
+    view_size: int | None = None  # pixels, the long side of the held-out views every method is measured at
 
 
 def _row(run: _SceneRun, method: str, setting: str, detail: str = "", n_bytes: int | None = None,
@@ -181,7 +186,7 @@ def _row(run: _SceneRun, method: str, setting: str, detail: str = "", n_bytes: i
             "n_gaussians": n_gaussians, "bytes": n_bytes,
             "ratio": run.ply_bytes / n_bytes if n_bytes else None,
             "psnr": q.get("psnr"), "ssim": q.get("ssim"), "psnr_gt": q.get("psnr_gt"), "ssim_gt": q.get("ssim_gt"),
-            "encode_s": encode_s, "decode_s": decode_s, "note": note}
+            "view_size": q.get("view_size", run.view_size), "encode_s": encode_s, "decode_s": decode_s, "note": note}
 
 
 # -- finished points (resume) ---------------------------------------------------------------------------
@@ -230,6 +235,8 @@ def _point_key(run: _SceneRun, recipe: dict) -> dict:
     import dataclasses
 
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(run.config).items()}
+    if run.cameras is not None:  # a dataset's held-out views do not depend on eval_size (dataset_max_size and the
+        del config["eval_size"]  # cameras decide them): points saved before eval_size existed stay valid
     return json.loads(json.dumps({"scene": run.scene_key, "views": run.views_key, "config": config, "recipe": recipe},
                                  default=str))
 
@@ -261,6 +268,7 @@ def _reused_point(run: _SceneRun, method: str, setting_label: str, key: dict, ou
         return None
     if saved.get("original_gt"):
         run.original_gt = saved["original_gt"]
+    row.setdefault("view_size", run.view_size)  # saved before rows recorded it; the same views (same key)
     log.info("%s: %s %s: reusing the result saved in %s (bytes %s, PSNR %.2f dB)", run.label, method,
              setting_label, path, f"{row['bytes']:,}", row["psnr"])
     return row
@@ -409,6 +417,7 @@ def bench_scene(path: Path, out_dir: Path, plan: BenchPlan, cli: Path | None, on
     from core.cli_common import load_scene
     from core.io import write_ply
     from core.pipeline.compress import limited_threads, thread_count
+    from core.pipeline.evaluation import heldout_cameras, view_size
 
     label = label or scene_label(path)
     scene, info = load_scene(path)
@@ -426,11 +435,13 @@ def bench_scene(path: Path, out_dir: Path, plan: BenchPlan, cli: Path | None, on
             log.info("%s: %s file%s; the reference .ply is the scene rewritten in the standard layout",
                      label, info.format, " with warnings" if info.warnings else "")
         config, cameras = _scene_config(path, plan)
+        heldout = heldout_cameras(scene, config, cameras)
         run = _SceneRun(label, scene, ref_ply, ref_ply.stat().st_size, config, cameras, scene_dir, work_dir,
-                        on_progress, scene_fingerprint(path), views_fingerprint(cameras), reuse)
-        log.info("%s: %s Gaussians, SH degree %d, %s bytes as .ply; held-out views: %s", label,
-                 f"{scene.num_gaussians:,}", scene.sh_degree, f"{run.ply_bytes:,}",
-                 "dataset images" if cameras is not None else f"{config.n_test_views} generated")
+                        on_progress, scene_fingerprint(path), views_fingerprint(cameras), reuse,
+                        view_size=view_size(heldout))
+        log.info("%s: %s Gaussians, SH degree %d, %s bytes as .ply; held-out views: %d %s at %s px", label,
+                 f"{scene.num_gaussians:,}", scene.sh_degree, f"{run.ply_bytes:,}", len(heldout),
+                 "dataset images" if cameras is not None else "generated", run.view_size)
         with limited_threads(thread_count(config.threads)):
             rows = _peer_rows(run, cli if plan.peers else None, peer_formats())
             rows += _ngs_rows(run, plan.ngs_settings, compute=plan.ngs)

@@ -4,6 +4,8 @@ equal quality).
 
 Equal quality: PSNR against the original's renders at least the peer's, where anything of
 :data:`EQUAL_DB` or more counts as equal (not visible); against dataset images (lego), at least the peer's.
+Every number is measured at the scene's held-out views, whose size (pixels, long side: 800 for generated
+views, DESIGN §7; the dataset's own for lego) the reports state per row (CSV) and per scene (Markdown).
 Every file is written atomically.
 """
 
@@ -20,10 +22,11 @@ log = logging.getLogger(__name__)
 EQUAL_DB = 40.0
 GOAL_FACTOR = 2.0
 CSV_COLUMNS = ["scene", "method", "setting", "detail", "n_gaussians", "bytes", "ratio", "psnr", "ssim", "psnr_gt",
-               "ssim_gt", "encode_s", "decode_s", "note"]
+               "ssim_gt", "view_size", "encode_s", "decode_s", "note"]
 """ratio: bytes of the scene's .ply (for another format, the scene rewritten as a standard 3DGS .ply, normals
 included) / bytes; psnr/ssim: against the original's renders;
-psnr_gt/ssim_gt: against the dataset's held-out images (empty without a dataset)."""
+psnr_gt/ssim_gt: against the dataset's held-out images (empty without a dataset);
+view_size: pixels, the long side of the held-out views the quality was measured at."""
 NON_PEERS = ("ply", "ngs")
 _DIGITS = {"ratio": 3, "psnr": 3, "ssim": 5, "psnr_gt": 3, "ssim_gt": 5, "encode_s": 2, "decode_s": 2}
 
@@ -127,6 +130,14 @@ def summary_table(rows: list[dict]) -> list[str]:
 
 
 # -- Markdown ----------------------------------------------------------------------------------------------
+def view_size_line(rows: list[dict]) -> str:
+    """One scene's sentence naming the held-out view size(s) its numbers were measured at ("" when unknown)."""
+    sizes = sorted({r["view_size"] for r in rows if r.get("view_size")})
+    if not sizes:
+        return ""
+    return f"Held-out views: {' / '.join(str(v) for v in sizes)} px on the long side."
+
+
 def _md_num(value, fmt: str) -> str:
     if value is None:
         return "-"
@@ -137,7 +148,8 @@ def format_markdown(rows: list[dict], skipped_formats: str | None = None, plots:
                     failed_scenes: list[str] | None = None) -> str:
     """results.md: one table per scene with its verdict lines and plot (and the scenes that could not be read)."""
     lines = ["# Rate-quality: .ngs vs splat-transform formats", "",
-             "PSNR/SSIM: against renders of the original at the held-out views (same CPU renderer; "
+             "PSNR/SSIM: against renders of the original at the held-out views (same CPU renderer; generated "
+             "views at 800 px on the long side unless a scene says otherwise, a dataset's at its own size; "
              f">= {EQUAL_DB:.0f} dB counts as visually equal). PSNR gt/SSIM gt: against the dataset's held-out "
              "images. ratio: the scene's .ply bytes (another format: the scene rewritten as a standard 3DGS .ply, "
              "normals included) / bytes. Times: encode, and decode to a .ply, in seconds.", ""]
@@ -155,7 +167,8 @@ def format_markdown(rows: list[dict], skipped_formats: str | None = None, plots:
                   f"than the peer it is (the goal: {GOAL_FACTOR:g}x smaller).", ""] + summary + [""]
     for scene in scenes_of(rows):
         srows = [r for r in rows if r["scene"] == scene]
-        lines += [f"## {scene}", "",
+        size_line = view_size_line(srows)
+        lines += [f"## {scene}", ""] + ([size_line, ""] if size_line else []) + [
                   "| method | setting | bytes | ratio | PSNR | SSIM | PSNR gt | SSIM gt | encode s | decode s |",
                   "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
         for r in srows:

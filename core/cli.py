@@ -299,6 +299,10 @@ def _pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--background", type=parse_background, metavar="R,G,B",
                    help="background of targets and renders (default white)")
     p.add_argument("--seed", type=int, help="random seed (default 0): the same seed gives the same file")
+    p.add_argument("--eval-size", type=int, metavar="PX",
+                   help="long side in pixels of the generated held-out views PSNR/SSIM are measured at (default "
+                        "800, the evaluation protocol; eval: the one the .ngs records). A dataset's views keep "
+                        "its own size")
 
 
 def add_compression_commands(sub, common) -> None:
@@ -319,7 +323,7 @@ def add_compression_commands(sub, common) -> None:
     c.add_argument("--hidden", type=int, metavar="W", help="MLP hidden width")
     c.add_argument("--pe-freqs", type=int, metavar="L", help="positional-encoding frequencies (default 10)")
     c.add_argument("--views", type=int, metavar="N", help="generated training views (without --dataset)")
-    c.add_argument("--view-size", type=int, metavar="PX", help="generated view size in pixels")
+    c.add_argument("--view-size", type=int, metavar="PX", help="generated training view size in pixels")
     c.add_argument("--dataset", metavar="DIR", help="dataset whose images are the fine-tuning targets "
                                                      "(every 8th image held out)")
     c.add_argument("--cameras", metavar="PATH", help="cameras to render targets of the original from")

@@ -4,7 +4,9 @@
 writes the ``.ngs`` file atomically only once everything succeeded: a failure or Ctrl-C leaves no
 file behind and never touches an existing one. ``eval`` renders the original and the compressed
 scene at the held-out views the compression used (their settings travel in the ``.ngs`` header)
-and reports sizes, ratio and PSNR/SSIM.
+and reports sizes, ratio and PSNR/SSIM. Generated held-out views are ``eval_size`` pixels square (800
+by default: DESIGN §7's evaluation protocol), a dataset's follow the dataset; both commands name the
+view size they measured at.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def build_config(args):
     for arg, field_name in [("clusters", "n_clusters"), ("prune", "prune_ratio"), ("lambda_freq", "lambda_freq"),
                             ("fit_iters", "fit_iters"), ("finetune_iters", "finetune_iters"), ("hidden", "hidden"),
                             ("pe_freqs", "pe_freqs"), ("seed", "seed"), ("device", "device"), ("up", "up"),
-                            ("background", "background"), ("views", "n_views"), ("view_size", "image_size")]:
+                            ("background", "background"), ("views", "n_views"), ("view_size", "image_size"),
+                            ("eval_size", "eval_size")]:
         value = getattr(args, arg, None)
         if value is not None:
             overrides[field_name] = value
@@ -150,18 +153,24 @@ def cmd_compress(args) -> int:
 
 
 def compress_summary(src, out, original_bytes: int, compressed_bytes: int, result, seconds: float) -> dict:
+    """The JSON summary of a compression. ``view_size``: pixels, the long side of the held-out views the
+    PSNR/SSIM were measured at (None without an evaluation); sizes in bytes, ``seconds`` wall time."""
+    from core.pipeline.evaluation import view_size
+
     m = result.metrics or {}
     return {
         "input": str(src), "output": str(out), "original_bytes": int(original_bytes),
         "compressed_bytes": int(compressed_bytes), "ratio": original_bytes / max(1, compressed_bytes),
         "n_original": result.n_original, "n_kept": result.n_kept, "n_clusters": result.model.n_clusters,
         "psnr": m.get("psnr"), "ssim": m.get("ssim"), "heldout_views": m.get("n_test"),
+        "view_size": view_size(result.views.test_cameras) if m else None,
         "target_source": m.get("target_source"), "seconds": seconds,
         "timings_s": {k: round(v, 2) for k, v in result.timings.items()},
     }
 
 
 def format_compress_summary(s: dict) -> str:
+    """The summary as the text ``compress`` prints (sizes, kept Gaussians, held-out quality and its view size)."""
     lines = [
         f"wrote {s['output']}: {s['compressed_bytes']:,} bytes ({s['ratio']:.1f}x smaller than "
         f"{s['original_bytes']:,})",
@@ -169,7 +178,8 @@ def format_compress_summary(s: dict) -> str:
     ]
     if s["psnr"] is not None:
         against = "dataset images" if s["target_source"] == "dataset" else "the original's renders"
-        lines.append(f"held-out: PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f} over {s['heldout_views']} views "
+        size = f" at {s['view_size']} px" if s.get("view_size") else ""
+        lines.append(f"held-out: PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f} over {s['heldout_views']} views{size} "
                      f"(against {against})")
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in s["timings_s"].items())
     lines.append(f"time: {s['seconds']:.1f}s ({stages})")
@@ -198,14 +208,15 @@ def cmd_decompress(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    """``eval ORIGINAL COMPRESSED [--dataset DIR] [--json]``: sizes, ratio, held-out PSNR/SSIM."""
+    """``eval ORIGINAL COMPRESSED [--dataset DIR] [--eval-size PX] [--json]``: sizes, ratio, held-out PSNR/SSIM
+    and the view size (pixels, long side) they were measured at."""
     from core.pipeline.evaluation import evaluate_pair
 
+    config = build_config(args)  # bad options fail before any work
     original, _, original_bytes, _ = load_any_scene(args.original)
     compressed, fmt, compressed_bytes, model = load_any_scene(args.compressed)
-    config = build_config(args)
     if model is not None and "config" in model.meta:  # the held-out views the compression used
-        config = _views_config_from(model.meta["config"], config)
+        config = _views_config_from(model.meta["config"], config, explicit_eval_size=args.eval_size is not None)
     cameras = None
     if args.dataset:
         from core.cameras import load_cameras
@@ -222,13 +233,24 @@ def cmd_eval(args) -> int:
     return 0
 
 
-VIEW_FIELDS = ("n_views", "n_test_views", "image_size", "up", "elevation_range_deg", "dataset_max_size",
-               "test_every", "background", "seed")
+VIEW_FIELDS = ("n_views", "n_test_views", "image_size", "eval_size", "up", "elevation_range_deg",
+               "dataset_max_size", "test_every", "background", "seed")
 
 
-def _views_config_from(saved: dict, config):
-    """``config`` with the view settings a compression recorded (so eval uses the same held-out views)."""
+def _views_config_from(saved: dict, config, explicit_eval_size: bool = False):
+    """``config`` with the view settings a compression recorded (so eval uses the same held-out views).
+
+    ``eval_size``: the recorded one, unless ``explicit_eval_size`` (``--eval-size`` given: ``config``'s
+    wins). A file written before held-out views had their own size records none: ``config``'s (800 px by
+    default, the evaluation protocol) is used, not the file's ``image_size``, and a log line says so.
+    """
     keep = {k: saved[k] for k in VIEW_FIELDS if k in saved and saved[k] is not None}
+    if explicit_eval_size:
+        keep.pop("eval_size", None)
+    elif "eval_size" not in keep:
+        log.info("the file records no held-out view size (written before the 800 px evaluation protocol; its own "
+                 "evaluation used %s px views): generated held-out views are rendered at %d px",
+                 saved.get("image_size", "?"), config.eval_size)
     for k in ("up", "elevation_range_deg", "background"):
         if k in keep:
             keep[k] = tuple(keep[k])
@@ -244,7 +266,8 @@ def format_eval(r: dict) -> str:
         f"original:   {r['original']} ({r['original_bytes']:,} bytes, {r['n_original']:,} Gaussians)",
         f"compressed: {r['compressed']} ({r['compressed_bytes']:,} bytes, {r['n_compressed']:,} Gaussians)",
         f"ratio:      {r['ratio']:.2f}x",
-        f"vs original renders: PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.4f} ({r['n_views']} held-out views)",
+        f"vs original renders: PSNR {r['psnr']:.2f} dB, SSIM {r['ssim']:.4f} ({r['n_views']} held-out views, "
+        f"{r['view_size']} px)",
     ]
     if r.get("psnr_gt") is not None:
         lines.append(f"vs dataset images:   PSNR {r['psnr_gt']:.2f} dB, SSIM {r['ssim_gt']:.4f} "

@@ -16,7 +16,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "resources" / "demo" / "donut.ply"
 FAST = ["--preset", "preview", "--up", "+z", "--fit-iters", "30", "--finetune-iters", "4", "--views", "4",
-        "--view-size", "32", "--clusters", "3"]
+        "--view-size", "32", "--eval-size", "32", "--clusters", "3"]
 
 
 def run(*args, timeout=300, **kw):
@@ -50,6 +50,7 @@ def test_compress_writes_a_smaller_file_and_reports_honest_numbers(small_ply, co
     assert abs(summary["n_kept"] - 900) <= 1  # prune ratio 0.4 of 1500
     assert summary["n_clusters"] == 3
     assert summary["psnr"] is not None and summary["psnr"] > 10
+    assert summary["view_size"] == 32  # --eval-size 32: the held-out views the PSNR was measured at
 
 
 def test_eval_reproduces_the_compression_heldout_numbers(small_ply, compressed):
@@ -62,6 +63,51 @@ def test_eval_reproduces_the_compression_heldout_numbers(small_ply, compressed):
     assert ev["compressed_bytes"] == out.stat().st_size
     assert ev["psnr"] == pytest.approx(summary["psnr"], abs=0.05)  # same held-out views, same decoded scene
     assert ev["psnr_gt"] is None
+    assert ev["view_size"] == 32  # the compression's --eval-size, stored in the .ngs
+
+
+def test_eval_text_names_the_view_size(small_ply, compressed):
+    out, summary = compressed
+    r = run("eval", small_ply, out)
+    assert r.returncode == 0, r.stderr
+    assert f"({summary['heldout_views']} held-out views, 32 px)" in r.stdout
+
+
+def test_compress_summary_text_names_the_view_size():
+    from core.cli_compress import format_compress_summary
+
+    s = {"output": "x.ngs", "compressed_bytes": 10, "ratio": 2.0, "original_bytes": 20, "n_kept": 5, "n_original": 9,
+         "n_clusters": 2, "psnr": 38.5, "ssim": 0.98, "heldout_views": 8, "view_size": 800,
+         "target_source": "renders", "seconds": 1.0, "timings_s": {"fit": 0.5}}
+    assert "held-out: PSNR 38.50 dB, SSIM 0.9800 over 8 views at 800 px (against the original's renders)" in \
+        format_compress_summary(s)
+
+
+def test_eval_of_a_file_without_eval_size_uses_800_px_and_says_so(caplog):
+    """A .ngs written before held-out views had their own size stores image_size only: eval renders its
+    held-out views at the protocol's 800 px (not at the old image_size), with a log line saying so."""
+    import logging
+
+    from core.cli_compress import _views_config_from
+    from core.pipeline.config import config_from_preset
+
+    current = config_from_preset("balanced")
+    old = {k: v for k, v in config_from_preset("preview", image_size=128).to_dict().items() if k != "eval_size"}
+    with caplog.at_level(logging.INFO, logger="core.cli_compress"):
+        cfg = _views_config_from(old, current)
+    assert cfg.eval_size == 800 and cfg.image_size == 128 and cfg.n_test_views == old["n_test_views"]
+    assert "records no held-out view size" in caplog.text and "rendered at 800 px" in caplog.text
+    new = config_from_preset("preview", eval_size=96).to_dict()
+    assert _views_config_from(new, current).eval_size == 96  # the compression's own views
+    assert _views_config_from(new, current.replace(eval_size=64), explicit_eval_size=True).eval_size == 64
+
+
+@pytest.mark.parametrize("command", ["compress", "eval"])
+def test_bad_eval_size_is_a_usage_error(small_ply, compressed, tmp_path, command):
+    args = [small_ply, "-o", tmp_path / "x.ngs"] if command == "compress" else [small_ply, compressed[0]]
+    r = run(command, *args, "--eval-size", "4")
+    assert r.returncode == 2 and "eval_size must be an integer >= 8" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and list(tmp_path.iterdir()) == []
 
 
 def test_decompress_progressive_and_full(compressed, tmp_path):

@@ -20,14 +20,16 @@ import torch
 
 from core.camera import Camera
 from core.codec.ngs import encode_ngs
+from core.codec.ngs_v2 import encode_v2
 from core.metrics import psnr, ssim
-from core.neural_field import FieldArch, NeuralGSModel, scene_to_attributes, width_within_budget
+from core.neural_field import FieldArch, NeuralGSModel, normalise, scene_to_attributes, width_within_budget
 from core.pipeline.config import CompressionConfig
 from core.pipeline.finetune import finetune
 from core.pipeline.fit import fit_clusters
 from core.pipeline.importance import importance_scores, prune
 from core.pipeline.kmeans import kmeans_stage, normalised_features
 from core.pipeline.progress import ProgressRecord, StageClock, run_to_completion
+from core.pipeline.rate_control import choose_prune, encode_to_target, finer, search_subset, settings_for
 from core.pipeline.views import ViewSet, build_views
 from core.render.api import render
 from core.scene import GaussianScene
@@ -59,6 +61,8 @@ class CompressionResult:
     metrics: dict | None = None
     fit_losses: dict[int, float] = field(default_factory=dict)
     n_bytes: int = 0
+    encoded: object | None = None  # core.codec.ngs_v2.EncodedV2: the file's bytes (v2), None for v1
+    codec: dict | None = None  # what the v2 encoder / rate control tried and chose
 
 
 def resolve_device(name: str) -> torch.device:
@@ -180,6 +184,16 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     scores = yield from _timed(importance_scores(src, views.train_cameras, config.beta, config.render_backend),
                                "importance", timings)
 
+    search_idx = search_subset(views.n_test, config.search_views)
+    search_cams = [views.test_cameras[i] for i in search_idx]
+    search_tgts = [views.test_targets[i] for i in search_idx]
+    prune_trials = None
+    if config.format_version == 2 and config.target_psnr and config.prune_candidates and search_cams:
+        ratio, prune_trials = yield from _timed(
+            choose_prune(src, scores, search_cams, search_tgts, config, config.target_psnr, _quantised_positions),
+            "prune search", timings)
+        log.info("compress: prune ratio %.2f chosen (ceilings %s)", ratio, prune_trials)
+        config = config.replace(prune_ratio=ratio)
     t0 = time.perf_counter()
     kept, kept_idx = prune(src, scores, config.prune_ratio)
     timings["prune"] = time.perf_counter() - t0
@@ -201,12 +215,44 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
                                "fit", timings)
     tuned = yield from _timed(finetune(fitted.model, views, config), "finetune", timings)
     model = tuned.model
+    importance = fitted.weights
+    predictor_model = model  # before encoding: what the v2 encoder quantises
+    encoded, rate = None, None
+    if config.format_version == 2:
+        target = normalise(attrs[fitted.order], model.attr_lo, model.attr_hi).detach()
+        if config.target_psnr or config.target_size:
+            if not search_cams:
+                raise ValueError("a PSNR or size target needs held-out views (n_test_views >= 1)")
+            rate = yield from _timed(encode_to_target(model, target, importance, search_cams, search_tgts, config),
+                                     "search", timings)
+            encoded = rate.encoded
+        else:
+            t0 = time.perf_counter()
+            encoded = encode_v2(model, settings_for(config.residual_groups, None, config), target, importance)
+            timings["encode"] = time.perf_counter() - t0
+        importance = importance[torch.from_numpy(encoded.order)]
+        model = encoded.model
 
     metrics = None
     if config.evaluate and views.n_test:
-        decoded = model.decode().detach()
+        with torch.no_grad():
+            decoded = model.decode().detach()
         metrics = yield from _timed(evaluate(decoded, views.test_cameras, views.test_targets, config),
                                     "evaluate", timings)
+        tries = 0
+        while rate is not None and rate.reached and config.target_psnr and metrics["psnr"] < config.target_psnr \
+                and tries < 3:  # the search views were kinder than all held-out views: a finer step
+            tries += 1
+            log.info("compress: %.2f dB on all held-out views, below the %.2f dB target: a finer step (try %d)",
+                     metrics["psnr"], config.target_psnr, tries)
+            encoded, st = finer(rate, predictor_model, target, fitted.weights, config, 0.5 * tries)
+            rate.encoded, rate.settings = encoded, st
+            importance = fitted.weights[torch.from_numpy(encoded.order)]
+            model = encoded.model
+            with torch.no_grad():
+                decoded = model.decode().detach()
+            metrics = yield from _timed(evaluate(decoded, views.test_cameras, views.test_targets, config),
+                                        "evaluate", timings)
         metrics["n_test"] = views.n_test
         metrics["target_source"] = views.source
         log.info("compress: held-out PSNR %.2f dB, SSIM %.4f over %d views", metrics["psnr"], metrics["ssim"],
@@ -220,9 +266,61 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     })
     if metrics is not None:
         model.meta["heldout"] = {"psnr": metrics["psnr"], "ssim": metrics["ssim"], "n_views": views.n_test}
+    rate_report = None
+    if encoded is not None:
+        rate_report = _rate_report(config, encoded, rate, prune_trials, metrics)
+        model.meta["codec"] = rate_report
+        encoded = _with_meta(encoded, model.meta)
     history = {"fit": fitted.history, "finetune": tuned.history}
-    n_bytes = len(encode_ngs(model))
+    n_bytes = encoded.n_bytes if encoded is not None else len(encode_ngs(model))
     log.info("compress: %d -> %d Gaussians, %d clusters, %d bytes as .ngs", n_original, kept.num_gaussians,
              model.n_clusters, n_bytes)
-    return CompressionResult(model, history, timings, fitted.weights, n_original, kept.num_gaussians, views,
-                             metrics, fitted.final_losses, n_bytes)
+    return CompressionResult(model, history, timings, importance, n_original, kept.num_gaussians, views,
+                             metrics, fitted.final_losses, n_bytes, encoded, rate_report)
+
+
+def _quantised_positions(scene: GaussianScene) -> GaussianScene:
+    """``scene`` with its means on the 16-bit grid of its own bounding box (what a .ngs file stores)."""
+    from core.codec.ngs_format import dequantise_positions, quantise_positions
+
+    p = scene.means.detach().cpu().numpy()
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    q = torch.from_numpy(dequantise_positions(quantise_positions(p, lo, hi), lo, hi)).to(scene.means)
+    return GaussianScene(q, scene.quats, scene.log_scales, scene.opacity_logits, scene.sh_dc, scene.sh_rest)
+
+
+def _with_meta(encoded, meta: dict):
+    """``encoded`` with its header's meta replaced by ``meta`` (the header is re-assembled; payloads unchanged)."""
+    import json
+
+    from core.codec.ngs_format import assemble
+
+    header = json.loads(encoded.chunks[1].decode("utf-8"))  # chunks: prelude, header, CRC, (length, payload, CRC)...
+    sections = header.pop("sections")
+    header["meta"] = dict(meta)
+    payloads = [(sec["name"], encoded.chunks[3 + 3 * i + 1]) for i, sec in enumerate(sections)]
+    encoded.chunks = assemble(header, payloads, version=2)
+    encoded.model.meta = dict(meta)
+    return encoded
+
+
+def _rate_report(config: CompressionConfig, encoded, rate, prune_trials, metrics) -> dict:
+    """What the codec tried and chose (recorded in the file's header meta and the CLI's summary)."""
+    preds = [c["predictor"] for c in encoded.clusters]
+    out = {
+        "format_version": 2,
+        "target_psnr": config.target_psnr or None, "target_size": config.target_size or None,
+        "prune_ratio": config.prune_ratio, "prune_search": prune_trials,
+        "predictors": {"mlp": preds.count("mlp"), "constant": preds.count("constant")},
+        "clusters": encoded.clusters, "bytes": encoded.part_bytes(),
+        "settings": (rate.settings if rate else None) and rate.settings.to_dict(),
+    }
+    if rate is not None:
+        reached = rate.reached
+        if config.target_psnr and metrics is not None:
+            reached = metrics["psnr"] >= config.target_psnr
+        if config.target_size:
+            reached = encoded.n_bytes <= config.target_size
+        out.update(variant=rate.variant, reached=reached, message=rate.message,
+                   trials=[t.to_dict() for t in rate.trials])
+    return out

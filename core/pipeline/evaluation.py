@@ -1,9 +1,10 @@
 """Held-out evaluation of a compressed scene against its original (and against dataset images).
 
 The held-out views are the ones the compression held out: generated orbit views
-(``views.generated_cameras``, deterministic for a configuration) or every ``test_every``-th camera of
-a dataset. Renders are clamped to [0, 1]; PSNR in dB and SSIM (11x11 Gaussian window) are means
-over the views.
+(``views.generated_cameras``, deterministic for a configuration, ``eval_size`` pixels square: 800 by
+default, DESIGN §7's protocol) or every ``test_every``-th camera of a dataset (resized to the
+dataset's protocol, ``dataset_max_size``). Renders are clamped to [0, 1]; PSNR in dB and SSIM
+(11x11 Gaussian window) are means over the views.
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ from core.scene import GaussianScene
 
 def heldout_cameras(original: GaussianScene, config: CompressionConfig,
                     cameras: Sequence[Camera] | None = None) -> list[Camera]:
-    """The held-out cameras: every ``test_every``-th of ``cameras`` (resized), else generated test views."""
+    """The held-out cameras: every ``test_every``-th of ``cameras`` (long side at most ``dataset_max_size``
+    pixels), else the generated test views (``eval_size`` x ``eval_size`` pixels)."""
     cams = list(getattr(cameras, "cameras", cameras) or [])
     if not cams:
         return generated_cameras(original.means, config)[1]
     _, test_idx = split_indices(len(cams), config.test_every)
     return [cams[i].resized(*dataset_size(cams[i], config.dataset_max_size)) for i in test_idx]
+
+
+def view_size(cameras: Sequence[Camera]) -> int | None:
+    """The longest side in pixels over ``cameras`` (None for none): the size quality is measured at."""
+    return max((max(c.width, c.height) for c in cameras), default=None)
 
 
 def _image(scene: GaussianScene, cam: Camera, config: CompressionConfig) -> torch.Tensor:
@@ -47,9 +54,10 @@ def evaluate_pair(original: GaussianScene, compressed: GaussianScene, config: Co
     use); pass the same dict to compare several compressed scenes with one original at the same
     ``config`` and ``cameras``, and each view of the original is rendered once instead of every time.
 
-    Returns {"n_original", "n_compressed", "n_views", "psnr", "ssim" (against the original's
-    renders), "psnr_gt", "ssim_gt", "psnr_gt_original", "ssim_gt_original" (against the dataset
-    images, None without them), "per_view": [...]}.
+    Returns {"n_original", "n_compressed", "n_views", "view_size" (pixels, the longest side of the
+    held-out views), "psnr", "ssim" (against the original's renders), "psnr_gt", "ssim_gt",
+    "psnr_gt_original", "ssim_gt_original" (against the dataset images, None without them),
+    "per_view": [...]}.
     """
     views = heldout_cameras(original, config, cameras)
     if not views:
@@ -80,6 +88,7 @@ def evaluate_pair(original: GaussianScene, compressed: GaussianScene, config: Co
 
     return {
         "n_original": original.num_gaussians, "n_compressed": compressed.num_gaussians, "n_views": len(views),
+        "view_size": view_size(views),
         "psnr": mean("psnr"), "ssim": mean("ssim"), "psnr_gt": mean("psnr_gt"), "ssim_gt": mean("ssim_gt"),
         "psnr_gt_original": mean("psnr_gt_original"), "ssim_gt_original": mean("ssim_gt_original"),
         "per_view": per_view,

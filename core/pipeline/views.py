@@ -66,21 +66,24 @@ def generated_cameras(means, config: CompressionConfig) -> tuple[list[Camera], l
     Train view k of n: azimuth k * 137.5° (golden angle), sin(elevation) evenly spaced over the
     band. Held-out view j of m: azimuth (j + 0.5) * 360 / m + 11.25°, elevations spread over the band
     in a different order, so no held-out view coincides with a training view.
+    Sizes: training views ``config.image_size`` x ``image_size`` pixels, held-out views
+    ``config.eval_size`` x ``eval_size`` pixels (the evaluation protocol; same field of view, so
+    a view's framing does not depend on its size).
     """
     pts = means.detach().cpu().numpy() if isinstance(means, torch.Tensor) else np.asarray(means)
     if pts.shape[0] > _MAX_BOUNDS_POINTS:  # robust bounds of a strided subsample: same frame, cheaper
         pts = pts[:: -(-pts.shape[0] // _MAX_BOUNDS_POINTS)]
     lo, hi = (math.sin(math.radians(v)) for v in config.elevation_range_deg)
-    size = config.image_size
 
-    def view(az: float, s: float, name: str) -> Camera:
+    def view(az: float, s: float, name: str, size: int) -> Camera:
         el = math.degrees(math.asin(max(-1.0, min(1.0, s))))
         return replace(orbit_camera(pts, az % 360.0, el, size, size, up=config.up), name=name)
 
     n, m = config.n_views, config.n_test_views
-    train = [view(k * GOLDEN_ANGLE_DEG, lo + (k + 0.5) / n * (hi - lo), f"train_{k:03d}") for k in range(n)]
-    test = [view((j + 0.5) * 360.0 / m + 11.25, lo + ((j * 0.618034 + 0.25) % 1.0) * (hi - lo), f"test_{j:03d}")
-            for j in range(m)]
+    train = [view(k * GOLDEN_ANGLE_DEG, lo + (k + 0.5) / n * (hi - lo), f"train_{k:03d}", config.image_size)
+             for k in range(n)]
+    test = [view((j + 0.5) * 360.0 / m + 11.25, lo + ((j * 0.618034 + 0.25) % 1.0) * (hi - lo), f"test_{j:03d}",
+                 config.eval_size) for j in range(m)]
     return train, test
 
 
@@ -159,6 +162,6 @@ def _rendered_viewset(scene, train: list[Camera], test: list[Camera],
     yield clock.record(0, "rendering targets of the original scene")
     train_t = yield from render_targets(scene, train, config, clock)
     test_t = yield from render_targets(scene, test, config, clock, offset=len(train))
-    log.info("views: %d training and %d held-out rendered targets (%dx%d)", len(train), len(test),
-             train[0].width, train[0].height)
+    log.info("views: %d training (%dx%d) and %d held-out (%s) rendered targets", len(train), train[0].width,
+             train[0].height, len(test), f"{test[0].width}x{test[0].height}" if test else "-")
     return ViewSet(train, train_t, test, test_t, "renders", config.background)

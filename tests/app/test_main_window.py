@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app import dialogs
-from tests.app.conftest import open_and_settle, settle
+from tests.app.conftest import TINY, open_and_settle, settle
 
 
 def run_to_end(qtbot, win, timeout_s=180):
@@ -58,6 +58,16 @@ def test_run_fills_the_plot_the_table_and_the_b_side(compressed_window):
     assert any(line.startswith("This view: PSNR") for line in win.view.overlay)
     assert win.panel.stage_label.text().startswith("Done")
     assert win.camera_box.count() == 1 + len(cs.result.views.train_cameras)  # jump targets
+
+
+def test_held_out_number_names_its_view_size(compressed_window):
+    """The status's held-out PSNR is the compression's, measured at eval_size px views (800 by default;
+    the tests' tiny configuration: TINY's), and says so."""
+    cs = compressed_window.compressed
+    size = TINY["eval_size"]
+    assert [c.size for c in cs.result.views.test_cameras] == [(size, size)] * TINY["n_test_views"]
+    text = compressed_window.panel.stage_label.text()
+    assert f"held-out PSNR {cs.result.metrics['psnr']:.2f} dB" in text and f"at {size} px" in text
 
 
 def test_toggling_a_cluster_changes_the_render_at_once(compressed_window, qtbot):

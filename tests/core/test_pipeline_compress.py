@@ -190,6 +190,7 @@ def test_evaluate_pair_renders_each_reference_view_once_with_a_cache(monkeypatch
     other = scene.subset(torch.arange(0, 200, 2))
     cfg = tiny_config(n_test_views=3, image_size=24)
     plain = evaluation.evaluate_pair(scene, other, cfg)
+    assert plain["view_size"] == 24 and plain["n_views"] == 3
     rendered = []
     real = evaluation._image
     monkeypatch.setattr(evaluation, "_image", lambda s, cam, c: (rendered.append(s), real(s, cam, c))[1])

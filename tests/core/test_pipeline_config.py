@@ -26,6 +26,16 @@ def test_presets_exist_and_are_ordered_by_effort():
     assert b.preset == "balanced"
 
 
+def test_every_preset_evaluates_at_800_px_and_trains_at_its_own_size():
+    """DESIGN §7's protocol: held-out views 800 px on the long side whatever the training views' size."""
+    assert CompressionConfig().eval_size == 800
+    for name in PRESETS:
+        c = config_from_preset(name)
+        assert c.eval_size == 800, name
+    assert config_from_preset("balanced").image_size == 256
+    assert config_from_preset("balanced", eval_size=64).eval_size == 64
+
+
 def test_overrides_apply_and_unknown_names_fail():
     c = config_from_preset("balanced", n_clusters=12, lambda_freq=0.0, up=[0, 0, 1])
     assert c.n_clusters == 12 and c.lambda_freq == 0.0 and c.up == (0.0, 0.0, 1.0)
@@ -52,6 +62,9 @@ def test_overrides_apply_and_unknown_names_fail():
     ("up", (0.0, 0.0, 0.0), "up must be a finite non-zero 3-vector"),
     ("layers", 1, "layers must be an integer >= 2"),
     ("image_size", 4, "image_size must be an integer >= 8"),
+    ("eval_size", 4, "eval_size must be an integer >= 8"),
+    ("eval_size", 800.0, "eval_size must be an integer"),
+    ("eval_size", True, "eval_size must be an integer"),
     ("threads", -2, "threads must be an integer >= -1"),
 ])
 def test_invalid_values_are_rejected_with_the_field_name(field, value, message):

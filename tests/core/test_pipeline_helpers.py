@@ -41,9 +41,11 @@ def tiny_scene(n: int = 300, seed: int = 0, degree: int = 0, spread: float = 0.5
 
 
 def tiny_config(**overrides):
-    """A seconds-scale configuration: 32x32 views, small MLPs, few iterations."""
+    """A seconds-scale configuration: 32x32 views, small MLPs, few iterations. Held-out views are as small
+    as the training views (``eval_size`` = ``image_size`` unless given), not the protocol's 800 px."""
     base = dict(n_clusters=3, hidden=16, layers=3, pe_freqs=2, fit_iters=30, finetune_iters=6, n_views=6,
                 n_test_views=2, image_size=32, kmeans_iters=10, log_every=5, device="cpu", render_backend="cpu")
+    base["eval_size"] = overrides.get("image_size", base["image_size"])
     return config_from_preset("preview", **{**base, **overrides})
 
 
@@ -60,4 +62,5 @@ def test_tiny_scene_is_visible_and_deterministic():
 
 def test_tiny_config_is_valid_and_small():
     cfg = tiny_config()
-    assert cfg.image_size == 32 and cfg.fit_iters <= 50 and cfg.device == "cpu"
+    assert cfg.image_size == 32 and cfg.eval_size == 32 and cfg.fit_iters <= 50 and cfg.device == "cpu"
+    assert tiny_config(image_size=24).eval_size == 24 and tiny_config(eval_size=40).eval_size == 40

@@ -8,7 +8,7 @@ import torch
 
 from core.camera import Camera
 from core.images import load_image, save_png
-from core.pipeline import run_to_completion
+from core.pipeline import config_from_preset, run_to_completion
 from core.pipeline.views import build_views, dataset_size, generated_cameras, split_indices
 from core.render.api import render
 from tests.core.test_pipeline_helpers import single_thread, tiny_config, tiny_scene  # noqa: F401
@@ -34,6 +34,37 @@ def test_generated_views_render_the_original_and_hold_out_other_poses():
     for cam in vs.test_cameras:  # no held-out view sits where a training view is
         assert np.linalg.norm(train_pos - cam.position, axis=1).min() > 0.05 * np.linalg.norm(cam.position)
     assert float(vs.train_targets[0].min()) < 0.9  # the scene is in view (white background otherwise)
+
+
+def test_held_out_views_are_eval_size_and_training_views_image_size():
+    """Held-out views (cameras and targets) at ``eval_size`` px, training views at ``image_size``; the same
+    poses whatever the sizes, so a held-out view is the same view at another resolution."""
+    scene = tiny_scene(100)
+    cfg = tiny_config(n_views=3, n_test_views=2, image_size=16, eval_size=40)
+    train, test = generated_cameras(scene.means, cfg)
+    assert [c.size for c in train] == [(16, 16)] * 3 and [c.size for c in test] == [(40, 40)] * 2
+    small_train, small_test = generated_cameras(scene.means, cfg.replace(eval_size=16))
+    for a, b in zip(train + test, small_train + small_test):
+        np.testing.assert_array_equal(a.world_to_camera, b.world_to_camera)
+    assert test[0].fx / 40 == pytest.approx(small_test[0].fx / 16)  # same field of view
+    vs = views(scene, cfg)
+    assert [tuple(t.shape) for t in vs.train_targets] == [(16, 16, 3)] * 3
+    assert [tuple(t.shape) for t in vs.test_targets] == [(40, 40, 3)] * 2
+    # the default protocol: 800 px held-out views, whatever the training size
+    default_test = generated_cameras(scene.means, config_from_preset("balanced", n_test_views=1))[1]
+    assert default_test[0].size == (800, 800)
+
+
+def test_heldout_cameras_of_evaluation_follow_eval_size_but_a_dataset_keeps_its_own(tmp_path):
+    from core.pipeline.evaluation import heldout_cameras, view_size
+
+    scene = tiny_scene(100)
+    cfg = tiny_config(n_test_views=2, image_size=16, eval_size=48)
+    cams = heldout_cameras(scene, cfg)
+    assert [c.size for c in cams] == [(48, 48)] * 2 and view_size(cams) == 48
+    dataset = write_dataset(tmp_path, n=9, size=64)
+    held = heldout_cameras(scene, cfg.replace(dataset_max_size=32), dataset)  # the dataset's protocol
+    assert [c.name for c in held] == ["r_0", "r_8"] and view_size(held) == 32
 
 
 def test_generated_views_are_deterministic_and_follow_the_up_axis():
