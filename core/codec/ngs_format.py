@@ -123,8 +123,9 @@ def n_params(sh_degree: int, hidden: int, layers: int, pe_freqs: int) -> int:
 
 
 # -- positions ----------------------------------------------------------------------------------------
-def quantise_positions(positions: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """World positions [N, 3] -> uint16 [N, 3], ``round((p - lo) / (hi - lo) * 65535)`` per axis.
+def quantise_positions(positions: np.ndarray, lo: np.ndarray, hi: np.ndarray, bits: int = POSITION_BITS) -> np.ndarray:
+    """World positions [N, 3] -> uint16 [N, 3], ``round((p - lo) / (hi - lo) * (2^bits - 1))`` per axis
+    (``bits`` 16 in v1, 8..16 in v2).
 
     ``lo``/``hi`` [3] are the float32 box stored in the header. Positions more than half a step
     outside the box raise ``ValueError`` (clipping them would move Gaussians); within half a step
@@ -135,24 +136,25 @@ def quantise_positions(positions: np.ndarray, lo: np.ndarray, hi: np.ndarray) ->
     hi64 = np.asarray(hi, dtype=np.float32).astype(np.float64)
     span = hi64 - lo64
     safe = np.where(span > 0, span, 1.0)
-    t = (p - lo64) / safe * QMAX
+    qmax = 2**bits - 1
+    t = (p - lo64) / safe * qmax
     t = np.where(span > 0, t, 0.0)  # degenerate axis (hi == lo): q = 0, and p must equal lo
     if p.size:
-        bad = (t < -0.5) | (t > QMAX + 0.5) | ((span == 0) & (p != lo64)) | ~np.isfinite(t)
+        bad = (t < -0.5) | (t > qmax + 0.5) | ((span == 0) & (p != lo64)) | ~np.isfinite(t)
         if bad.any():
             n = int(bad.any(axis=1).sum())
             raise ValueError(
                 f"{n} positions lie outside the quantisation box pos_lo..pos_hi "
                 f"({lo64.tolist()} .. {hi64.tolist()}) or are non-finite; the box must cover every position"
             )
-    return np.clip(np.rint(t), 0, QMAX).astype("<u2")
+    return np.clip(np.rint(t), 0, qmax).astype("<u2")
 
 
-def dequantise_positions(q: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """uint16 [N, 3] -> float32 [N, 3] world positions, ``lo + q / 65535 * (hi - lo)`` (float64 math)."""
+def dequantise_positions(q: np.ndarray, lo: np.ndarray, hi: np.ndarray, bits: int = POSITION_BITS) -> np.ndarray:
+    """uint16 [N, 3] -> float32 [N, 3] world positions, ``lo + q / (2^bits - 1) * (hi - lo)`` (float64 math)."""
     lo64 = np.asarray(lo, dtype=np.float32).astype(np.float64)
     hi64 = np.asarray(hi, dtype=np.float32).astype(np.float64)
-    out = lo64 + (q.astype(np.float64) / QMAX) * (hi64 - lo64)
+    out = lo64 + (q.astype(np.float64) / (2**bits - 1)) * (hi64 - lo64)
     return out.astype(np.float32)
 
 

@@ -14,10 +14,11 @@ parts, their lengths listed in the header:
    ``steps[d] * level_steps[level_j]`` and entropy-coded under zero-mean Laplace models
    (:mod:`core.codec.residuals`). Empty when every step is null (the paper's pure NeuralGS).
 
-Header keys beyond version 1's (``position_bits``, ``pos_lo/hi``, ``attr_lo/hi``, ``arch``,
+Header keys beyond version 1's (``pos_lo/hi``, ``attr_lo/hi``, ``arch``,
 ``sh_degree``, ``n_gaussians``, ``n_clusters``, ``cluster_sizes``, ``meta``, ``sections``;
 ``weight_dtype`` is absent)::
 
+    position_bits  8..16: positions on a grid of 2^bits - 1 steps per axis of the pos_lo..pos_hi box
     codec  {"steps": {group: step or null},      groups opacity, log_scales, rotation, sh_dc, sh_rest
             "level_steps": [L floats >= 1],       step multiplier of each importance level (L 1..16)
             "level_counts": [L ints >= 0],        the categorical model of the per-Gaussian levels
@@ -26,7 +27,7 @@ Header keys beyond version 1's (``position_bits``, ``pos_lo/hi``, ``attr_lo/hi``
 
 Every length is checked before any part is read: the parts of a cluster must sum to its section
 length, a constant predictor is exactly 2 D bytes, an MLP predictor at least its fixed scales, and a
-cluster's positions part must hold at least one byte per 4 Gaussians (encoders refuse scenes that
+cluster's positions part must hold at least one byte per 8 Gaussians (encoders refuse scenes that
 would not), which bounds what a decoder allocates by the file's size.
 """
 
@@ -65,7 +66,8 @@ GROUP_NAMES = ("opacity", "log_scales", "rotation", "sh_dc", "sh_rest")
 PREDICTORS = ("mlp", "constant")
 MAX_LEVELS = 16
 WEIGHT_BITS = 8
-MAX_GAUSSIANS_PER_POSITION_BYTE = 4
+MAX_GAUSSIANS_PER_POSITION_BYTE = 8
+MIN_POSITION_BITS = 8
 
 
 def group_slices(sh_degree: int) -> dict[str, slice]:
@@ -116,6 +118,7 @@ class NgsHeaderV2:
     pos_hi: np.ndarray
     attr_lo: np.ndarray
     attr_hi: np.ndarray
+    position_bits: int
     steps: dict
     level_steps: np.ndarray
     level_counts: np.ndarray
@@ -148,9 +151,7 @@ def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> 
     hidden = c.int_in(arch, "hidden", 1, MAX_HIDDEN, "header 'arch'")
     layers = c.int_in(arch, "layers", MIN_LAYERS, MAX_LAYERS, "header 'arch'")
     pe = c.int_in(arch, "pe_freqs", 0, MAX_PE_FREQS, "header 'arch'")
-    bits = c.int_in(obj, "position_bits", 0, 2**31)
-    if bits != POSITION_BITS:
-        raise c.fail(f"unsupported position_bits {bits} (version 2 stores {POSITION_BITS}-bit positions)")
+    bits = c.int_in(obj, "position_bits", MIN_POSITION_BITS, POSITION_BITS)
     d = attribute_dim(sh)
     pos_lo, pos_hi = c.floats(obj, "pos_lo", 3, "x, y, z"), c.floats(obj, "pos_hi", 3, "x, y, z")
     what = f"D = 10 + 3 * {SH_REST_COUNTS[sh]} attributes for SH degree {sh}"
@@ -254,7 +255,7 @@ def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> 
         sections.append(Section(f"cluster_{i}", length, crc, offset))
         offset += SECTION_OVERHEAD + length
     return NgsHeaderV2(version, header_len, n, k, sh, hidden, layers, pe, tuple(sizes), pos_lo, pos_hi, attr_lo,
-                       attr_hi, steps, level_steps, level_counts, tuple(entries), tuple(sections), dict(meta),
+                       attr_hi, bits, steps, level_steps, level_counts, tuple(entries), tuple(sections), dict(meta),
                        obj)  # fmt: skip
 
 

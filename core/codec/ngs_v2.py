@@ -32,6 +32,7 @@ from core.codec.ngs_format import (
 from core.codec.ngs_format_v2 import (
     GROUP_NAMES,
     MAX_GAUSSIANS_PER_POSITION_BYTE,
+    MIN_POSITION_BITS,
     VERSION2,
     WEIGHT_BITS,
     NgsHeaderV2,
@@ -63,8 +64,11 @@ class CodecSettings:
     level_steps: tuple[float, ...] = (1.0,)
     level_fractions: tuple[float, ...] = ()
     predictor: str = "auto"
+    position_bits: int = 16
 
     def __post_init__(self) -> None:
+        if not MIN_POSITION_BITS <= self.position_bits <= 16:
+            raise ValueError(f"position_bits must be {MIN_POSITION_BITS}..16, got {self.position_bits}")
         unknown = set(self.steps) - set(GROUP_NAMES)
         if unknown:
             raise ValueError(f"unknown attribute group(s) {sorted(unknown)}; groups are {', '.join(GROUP_NAMES)}")
@@ -86,7 +90,7 @@ class CodecSettings:
         return any(v is not None for v in self.steps.values())
 
     def to_dict(self) -> dict:
-        return {"steps": dict(self.steps), "level_steps": list(self.level_steps),
+        return {"steps": dict(self.steps), "level_steps": list(self.level_steps), "position_bits": self.position_bits,
                 "level_fractions": list(self.level_fractions), "predictor": self.predictor}  # fmt: skip
 
 
@@ -164,7 +168,8 @@ def encode_v2(model: NeuralGSModel, settings: CodecSettings, target: torch.Tenso
     if target is not None and tuple(target.shape) != (n, d):
         raise ValueError(f"target has shape {tuple(target.shape)}, expected {(n, d)}")
     lo, hi = _np32(model.pos_lo), _np32(model.pos_hi)
-    q_all = quantise_positions(model.positions.detach().cpu().numpy(), lo, hi)
+    bits = settings.position_bits
+    q_all = quantise_positions(model.positions.detach().cpu().numpy(), lo, hi, bits)
     tgt = None if target is None else target.detach().cpu().double().numpy()
     imp = None if importance is None else importance.detach().cpu().double().numpy().reshape(-1)
     levels_all = importance_levels(imp, n, settings.level_fractions) if settings.coded else np.zeros(n, np.int64)
@@ -188,7 +193,7 @@ def encode_v2(model: NeuralGSModel, settings: CodecSettings, target: torch.Tenso
         if len(pos_block) * MAX_GAUSSIANS_PER_POSITION_BYTE < len(idx):
             raise ValueError(f"cluster {c}: {len(idx)} positions in {len(pos_block)} bytes (mostly duplicates); "
                              f".ngs v2 needs at least one byte per {MAX_GAUSSIANS_PER_POSITION_BYTE} Gaussians")
-        pos = torch.from_numpy(dequantise_positions(qc, lo, hi))
+        pos = torch.from_numpy(dequantise_positions(qc, lo, hi, bits))
         pos_norm = model.normalise_positions(pos)
         cands = []
         if settings.predictor in ("auto", "mlp") and isinstance(model.fields[c], ClusterField):
@@ -231,7 +236,7 @@ def encode_v2(model: NeuralGSModel, settings: CodecSettings, target: torch.Tenso
         "cluster_sizes": [int(s) for s in model.cluster_sizes],
         "pos_lo": f32_list(lo), "pos_hi": f32_list(hi),
         "attr_lo": f32_list(_np32(model.attr_lo)), "attr_hi": f32_list(_np32(model.attr_hi)),
-        "position_bits": 16,
+        "position_bits": bits,
         "codec": {"steps": {g: (None if v is None else float(np.float32(v))) for g, v in settings.steps.items()}
                   | {g: None for g in GROUP_NAMES if g not in settings.steps},
                   "level_steps": f32_list(level_steps), "level_counts": [int(x) for x in level_counts],
@@ -242,7 +247,7 @@ def encode_v2(model: NeuralGSModel, settings: CodecSettings, target: torch.Tenso
     chunks = assemble(header, payloads, version=VERSION2)
     residual = torch.from_numpy(np.concatenate(new_res)) if new_res and coded.size else None
     decoded = NeuralGSModel(
-        arch=a, positions=torch.from_numpy(dequantise_positions(q_all[order_np], lo, hi)),
+        arch=a, positions=torch.from_numpy(dequantise_positions(q_all[order_np], lo, hi, bits)),
         cluster_sizes=list(model.cluster_sizes), fields=new_fields, pos_lo=torch.from_numpy(lo.copy()),
         pos_hi=torch.from_numpy(hi.copy()), attr_lo=torch.from_numpy(_np32(model.attr_lo).copy()),
         attr_hi=torch.from_numpy(_np32(model.attr_hi).copy()), meta=dict(model.meta), residual=residual)
@@ -264,7 +269,9 @@ def decode_v2(src: ByteSource | FileSource, hdr: NgsHeaderV2, path: Path, n_clus
         p0, p1 = e.positions_len, e.positions_len + e.predictor_len
         try:
             (qc,) = decode_position_groups(payload[:p0], [e.n])
-            pos = torch.from_numpy(dequantise_positions(qc, hdr.pos_lo, hdr.pos_hi))
+            if qc.size and int(qc.max()) >= 2**hdr.position_bits:
+                raise EntropyError(f"position beyond the {hdr.position_bits}-bit grid (damaged)")
+            pos = torch.from_numpy(dequantise_positions(qc, hdr.pos_lo, hdr.pos_hi, hdr.position_bits))
             if e.predictor == "mlp":
                 f = _field_from_layers(arch, decode_mlp(payload[p0:p1], arch.layer_shapes()))
             else:

@@ -29,7 +29,7 @@ from core.pipeline.fit import fit_clusters
 from core.pipeline.importance import importance_scores, prune
 from core.pipeline.kmeans import kmeans_stage, normalised_features
 from core.pipeline.progress import ProgressRecord, StageClock, run_to_completion
-from core.pipeline.rate_control import choose_prune, encode_to_target, finer, search_subset, settings_for
+from core.pipeline.rate_control import choose_geometry, encode_to_target, finer, search_subset, settings_for
 from core.pipeline.views import ViewSet, build_views
 from core.render.api import render
 from core.scene import GaussianScene
@@ -187,12 +187,11 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     search_idx = search_subset(views.n_test, config.search_views)
     search_cams = [views.test_cameras[i] for i in search_idx]
     search_tgts = [views.test_targets[i] for i in search_idx]
-    prune_trials = None
+    prune_trials, bits = None, 16
     if config.format_version == 2 and config.target_psnr and config.prune_candidates and search_cams:
-        ratio, prune_trials = yield from _timed(
-            choose_prune(src, scores, search_cams, search_tgts, config, config.target_psnr, _quantised_positions),
-            "prune search", timings)
-        log.info("compress: prune ratio %.2f chosen (ceilings %s)", ratio, prune_trials)
+        ratio, bits, prune_trials = yield from _timed(
+            choose_geometry(src, scores, search_cams, search_tgts, config, config.target_psnr), "prune search", timings)
+        log.info("compress: prune ratio %.2f, %d-bit positions chosen (ceilings %s)", ratio, bits, prune_trials)
         config = config.replace(prune_ratio=ratio)
     t0 = time.perf_counter()
     kept, kept_idx = prune(src, scores, config.prune_ratio)
@@ -223,8 +222,8 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
         if config.target_psnr or config.target_size:
             if not search_cams:
                 raise ValueError("a PSNR or size target needs held-out views (n_test_views >= 1)")
-            rate = yield from _timed(encode_to_target(model, target, importance, search_cams, search_tgts, config),
-                                     "search", timings)
+            rate = yield from _timed(encode_to_target(model, target, importance, search_cams, search_tgts, config,
+                                                      bits), "search", timings)
             encoded = rate.encoded
         else:
             t0 = time.perf_counter()
@@ -277,16 +276,6 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
              model.n_clusters, n_bytes)
     return CompressionResult(model, history, timings, importance, n_original, kept.num_gaussians, views,
                              metrics, fitted.final_losses, n_bytes, encoded, rate_report)
-
-
-def _quantised_positions(scene: GaussianScene) -> GaussianScene:
-    """``scene`` with its means on the 16-bit grid of its own bounding box (what a .ngs file stores)."""
-    from core.codec.ngs_format import dequantise_positions, quantise_positions
-
-    p = scene.means.detach().cpu().numpy()
-    lo, hi = p.min(axis=0), p.max(axis=0)
-    q = torch.from_numpy(dequantise_positions(quantise_positions(p, lo, hi), lo, hi)).to(scene.means)
-    return GaussianScene(q, scene.quats, scene.log_scales, scene.opacity_logits, scene.sh_dc, scene.sh_rest)
 
 
 def _with_meta(encoded, meta: dict):
