@@ -291,9 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _pipeline_options(p: argparse.ArgumentParser) -> None:
     """Options shared by compress and eval: the preset and what decides the views."""
-    p.add_argument("--preset", choices=("preview", "balanced", "paper"), default="balanced",
-                   help="settings bundle (default balanced: minutes on a laptop CPU; paper: 60k/25k iterations, "
-                        "for a CUDA machine)")
+    p.add_argument("--preset", choices=("codec", "preview", "balanced", "paper"), default=None,
+                   help="settings bundle. Default codec: .ngs v2 with residuals and rate control (no target: "
+                        "--target-psnr 40, visually lossless). preview, balanced, paper: the paper's pure NeuralGS "
+                        "(no residuals unless a target is given; paper: 60k/25k iterations, for a CUDA machine)")
     p.add_argument("--up", type=parse_up, metavar="AXIS",
                    help="world up for generated views: +z (Blender), -y (COLMAP/3DGS, the default)")
     p.add_argument("--background", type=parse_background, metavar="R,G,B",
@@ -328,6 +329,24 @@ def add_compression_commands(sub, common) -> None:
                                                      "(every 8th image held out)")
     c.add_argument("--cameras", metavar="PATH", help="cameras to render targets of the original from")
     c.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to compute (default auto)")
+    from core.cli_compress import parse_groups, parse_size
+
+    g = c.add_argument_group(".ngs v2 codec and rate control")
+    g.add_argument("--target-psnr", type=float, metavar="DB",
+                   help="smallest file reaching this PSNR on the held-out views (against the original's renders, or "
+                        "the images with --dataset); default 40 without a preset")
+    g.add_argument("--target-size", type=parse_size, metavar="BYTES",
+                   help="best quality within this size (bytes; 300k, 1.2MB also accepted)")
+    g.add_argument("--residuals", type=parse_groups, metavar="GROUPS",
+                   help="attribute groups that may carry residuals: all (default with a target), none, or a comma "
+                        "list of opacity, log_scales, rotation, sh_dc, sh_rest")
+    g.add_argument("--predictor", choices=("auto", "mlp", "constant"),
+                   help="per-cluster predictor: auto (default: whichever of the cluster's MLP and a constant gives "
+                        "fewer bytes), mlp, constant")
+    g.add_argument("--no-importance-steps", action="store_true",
+                   help="one residual step for every Gaussian (default: coarser steps for less important ones)")
+    g.add_argument("--format-version", type=int, choices=(1, 2),
+                   help="2 (default): entropy-coded .ngs v2; 1: the paper's storage (pure NeuralGS presets only)")
     c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     c.set_defaults(func=cmd_compress)
 

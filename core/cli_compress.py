@@ -101,10 +101,88 @@ def build_config(args):
         value = getattr(args, arg, None)
         if value is not None:
             overrides[field_name] = value
+    preset = getattr(args, "preset", None)
+    overrides.update(codec_overrides(args, preset))
     try:
-        return config_from_preset(args.preset, **overrides)
+        return config_from_preset(preset or "codec", **overrides)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def codec_overrides(args, preset: str | None) -> dict:
+    """The .ngs v2 settings the command line asks for.
+
+    No preset and no target: the ``codec`` preset, visually lossless (--target-psnr 40). A target: residual
+    coding on the preset's predictor. A preset (preview, balanced, paper) without a target: the paper's pure
+    NeuralGS (no residuals) in the v2 container (``--format-version 1``: the paper's storage).
+    """
+    from core.pipeline.config import RESIDUAL_GROUPS
+
+    out: dict = {}
+    tp, ts = getattr(args, "target_psnr", None), getattr(args, "target_size", None)
+    if tp is not None and ts is not None:
+        raise UsageError("give --target-psnr or --target-size, not both")
+    if tp is not None and not (0 < tp <= 200):
+        raise UsageError(f"--target-psnr must be a PSNR in dB above 0 (e.g. 40), got {tp}")
+    if ts is not None and ts < 1:
+        raise UsageError(f"--target-size must be a positive number of bytes, got {ts}")
+    groups = getattr(args, "residuals", None)
+    if tp is not None or ts is not None:
+        out.update(target_psnr=tp or 0.0, target_size=ts or 0,
+                   residual_groups=RESIDUAL_GROUPS if groups is None else groups)
+        if groups == ():
+            raise UsageError("a target needs residuals: --residuals none cannot meet --target-psnr/--target-size")
+    elif preset not in (None, "codec"):
+        out.update(residual_groups=(), target_psnr=0.0)
+        if groups:
+            raise UsageError("--residuals needs a target (--target-psnr or --target-size)")
+    elif groups is not None:
+        if groups == ():
+            raise UsageError("--residuals none needs a preset (the pure NeuralGS of preview, balanced or paper)")
+        out.update(residual_groups=groups)
+    if getattr(args, "format_version", None) is not None:
+        out["format_version"] = args.format_version
+        if args.format_version == 1 and preset in (None, "codec"):
+            raise UsageError("--format-version 1 stores the paper's pure NeuralGS: give --preset preview, balanced "
+                             "or paper, without a target")
+    if getattr(args, "predictor", None) is not None:
+        out["predictor"] = args.predictor
+    if getattr(args, "no_importance_steps", False):
+        out["importance_levels"] = 1
+    return out
+
+
+def parse_size(text: str) -> int:
+    """'250000', '250k', '250KB', '1.5MB', '1.5M' -> bytes (k = 1000, as file managers show)."""
+    import argparse
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgG]?)[bB]?\s*", text or "")
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (bytes, or with k/M/G, e.g. 300k or 1.2MB)")
+    value = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[m.group(2).lower()]
+    if value < 1 or value > 2**40:
+        raise argparse.ArgumentTypeError(f"size {text!r} is out of range")
+    return int(round(value))
+
+
+def parse_groups(text: str) -> tuple[str, ...]:
+    """'all', 'none' or a comma list of residual groups -> a tuple of group names."""
+    import argparse
+
+    from core.pipeline.config import RESIDUAL_GROUPS
+
+    t = (text or "").strip().lower()
+    if t == "all":
+        return RESIDUAL_GROUPS
+    if t == "none":
+        return ()
+    names = tuple(x.strip() for x in t.split(",") if x.strip())
+    bad = [x for x in names if x not in RESIDUAL_GROUPS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown residual group(s) {', '.join(bad) or repr(text)}; use all, none or "
+                                         f"a comma list of {', '.join(RESIDUAL_GROUPS)}")
+    return tuple(g for g in RESIDUAL_GROUPS if g in names)
 
 
 def load_camera_source(args):
@@ -146,7 +224,16 @@ def cmd_compress(args) -> int:
     finally:
         progress.close()
     result.model.meta["source"] = {"file": Path(args.input).name, "bytes": info.bytes, "format": info.format}
-    n_bytes = write_ngs(result.model, out, overwrite=args.force)
+    if result.encoded is not None:  # .ngs v2: the bytes the pipeline measured, with the source recorded
+        from core.codec.ngs import write_chunks
+
+        result.encoded.set_meta(result.model.meta)
+        n_bytes = write_chunks(result.encoded.chunks, out, overwrite=args.force)
+    else:
+        n_bytes = write_ngs(result.model, out, overwrite=args.force)
+    codec = result.codec or {}
+    if codec.get("reached") is False:
+        log.warning("%s", codec.get("message"))
     summary = compress_summary(args.input, out, info.bytes, n_bytes, result, time.perf_counter() - t0)
     print(json.dumps(summary) if args.json else format_compress_summary(summary))
     return 0

@@ -269,28 +269,13 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     if encoded is not None:
         rate_report = _rate_report(config, encoded, rate, prune_trials, metrics)
         model.meta["codec"] = rate_report
-        encoded = _with_meta(encoded, model.meta)
+        encoded.set_meta(model.meta)
     history = {"fit": fitted.history, "finetune": tuned.history}
     n_bytes = encoded.n_bytes if encoded is not None else len(encode_ngs(model))
     log.info("compress: %d -> %d Gaussians, %d clusters, %d bytes as .ngs", n_original, kept.num_gaussians,
              model.n_clusters, n_bytes)
     return CompressionResult(model, history, timings, importance, n_original, kept.num_gaussians, views,
                              metrics, fitted.final_losses, n_bytes, encoded, rate_report)
-
-
-def _with_meta(encoded, meta: dict):
-    """``encoded`` with its header's meta replaced by ``meta`` (the header is re-assembled; payloads unchanged)."""
-    import json
-
-    from core.codec.ngs_format import assemble
-
-    header = json.loads(encoded.chunks[1].decode("utf-8"))  # chunks: prelude, header, CRC, (length, payload, CRC)...
-    sections = header.pop("sections")
-    header["meta"] = dict(meta)
-    payloads = [(sec["name"], encoded.chunks[3 + 3 * i + 1]) for i, sec in enumerate(sections)]
-    encoded.chunks = assemble(header, payloads, version=2)
-    encoded.model.meta = dict(meta)
-    return encoded
 
 
 def _rate_report(config: CompressionConfig, encoded, rate, prune_trials, metrics) -> dict:

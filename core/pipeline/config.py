@@ -96,6 +96,16 @@ class CompressionConfig:
     use_clusters: bool = True
     use_importance_weights: bool = True
     use_freq_loss: bool = True
+    # .ngs v2 codec (DESIGN §7, core.pipeline.rate_control): residuals against the predictor, rate control
+    format_version: int = 2  # 1 = the paper's storage (fp16 weights, raw positions; pure NeuralGS only)
+    residual_groups: tuple[str, ...] = ()  # attribute groups that may carry residuals; () = pure NeuralGS
+    target_psnr: float = 0.0  # dB on the held-out views (vs the original's renders, or the images); 0 = none
+    target_size: int = 0  # bytes; 0 = none
+    importance_levels: int = 4  # importance-scaled residual steps: levels of S_j (1 = one step for all)
+    predictor: str = "auto"  # per cluster: auto (fewer bytes of MLP or constant), mlp, constant
+    prune_candidates: tuple[float, ...] = ()  # with target_psnr: the largest ratio whose ceiling clears it
+    ceiling_margin_db: float = 1.0  # how far above the target the pruned scene's ceiling must be
+    search_views: int = 3  # held-out views the step search renders (the result is confirmed on all)
     preset: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
@@ -168,12 +178,45 @@ def validate(cfg: CompressionConfig) -> None:
     if cfg.up is not None and (len(cfg.up) != 3 or not all(math.isfinite(v) for v in cfg.up)
                                or not any(cfg.up)):
         raise ValueError(f"up must be a finite non-zero 3-vector or None, got {cfg.up}")
+    _validate_codec(cfg)
     if cfg.attr_weights not in ATTR_WEIGHTINGS:
         raise ValueError(f"attr_weights must be one of {', '.join(ATTR_WEIGHTINGS)}, got {cfg.attr_weights!r}")
     if cfg.device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
     if cfg.render_backend not in RENDER_BACKENDS:
         raise ValueError(f"render_backend must be one of {', '.join(RENDER_BACKENDS)}, got {cfg.render_backend!r}")
+
+
+RESIDUAL_GROUPS = ("opacity", "log_scales", "rotation", "sh_dc", "sh_rest")  # = core.codec.ngs_format_v2.GROUP_NAMES
+PREDICTORS = ("auto", "mlp", "constant")
+
+
+def _validate_codec(cfg: CompressionConfig) -> None:
+    object.__setattr__(cfg, "residual_groups", tuple(cfg.residual_groups))
+    object.__setattr__(cfg, "prune_candidates", tuple(float(v) for v in cfg.prune_candidates))
+    if cfg.format_version not in (1, 2):
+        raise ValueError(f"format_version must be 1 or 2, got {cfg.format_version!r}")
+    bad = [g for g in cfg.residual_groups if g not in RESIDUAL_GROUPS]
+    if bad:
+        raise ValueError(f"residual_groups: unknown group(s) {', '.join(map(str, bad))}; "
+                         f"choose from {', '.join(RESIDUAL_GROUPS)}")
+    _finite(cfg, "target_psnr", 0.0, 200.0)
+    _int_at_least(cfg, "target_size", 0)
+    _int_at_least(cfg, "importance_levels", 1)
+    _int_at_least(cfg, "search_views", 1)
+    if cfg.importance_levels > 16:
+        raise ValueError(f"importance_levels must be <= 16, got {cfg.importance_levels}")
+    if cfg.target_psnr and cfg.target_size:
+        raise ValueError("give a target PSNR or a target size, not both")
+    if (cfg.target_psnr or cfg.target_size) and not cfg.residual_groups:
+        raise ValueError("a PSNR or size target needs residual coding (residual_groups must not be empty)")
+    if cfg.format_version == 1 and (cfg.residual_groups or cfg.target_psnr or cfg.target_size):
+        raise ValueError("format_version 1 stores pure NeuralGS only (no residuals, no targets)")
+    if cfg.predictor not in PREDICTORS:
+        raise ValueError(f"predictor must be one of {', '.join(PREDICTORS)}, got {cfg.predictor!r}")
+    if any(not (math.isfinite(v) and 0.0 <= v < 1.0) for v in cfg.prune_candidates):
+        raise ValueError(f"prune_candidates must lie in [0, 1), got {cfg.prune_candidates}")
+    _finite(cfg, "ceiling_margin_db", 0.0, 20.0)
 
 
 # Short CPU schedules (preview, balanced) start from higher learning rates than the paper's (whose
@@ -191,6 +234,12 @@ _SHORT_SCHEDULE = dict(fit_lr=(3e-3, 1e-4), finetune_lr=(1e-3, 2e-5), attr_range
                        max_params_per_gaussian=10.0)
 
 PRESETS: dict[str, dict] = {
+    # .ngs v2 with rate control, the default of `compress` (no preset, no target: --target-psnr 40). The MLPs
+    # are small and briefly fitted (no fine-tuning): residuals carry the detail, and each cluster keeps its
+    # MLP only where it saves more residual bytes than its weights cost (measured per cluster).
+    "codec": dict(n_clusters=8, hidden=32, layers=4, pe_freqs=6, fit_iters=300, finetune_iters=0, n_views=24,
+                  n_test_views=8, image_size=256, kmeans_iters=15, residual_groups=RESIDUAL_GROUPS,
+                  target_psnr=40.0, prune_candidates=(0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 0.0), **_SHORT_SCHEDULE),
     # about a minute on a 2-core CPU for a ~50k-Gaussian object (donut.ply)
     "preview": dict(n_clusters=4, hidden=32, fit_iters=300, finetune_iters=150, n_views=24, n_test_views=4,
                     image_size=128, kmeans_iters=15, **_SHORT_SCHEDULE),
