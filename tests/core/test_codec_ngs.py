@@ -413,7 +413,9 @@ def test_bad_magic_version_flags(good):
     expect_error(b"", "empty file")
     expect_error(b"PK\x03\x04" + good[4:], "not an .ngs file", "bad magic")
     expect_error(b"NG", "truncated prelude (expected 12 bytes, found 2)")
-    expect_error(good[:4] + struct.pack("<H", 2) + good[6:], "unsupported .ngs version 2", "supports version 1")
+    expect_error(good[:4] + struct.pack("<H", 3) + good[6:], "unsupported .ngs version 3", "supports version 1, 2")
+    # a v1 header under a version-2 prelude is read as v2 and rejected by name, not misread
+    expect_error(good[:4] + struct.pack("<H", 2) + good[6:], "header is missing key 'codec'")
     expect_error(good[:6] + struct.pack("<H", 1) + good[8:], "unsupported flags")
 
 

@@ -37,7 +37,8 @@ def test_stages_run_in_order_and_the_result_is_complete(tiny_run):
     assert res.n_original == 300 and res.n_kept == 180  # prune_ratio 0.4
     m = res.model
     assert m.num_gaussians == 180 and m.n_clusters == 3 and m.cluster_sizes == sorted(m.cluster_sizes, reverse=True)
-    assert set(res.timings) == set(STAGES) and all(v >= 0 for v in res.timings.values())
+    # the v2 encoding of a pure-NeuralGS preset is timed as its own stage
+    assert set(res.timings) == set(STAGES) | {"encode"} and all(v >= 0 for v in res.timings.values())
     assert res.importance.shape == (180,) and float(res.importance.min()) >= 0
     assert [s for s, _ in res.history["fit"]][-1] == 30 and set(res.history["fit"][-1][1]) == {0, 1, 2}
     assert [s for s, _ in res.history["finetune"]][-1] == 6
@@ -49,18 +50,31 @@ def test_stages_run_in_order_and_the_result_is_complete(tiny_run):
     assert any(r.total_loss is not None for r in records if r.stage == "finetune")
 
 
-def test_the_result_is_exactly_what_the_ngs_file_stores(tiny_run):
-    _, res, _ = tiny_run
-    data = encode_ngs(res.model)
-    assert res.n_bytes == len(data)
-    back = decode_ngs(data)
-    torch.testing.assert_close(back.positions, res.model.positions, rtol=0, atol=0)
-    a, b = res.model.decode(), back.decode()
-    for x, y in zip(a.tensors(), b.tensors()):
+def _assert_same_scene(a_model, b_model):
+    torch.testing.assert_close(b_model.positions, a_model.positions, rtol=0, atol=0)
+    for x, y in zip(a_model.decode().tensors(), b_model.decode().tensors()):
         torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_the_result_is_exactly_what_the_ngs_file_stores(tiny_run):
+    """v2 (the default): the bytes compress() measured decode to the model it evaluated, bit for bit."""
+    _, res, _ = tiny_run
+    data = b"".join(res.encoded.chunks)
+    assert res.n_bytes == len(data) and data[4:6] == b"\x02\x00"
+    back = decode_ngs(data)
+    _assert_same_scene(res.model, back)
     meta = json.loads(json.dumps(back.meta))
-    assert meta["config"]["n_clusters"] == 3 and set(meta["timings"]) == set(STAGES)
+    assert meta["config"]["n_clusters"] == 3 and set(meta["timings"]) == set(STAGES) | {"encode"}
     assert meta["n_original"] == 300 and meta["n_kept"] == 180 and "psnr" in meta["heldout"]
+    assert meta["codec"]["predictors"] == {"mlp": 3, "constant": 0}  # pure NeuralGS: MLPs only, no residuals
+    assert back.residual is None and meta["codec"]["bytes"]["residuals"] == 0
+
+
+def test_format_version_1_still_writes_the_papers_storage(single_thread):
+    res = run_to_completion(compress(tiny_scene(300, seed=1), tiny_config(format_version=1)))
+    data = encode_ngs(res.model)
+    assert res.encoded is None and res.n_bytes == len(data) and data[4:6] == b"\x01\x00"
+    _assert_same_scene(res.model, decode_ngs(data))
 
 
 def test_same_seed_same_model_and_metrics(tiny_run):
@@ -172,8 +186,8 @@ def test_balanced_preset_meets_the_size_targets_on_real_scenes(name, min_ratio, 
     cfg = config_from_preset("balanced", fit_iters=0, finetune_iters=0, n_views=4, n_test_views=0, image_size=32,
                              evaluate=False, kmeans_iters=3)
     res = run_to_completion(compress(scene, cfg))
-    data = encode_ngs(res.model)
-    assert len(data) == res.n_bytes
+    data = b"".join(res.encoded.chunks)  # .ngs v2 (pure NeuralGS: entropy-coded positions, int8 weights)
+    assert len(data) == res.n_bytes and len(data) < 0.75 * len(encode_ngs(res.model))  # v1: 6 B/position, fp16
     assert path.stat().st_size / len(data) >= min_ratio, (len(data), res.model.arch.hidden)
     if name == "sh3-capture.ply":  # 5,448 x 9,080 distances; lego's 80k x 134k would take minutes
         decoded = decode_ngs(data).positions.double()
