@@ -339,7 +339,8 @@ def add_compression_commands(sub, common) -> None:
                    help="best quality within this size (bytes; 300k, 1.2MB also accepted)")
     g.add_argument("--residuals", type=parse_groups, metavar="GROUPS",
                    help="attribute groups that may carry residuals: all (default with a target), none, or a comma "
-                        "list of opacity, log_scales, rotation, sh_dc, sh_rest")
+                        "list of opacity, log_scales, rotation, sh_dc, sh_band1, sh_band2, sh_band3 (sh_rest: all "
+                        "three bands)")
     g.add_argument("--predictor", choices=("auto", "mlp", "constant"),
                    help="per-cluster predictor: auto (default: whichever of the cluster's MLP and a constant gives "
                         "fewer bytes), mlp, constant")

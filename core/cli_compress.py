@@ -178,6 +178,8 @@ def parse_groups(text: str) -> tuple[str, ...]:
     if t == "none":
         return ()
     names = tuple(x.strip() for x in t.split(",") if x.strip())
+    if "sh_rest" in names:  # all higher SH bands
+        names = tuple(n for n in names if n != "sh_rest") + ("sh_band1", "sh_band2", "sh_band3")
     bad = [x for x in names if x not in RESIDUAL_GROUPS]
     if bad or not names:
         raise argparse.ArgumentTypeError(f"unknown residual group(s) {', '.join(bad) or repr(text)}; use all, none or "
@@ -253,7 +255,30 @@ def compress_summary(src, out, original_bytes: int, compressed_bytes: int, resul
         "view_size": view_size(result.views.test_cameras) if m else None,
         "target_source": m.get("target_source"), "seconds": seconds,
         "timings_s": {k: round(v, 2) for k, v in result.timings.items()},
+        "codec": result.codec,
     }
+
+
+def format_codec_report(c: dict) -> list[str]:
+    """Lines saying what the v2 encoder and its rate control tried and chose."""
+    b = c.get("bytes") or {}
+    preds = c.get("predictors") or {}
+    st = c.get("settings") or {}
+    lines = [f"codec: .ngs v2, {b.get('positions', 0):,} B positions ({st.get('position_bits', 16)}-bit grid), "
+             f"{b.get('predictor', 0):,} B predictors ({preds.get('mlp', 0)} MLP, {preds.get('constant', 0)} "
+             f"constant), {b.get('residuals', 0):,} B residuals, {b.get('header', 0):,} B header"]
+    if c.get("target_psnr") or c.get("target_size"):
+        goal = f"{c['target_psnr']:.2f} dB" if c.get("target_psnr") else f"{c['target_size']:,} bytes"
+        ceil = c.get("prune_search") or []
+        if ceil:
+            lines.append("search: prune ceilings " + ", ".join(f"{t['prune']:.2f}@{t['bits']}b {t['psnr']:.1f} dB"
+                                                                for t in ceil))
+        trials = c.get("trials") or []
+        lines.append(f"search: {len(trials)} encodings tried for the target {goal}; chose prune "
+                     f"{c.get('prune_ratio', 0):.2f}, {c.get('variant')}")
+        if c.get("reached") is False:
+            lines.append(f"NOT REACHED: {c.get('message')}")
+    return lines
 
 
 def format_compress_summary(s: dict) -> str:
@@ -268,6 +293,8 @@ def format_compress_summary(s: dict) -> str:
         size = f" at {s['view_size']} px" if s.get("view_size") else ""
         lines.append(f"held-out: PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f} over {s['heldout_views']} views{size} "
                      f"(against {against})")
+    if s.get("codec"):
+        lines += format_codec_report(s["codec"])
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in s["timings_s"].items())
     lines.append(f"time: {s['seconds']:.1f}s ({stages})")
     return "\n".join(lines)

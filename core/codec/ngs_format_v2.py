@@ -19,7 +19,7 @@ Header keys beyond version 1's (``pos_lo/hi``, ``attr_lo/hi``, ``arch``,
 ``weight_dtype`` is absent)::
 
     position_bits  8..16: positions on a grid of 2^bits - 1 steps per axis of the pos_lo..pos_hi box
-    codec  {"steps": {group: step or null},      groups opacity, log_scales, rotation, sh_dc, sh_rest
+    codec  {"steps": {group: step or null},      groups opacity, log_scales, rotation, sh_dc, sh_band1..3
             "level_steps": [L floats >= 1],       step multiplier of each importance level (L 1..16)
             "level_counts": [L ints >= 0],        the categorical model of the per-Gaussian levels
             "weight_bits": 8}
@@ -62,7 +62,9 @@ from core.codec.ngs_format import (
 )
 
 VERSION2 = 2
-GROUP_NAMES = ("opacity", "log_scales", "rotation", "sh_dc", "sh_rest")
+GROUP_NAMES = ("opacity", "log_scales", "rotation", "sh_dc", "sh_band1", "sh_band2", "sh_band3")
+"""Attribute groups with a residual step each; the higher SH split by band (3, 5 and 7 coefficients x RGB),
+so that rate control can leave the highest bands to the predictor."""
 PREDICTORS = ("mlp", "constant")
 MAX_LEVELS = 16
 WEIGHT_BITS = 8
@@ -72,9 +74,10 @@ MIN_POSITION_BITS = 8
 
 def group_slices(sh_degree: int) -> dict[str, slice]:
     """Columns of each attribute group in the normalised attribute vector [D]."""
-    d = attribute_dim(sh_degree)
-    return {"opacity": slice(0, 1), "log_scales": slice(1, 4), "rotation": slice(4, 7), "sh_dc": slice(7, 10),
-            "sh_rest": slice(10, d)}  # fmt: skip
+    out = {"opacity": slice(0, 1), "log_scales": slice(1, 4), "rotation": slice(4, 7), "sh_dc": slice(7, 10)}
+    for b in (1, 2, 3):  # coefficients b^2 - 1 .. (b + 1)^2 - 2 of sh_rest, 3 values each (coefficient-major)
+        out[f"sh_band{b}"] = slice(10 + 3 * (b * b - 1), 10 + 3 * ((b + 1) ** 2 - 1)) if b <= sh_degree else slice(0, 0)
+    return out
 
 
 def steps_per_dim(steps: dict[str, float | None], sh_degree: int) -> np.ndarray:

@@ -10,6 +10,7 @@ held-out views and compares with their targets.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -29,7 +30,15 @@ from core.pipeline.fit import fit_clusters
 from core.pipeline.importance import importance_scores, prune
 from core.pipeline.kmeans import kmeans_stage, normalised_features
 from core.pipeline.progress import ProgressRecord, StageClock, run_to_completion
-from core.pipeline.rate_control import choose_geometry, encode_to_target, finer, search_subset, settings_for
+from core.pipeline.rate_control import (
+    Ceilings,
+    encode_to_target,
+    finer,
+    prune_candidates,
+    search_subset,
+    settings_for,
+    subset_model,
+)
 from core.pipeline.views import ViewSet, build_views
 from core.render.api import render
 from core.scene import GaussianScene
@@ -187,12 +196,13 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     search_idx = search_subset(views.n_test, config.search_views)
     search_cams = [views.test_cameras[i] for i in search_idx]
     search_tgts = [views.test_targets[i] for i in search_idx]
-    prune_trials, bits = None, 16
+    ceilings, ratios = None, [config.prune_ratio]
     if config.format_version == 2 and config.target_psnr and config.prune_candidates and search_cams:
-        ratio, bits, prune_trials = yield from _timed(
-            choose_geometry(src, scores, search_cams, search_tgts, config, config.target_psnr), "prune search", timings)
-        log.info("compress: prune ratio %.2f, %d-bit positions chosen (ceilings %s)", ratio, bits, prune_trials)
-        config = config.replace(prune_ratio=ratio)
+        ceilings = Ceilings(src, scores, search_cams, search_tgts, config)
+        most = yield from _timed(ceilings.most_pruning(config.target_psnr), "prune search", timings)
+        ratios = prune_candidates(most, config)
+        log.info("compress: prune ratios %s searched in full (ceilings %s)", ratios, ceilings.tried)
+        config = config.replace(prune_ratio=min(ratios))
     t0 = time.perf_counter()
     kept, kept_idx = prune(src, scores, config.prune_ratio)
     timings["prune"] = time.perf_counter() - t0
@@ -215,21 +225,43 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     tuned = yield from _timed(finetune(fitted.model, views, config), "finetune", timings)
     model = tuned.model
     importance = fitted.weights
-    predictor_model = model  # before encoding: what the v2 encoder quantises
-    encoded, rate = None, None
+    predictor_model, predictor_importance = model, fitted.weights  # before encoding: what the v2 encoder quantises
+    encoded, rate, n_kept, fit_losses = None, None, kept.num_gaussians, fitted.final_losses
     if config.format_version == 2:
         target = normalise(attrs[fitted.order], model.attr_lo, model.attr_hi).detach()
         if config.target_psnr or config.target_size:
             if not search_cams:
                 raise ValueError("a PSNR or size target needs held-out views (n_test_views >= 1)")
-            rate = yield from _timed(encode_to_target(model, target, importance, search_cams, search_tgts, config,
-                                                      bits), "search", timings)
+            base_idx = kept_idx[fitted.order]  # source index of every Gaussian of the fitted model
+            x_hint, best, all_trials = -5.0, None, []
+            t_search = time.perf_counter()
+            for r in sorted(ratios, reverse=True):  # most pruning first
+                bits = ceilings.fewest_bits(r, config.target_psnr) if ceilings is not None else 16
+                keep = torch.isin(base_idx, prune(src, scores, r)[1])
+                sub, sub_target, sub_imp, perm = subset_model(model, keep, target, fitted.weights)
+                label = f"prune {r:.2f}, {bits}-bit positions" if len(ratios) > 1 or ceilings else ""
+                rr = yield from _timed(encode_to_target(sub, sub_target, sub_imp, search_cams, search_tgts, config,
+                                                        bits, x_hint, label), "search", timings)
+                log.info("compress: %s: %s", label or "search", rr.message)
+                all_trials += rr.trials
+                steps = [v for v in rr.settings.steps.values() if v is not None]
+                if steps:
+                    x_hint = math.log2(min(steps))
+                if best is None or (rr.reached, -rr.encoded.n_bytes) > (best[0].reached, -best[0].encoded.n_bytes):
+                    best = (rr, sub, sub_target, sub_imp, perm, r)
+            rate, predictor_model, target, predictor_importance, perm, ratio = best
+            rate.trials = all_trials
+            config = config.replace(prune_ratio=ratio)
+            n_kept = predictor_model.num_gaussians
+            fit_losses = {i: fitted.final_losses[c] for i, c in enumerate(perm) if c in fitted.final_losses}
             encoded = rate.encoded
+            log.info("compress: rate control chose prune %.2f (%d Gaussians) in %.1f s: %s", ratio, n_kept,
+                     time.perf_counter() - t_search, rate.message)
         else:
             t0 = time.perf_counter()
             encoded = encode_v2(model, settings_for(config.residual_groups, None, config), target, importance)
             timings["encode"] = time.perf_counter() - t0
-        importance = importance[torch.from_numpy(encoded.order)]
+        importance = predictor_importance[torch.from_numpy(encoded.order)]
         model = encoded.model
 
     metrics = None
@@ -244,9 +276,9 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
             tries += 1
             log.info("compress: %.2f dB on all held-out views, below the %.2f dB target: a finer step (try %d)",
                      metrics["psnr"], config.target_psnr, tries)
-            encoded, st = finer(rate, predictor_model, target, fitted.weights, config, 0.5 * tries)
+            encoded, st = finer(rate, predictor_model, target, predictor_importance, config, 0.5 * tries)
             rate.encoded, rate.settings = encoded, st
-            importance = fitted.weights[torch.from_numpy(encoded.order)]
+            importance = predictor_importance[torch.from_numpy(encoded.order)]
             model = encoded.model
             with torch.no_grad():
                 decoded = model.decode().detach()
@@ -260,22 +292,22 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
         "config": config.to_dict(),
         "timings": dict(timings),
         "n_original": n_original,
-        "n_kept": kept.num_gaussians,
+        "n_kept": n_kept,
         "views": {"source": views.source, "n_train": views.n_train, "n_test": views.n_test},
     })
     if metrics is not None:
         model.meta["heldout"] = {"psnr": metrics["psnr"], "ssim": metrics["ssim"], "n_views": views.n_test}
     rate_report = None
     if encoded is not None:
-        rate_report = _rate_report(config, encoded, rate, prune_trials, metrics)
-        model.meta["codec"] = rate_report
+        rate_report = _rate_report(config, encoded, rate, ceilings.tried if ceilings else None, metrics)
+        model.meta["codec"] = {k: v for k, v in rate_report.items() if k not in ("trials", "clusters", "prune_search")}
         encoded.set_meta(model.meta)
     history = {"fit": fitted.history, "finetune": tuned.history}
     n_bytes = encoded.n_bytes if encoded is not None else len(encode_ngs(model))
-    log.info("compress: %d -> %d Gaussians, %d clusters, %d bytes as .ngs", n_original, kept.num_gaussians,
+    log.info("compress: %d -> %d Gaussians, %d clusters, %d bytes as .ngs", n_original, n_kept,
              model.n_clusters, n_bytes)
-    return CompressionResult(model, history, timings, importance, n_original, kept.num_gaussians, views,
-                             metrics, fitted.final_losses, n_bytes, encoded, rate_report)
+    return CompressionResult(model, history, timings, importance, n_original, n_kept, views,
+                             metrics, fit_losses, n_bytes, encoded, rate_report)
 
 
 def _rate_report(config: CompressionConfig, encoded, rate, prune_trials, metrics) -> dict:

@@ -105,7 +105,7 @@ class CompressionConfig:
     predictor: str = "auto"  # per cluster: auto (fewer bytes of MLP or constant), mlp, constant
     prune_candidates: tuple[float, ...] = ()  # with target_psnr: the largest ratio whose ceiling clears it
     ceiling_margin_db: float = 1.0  # how far above the target the pruned scene's ceiling must be
-    search_views: int = 3  # held-out views the step search renders (the result is confirmed on all)
+    search_views: int = 2  # held-out views the step search renders (the result is confirmed on all)
     preset: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
@@ -187,7 +187,8 @@ def validate(cfg: CompressionConfig) -> None:
         raise ValueError(f"render_backend must be one of {', '.join(RENDER_BACKENDS)}, got {cfg.render_backend!r}")
 
 
-RESIDUAL_GROUPS = ("opacity", "log_scales", "rotation", "sh_dc", "sh_rest")  # = core.codec.ngs_format_v2.GROUP_NAMES
+RESIDUAL_GROUPS = ("opacity", "log_scales", "rotation", "sh_dc", "sh_band1", "sh_band2", "sh_band3")
+"""= core.codec.ngs_format_v2.GROUP_NAMES: the higher SH coefficients in three bands (degree 1, 2, 3)."""
 PREDICTORS = ("auto", "mlp", "constant")
 
 
@@ -239,7 +240,7 @@ PRESETS: dict[str, dict] = {
     # MLP only where it saves more residual bytes than its weights cost (measured per cluster).
     "codec": dict(n_clusters=8, hidden=32, layers=4, pe_freqs=6, fit_iters=300, finetune_iters=0, n_views=24,
                   n_test_views=8, image_size=256, kmeans_iters=15, residual_groups=RESIDUAL_GROUPS,
-                  target_psnr=40.0, prune_candidates=(0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 0.0), **_SHORT_SCHEDULE),
+                  target_psnr=40.0, prune_candidates=(0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 0.0), **_SHORT_SCHEDULE),
     # about a minute on a 2-core CPU for a ~50k-Gaussian object (donut.ply)
     "preview": dict(n_clusters=4, hidden=32, fit_iters=300, finetune_iters=150, n_views=24, n_test_views=4,
                     image_size=128, kmeans_iters=15, **_SHORT_SCHEDULE),

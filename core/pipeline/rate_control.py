@@ -40,13 +40,19 @@ from core.scene import GaussianScene
 
 log = logging.getLogger(__name__)
 
-GROUP_WEIGHTS = {"opacity": 1.0, "log_scales": 1.0, "rotation": 1.0, "sh_dc": 1.0, "sh_rest": 2.0}
-"""Relative residual step of each group (normalised units): higher SH are seen least."""
+GROUP_WEIGHTS = {"opacity": 1.0, "log_scales": 1.0, "rotation": 1.0, "sh_dc": 1.0, "sh_band1": 4.0, "sh_band2": 4.0,
+                 "sh_band3": 4.0}
+"""Relative residual step of each group (normalised units): higher SH are seen least (sh3-capture at 40 dB:
+weight 4 gave 64.5 KB, 2 gave 83 KB, 1 gave 103 KB; the other groups' weights moved donut's size by under 4%)."""
 X_FINEST, X_COARSEST = -12.0, -1.0
 """Range of x = log2(Δ): Δ from 1/4096 (well below what 16-bit positions let show) to 1/2 of the range."""
-BISECTION_STEPS = 6
+BISECTION_STEPS = 4
+SOLVE_MAX = 7
+SOLVE_TOLERANCE_DB = 0.15
 MIN_BITS = 10
 BITS_SHARE = 0.25
+PRUNE_TRIES = 3
+PRUNE_SPACING = 0.1
 
 
 @dataclass
@@ -110,13 +116,22 @@ def settings_for(groups: Sequence[str], x: float | None, config: CompressionConf
 
 
 def variants(config: CompressionConfig, sh_degree: int) -> list[tuple[str, tuple[str, ...]]]:
-    """The residual-group variants the search tries: all allowed groups; and without higher SH (SH > 0)."""
-    groups = tuple(g for g in GROUP_NAMES if g in config.residual_groups and (g != "sh_rest" or sh_degree > 0))
-    out = [("residuals: " + ", ".join(groups), groups)]
-    if "sh_rest" in groups and len(groups) > 1:
-        rest = tuple(g for g in groups if g != "sh_rest")
-        out.append(("residuals: " + ", ".join(rest) + "; higher SH from the predictor", rest))
+    """The residual-group variants the search tries, from most coded groups to fewest: all allowed groups;
+    then, on SH scenes, the highest SH band after the other left to the predictor (its mean, for a constant
+    predictor). Bytes grow with the SH bands (45 of lego's 58 dimensions): dropping them is often the
+    cheapest way to a target."""
+    bands = [f"sh_band{b}" for b in (1, 2, 3) if b <= sh_degree]
+    groups = tuple(g for g in GROUP_NAMES if g in config.residual_groups and (not g.startswith("sh_band") or g in bands))
+    out = [("residuals: " + _group_names(groups), groups)]
+    for b in reversed(bands):
+        groups = tuple(g for g in groups if g != b)
+        if groups and b in config.residual_groups:
+            out.append(("residuals: " + _group_names(groups) + f"; SH bands >= {b[-1]} from the predictor", groups))
     return out
+
+
+def _group_names(groups: Sequence[str]) -> str:
+    return ", ".join(groups)
 
 
 def _ceiling(src: GaussianScene, scores: torch.Tensor, ratio: float, bits: int, cameras, targets,
@@ -133,57 +148,140 @@ def _ceiling(src: GaussianScene, scores: torch.Tensor, ratio: float, bits: int, 
     return render_psnr(kept, cameras, targets, config)
 
 
-def choose_geometry(src: GaussianScene, scores: torch.Tensor, cameras: Sequence[Camera], targets,
-                    config: CompressionConfig, target_psnr: float,
-                    ) -> Generator[ProgressRecord, None, tuple[float, int, list[dict]]]:  # fmt: skip
-    """The prune ratio and position bits that the residuals will build on, for a PSNR target.
+class Ceilings:
+    """Ceiling PSNRs (exact attributes; pruned; positions on a grid) on the search views, cached."""
 
-    Their renders (exact attributes) are the ceiling every later choice lives under. Prune: the largest of
-    ``config.prune_candidates`` whose 16-bit ceiling clears target + ``config.ceiling_margin_db`` (bisected
-    over the sorted candidates; the smallest candidate when none does). Bits: the fewest (down to
-    ``MIN_BITS``) whose positions add at most ``BITS_SHARE`` of the MSE headroom left between that ceiling
-    and the target (measured on donut: 16 -> 10 bits cost 1.4 dB of a 45.5 dB ceiling and saved 55% of the
-    position bytes, 24% of the file). Returns (ratio, bits, [{"prune", "bits", "psnr"}] tried).
-    """
-    cands = sorted(set(config.prune_candidates), reverse=True)
-    clock = StageClock("prune", len(cands).bit_length() + 2 + (16 - MIN_BITS).bit_length() + 2)
-    tried: list[dict] = []
-    need = target_psnr + config.ceiling_margin_db
-    cache: dict[tuple[float, int], float] = {}
+    def __init__(self, src: GaussianScene, scores: torch.Tensor, cameras, targets, config: CompressionConfig):
+        self.args = (src, scores)
+        self.cameras, self.targets, self.config = cameras, targets, config
+        self.cache: dict[tuple[float, int], float] = {}
+        self.tried: list[dict] = []
 
-    def ceiling(r: float, b: int) -> float:
-        if (r, b) not in cache:
-            cache[(r, b)] = _ceiling(src, scores, r, b, cameras, targets, config)
-            tried.append({"prune": r, "bits": b, "psnr": round(cache[(r, b)], 3)})
-        return cache[(r, b)]
+    def __call__(self, ratio: float, bits: int = 16) -> float:
+        key = (round(ratio, 6), bits)
+        if key not in self.cache:
+            self.cache[key] = _ceiling(*self.args, ratio, bits, self.cameras, self.targets, self.config)
+            self.tried.append({"prune": key[0], "bits": bits, "psnr": round(self.cache[key], 3)})
+        return self.cache[key]
 
-    # prune: candidates sorted from most to least pruning; ceilings rise along the list
-    lo, hi = 0, len(cands) - 1  # find the first index whose ceiling clears `need`
-    if ceiling(cands[hi], 16) < need:
-        lo = hi
-    else:
+    def most_pruning(self, target_psnr: float) -> Generator[ProgressRecord, None, float]:
+        """The largest of ``config.prune_candidates`` whose 16-bit ceiling clears target + ceiling_margin_db
+        (bisected over the sorted candidates; the smallest candidate when none does)."""
+        cands = sorted(set(self.config.prune_candidates), reverse=True)
+        need = target_psnr + self.config.ceiling_margin_db
+        clock = StageClock("prune", len(cands).bit_length() + 1)
+        lo, hi = 0, len(cands) - 1
+        if self(cands[hi]) < need:
+            return cands[hi]
         while lo < hi:
             mid = (lo + hi) // 2
-            p = ceiling(cands[mid], 16)
-            yield clock.record(len(tried), f"prune {cands[mid]:.2f}: ceiling {p:.2f} dB (need {need:.2f})")
+            p = self(cands[mid])
+            yield clock.record(min(len(self.tried), clock.total), f"prune {cands[mid]:.2f}: ceiling {p:.2f} dB "
+                                                                   f"(need {need:.2f})")  # fmt: skip
             if p >= need:
                 hi = mid
             else:
                 lo = mid + 1
-    ratio = cands[lo]
-    top = ceiling(ratio, 16)
+        return cands[lo]
+
+    def fewest_bits(self, ratio: float, target_psnr: float) -> int:
+        """The fewest position bits (down to MIN_BITS) whose positions add at most BITS_SHARE of the MSE
+        headroom between the 16-bit ceiling and the target (measured on donut: 16 -> 10 bits cost 1.4 dB of a
+        45.5 dB ceiling and saved 55% of the position bytes, 24% of the file)."""
+        mse = lambda db: 10.0 ** (-db / 10.0)  # noqa: E731
+        top = self(ratio, 16)
+        allowed = mse(top) + BITS_SHARE * max(0.0, mse(target_psnr) - mse(top))
+        lo, hi = MIN_BITS, 16
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if mse(self(ratio, mid)) <= allowed:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+
+def prune_candidates(most: float, config: CompressionConfig) -> list[float]:
+    """The ratios searched in full: the most pruning whose ceiling clears the margin, and up to
+    ``PRUNE_TRIES - 1`` less pruned ones ``PRUNE_SPACING`` apart (pruning less raises the ceiling, so coarser
+    residual steps reach the target: on sh3-capture prune 0.5 gave a 41.5 KB file where 0.6 gave 83 KB)."""
+    out = [most]
+    for i in range(1, PRUNE_TRIES):
+        r = round(most - i * PRUNE_SPACING, 6)
+        if r < min(config.prune_candidates, default=0.0) - 1e-9 or r < 0:
+            break
+        out.append(r)
+    return out
+
+
+def subset_model(model: NeuralGSModel, keep: torch.Tensor, target: torch.Tensor, importance: torch.Tensor,
+                 ) -> tuple[NeuralGSModel, torch.Tensor, torch.Tensor, list[int]]:  # fmt: skip
+    """The model restricted to the Gaussians where ``keep`` [N] is True, its clusters re-sorted largest first
+    (empty ones dropped); with the matching target [M, D] and importance [M], and for each new cluster the
+    index of the old one. The MLPs are shared, not copied (a constant predictor is recomputed when encoding)."""
+    offs = model.cluster_offsets()
+    keep = keep.to(torch.bool).cpu()
+    sizes = [int(keep[offs[c]: offs[c + 1]].sum()) for c in range(model.n_clusters)]
+    perm = [c for c in sorted(range(model.n_clusters), key=lambda c: -sizes[c]) if sizes[c] > 0]
+    idx = torch.cat([torch.nonzero(keep[offs[c]: offs[c + 1]]).flatten() + offs[c] for c in perm]) if perm else \
+        torch.zeros(0, dtype=torch.int64)
+    sub = NeuralGSModel(model.arch, model.positions[idx], [sizes[c] for c in perm], [model.fields[c] for c in perm],
+                        model.pos_lo, model.pos_hi, model.attr_lo, model.attr_hi, dict(model.meta))
+    return sub, target[idx], importance[idx], perm
+
+
+def _solve_step(evaluate, goal: float, x0: float, report):
+    """The largest x = log2(step) in [X_FINEST, X_COARSEST] whose PSNR reaches ``goal``, in few evaluations.
+
+    ``evaluate(x)`` -> (encoded, settings, Trial with .psnr). Model: MSE(Δ) = m0 + c Δ² (quantisation noise
+    on top of what the step cannot fix), fitted through the last two points and solved for the target MSE
+    (a secant step), kept inside the bracket [largest passing x, smallest failing x] and falling back to
+    bisection when the model is unusable. Stops when a passing point lies within SOLVE_TOLERANCE_DB of the
+    goal or the bracket is narrower than 1/16 octave; at most SOLVE_MAX evaluations. A generator (yields
+    ``report(trial)``) returning (best passing (enc, st, trial) or None, the closest point seen).
+    """
     mse = lambda db: 10.0 ** (-db / 10.0)  # noqa: E731
-    allowed = mse(top) + BITS_SHARE * max(0.0, mse(target_psnr) - mse(top))
-    b_lo, b_hi = MIN_BITS, 16  # fewest bits whose ceiling MSE stays within `allowed`
-    while b_lo < b_hi:
-        mid = (b_lo + b_hi) // 2
-        p = ceiling(ratio, mid)
-        yield clock.record(min(len(tried), clock.total), f"prune {ratio:.2f}, {mid}-bit positions: ceiling {p:.2f} dB")
-        if mse(p) <= allowed:
-            b_hi = mid
+    pts: list[tuple[float, float]] = []  # (x, mse)
+    lo, hi, good, closest = None, None, None, None
+    x = min(max(x0, X_FINEST), X_COARSEST)
+    for _ in range(SOLVE_MAX):
+        res = evaluate(x)
+        t = res[2]
+        yield report(t)
+        pts.append((x, mse(t.psnr)))
+        if closest is None or t.psnr > closest[2].psnr:
+            closest = res
+        if t.psnr >= goal:
+            if lo is None or x > lo:
+                lo, good = x, res
+            if t.psnr - goal <= SOLVE_TOLERANCE_DB or x >= X_COARSEST:
+                break
         else:
-            b_lo = mid + 1
-    return ratio, b_lo, tried
+            if hi is None or x < hi:
+                hi = x
+            if x <= X_FINEST:
+                break
+        if lo is not None and hi is not None and hi - lo < 1.0 / 16:
+            break
+        nxt = None
+        if len(pts) >= 2:
+            (xa, ma), (xb, mb) = pts[-2], pts[-1]
+            da, db = 4.0 ** xa, 4.0 ** xb  # Δ²
+            if da != db:
+                c = (ma - mb) / (da - db)
+                m0 = ma - c * da
+                if c > 0 and mse(goal) > m0:
+                    nxt = 0.5 * math.log2((mse(goal) - m0) / c) - 0.02  # aim a hair below the goal's step
+        if nxt is None:
+            nxt = x + 1.0 if hi is None else (x - 1.0 if lo is None else 0.5 * (lo + hi))
+        if lo is not None and hi is not None and not lo < nxt < hi:
+            nxt = 0.5 * (lo + hi)
+        elif lo is not None and nxt <= lo:
+            nxt = lo + 0.5
+        elif hi is not None and nxt >= hi:
+            nxt = hi - 0.5
+        x = min(max(nxt, X_FINEST), X_COARSEST)
+    return good, closest
 
 
 def _scene(enc: EncodedV2) -> GaussianScene:
@@ -193,17 +291,18 @@ def _scene(enc: EncodedV2) -> GaussianScene:
 
 def encode_to_target(model: NeuralGSModel, target: torch.Tensor, importance: torch.Tensor,
                      cameras: Sequence[Camera], targets: Sequence[torch.Tensor], config: CompressionConfig,
-                     bits: int = 16) -> Generator[ProgressRecord, None, RateResult]:  # fmt: skip
+                     bits: int = 16, x_hint: float = -5.0, label: str = "") -> Generator[ProgressRecord, None, RateResult]:  # fmt: skip
     """Search steps and variants for ``config.target_psnr`` (dB) or ``config.target_size`` (bytes), with
     positions on a ``bits``-bit grid."""
     vs = variants(config, model.arch.sh_degree)
-    per_variant = BISECTION_STEPS + 2
+    per_variant = BISECTION_STEPS + 3
     clock = StageClock("search", per_variant * len(vs))
     trials: list[Trial] = []
     done = 0
 
     def trial(name: str, groups, x: float | None, measure: bool) -> tuple[EncodedV2, CodecSettings, Trial]:
         t0 = time.perf_counter()
+        name = f"{name} [{label}]" if label else name
         st = settings_for(groups, x, config, bits)
         enc = encode_v2(model, st, target, importance)
         p = render_psnr(_scene(enc), cameras, targets, config) if measure else None
@@ -221,32 +320,20 @@ def encode_to_target(model: NeuralGSModel, target: torch.Tensor, importance: tor
         goal = config.target_psnr
         fallback = None
         for name, groups in vs:
-            enc, st, t = trial(name, groups, X_FINEST, True)
-            yield rec(f"{name}: finest step, {t.n_bytes:,} B, {t.psnr:.2f} dB")
-            if t.psnr < goal:  # unreachable for this variant: keep its best as a fallback
-                if fallback is None or t.psnr > fallback[4].psnr:
-                    fallback = (t.psnr, enc, st, name, t)
-                continue
-            lo, hi, good = X_FINEST, X_COARSEST, (enc, st, t)
-            enc2, st2, t2 = trial(name, groups, hi, True)
-            yield rec(f"{name}: coarsest step, {t2.n_bytes:,} B, {t2.psnr:.2f} dB")
-            if t2.psnr >= goal:
-                good = (enc2, st2, t2)
-            else:
-                for _ in range(BISECTION_STEPS):
-                    mid = 0.5 * (lo + hi)
-                    e3, s3, t3 = trial(name, groups, mid, True)
-                    yield rec(f"{name}: step 2^{mid:.2f}, {t3.n_bytes:,} B, {t3.psnr:.2f} dB")
-                    if t3.psnr >= goal:
-                        lo, good = mid, (e3, s3, t3)
-                    else:
-                        hi = mid
+            found = yield from _solve_step(lambda x: trial(name, groups, x, True), goal, x_hint,
+                                           lambda t: rec(f"{t.variant}: step 2^{t.log2_step:.2f}, {t.n_bytes:,} B, "
+                                                         f"{t.psnr:.2f} dB"))  # fmt: skip
+            good, closest = found
+            if good is None:  # even the finest step misses: this variant, and those with fewer groups, cannot
+                if fallback is None or closest[2].psnr > fallback[4].psnr:
+                    fallback = (closest[2].psnr, closest[0], closest[1], name, closest[2])
+                break
             if best is None or good[2].n_bytes < best[0]:
                 best = (good[2].n_bytes, good[0], good[1], name, good[2])
         if best is None:
             _, enc, st, name, t = fallback
             msg = (f"target {goal:.2f} dB not reached: the best found is {t.psnr:.2f} dB ({goal - t.psnr:.2f} dB short) "
-                   f"at {t.n_bytes:,} bytes; the kept Gaussians and 16-bit positions cap the quality (try a lower "
+                   f"at {t.n_bytes:,} bytes; the kept Gaussians and their positions cap the quality (try a lower "
                    f"--prune)")
             return RateResult(enc, st, name, trials, False, msg, t.psnr)
         _, enc, st, name, t = best
