@@ -62,6 +62,22 @@ NGS_SETTINGS: list[tuple[str, dict]] = [
     ("m", dict(prune_ratio=0.4, n_clusters=8, hidden=64, max_params_per_gaussian=16.0)),
     ("l", dict(prune_ratio=0.3, n_clusters=10, hidden=80, max_params_per_gaussian=24.0)),
 ]
+# .ngs v2 (rate control, DESIGN §7): one point per target PSNR on the `codec` preset's predictor. Against the
+# original's renders for generated views; against the images for a dataset scene (lego), where the uncompressed
+# scene itself scores about 34.1 dB, so its curve sits below that (33.57: SPZ's score; 33.63: within 0.5 dB of
+# the uncompressed scene).
+V2_TARGETS = (36.0, 38.0, 40.0, 42.0, 45.0)
+V2_DATASET_TARGETS = (32.5, 33.0, 33.57, 33.63, 34.0)
+QUICK_V2_TARGETS = (30.0,)
+
+
+def v2_settings(targets: tuple[float, ...]) -> list[tuple[str, dict]]:
+    """The v2 curve's points: the `codec` preset's settings with each target PSNR."""
+    from core.pipeline.config import PRESETS
+
+    return [(f"v2-{t:g}dB", {**PRESETS["codec"], "target_psnr": t}) for t in targets]
+
+
 # --quick (the test suite): the same curve with a schedule that runs in seconds; numbers are not meaningful
 # (held-out views at 48 px, not the protocol's 800).
 QUICK_PRESET = "preview"
@@ -109,9 +125,13 @@ class BenchPlan:
     ngs_settings: list[tuple[str, dict]] = field(default_factory=lambda: list(NGS_SETTINGS))
     peers: bool = True
     ngs: bool = True
+    v2: bool = True
+    v2_targets: tuple[float, ...] = V2_TARGETS
+    v2_dataset_targets: tuple[float, ...] = V2_DATASET_TARGETS
+    v2_overrides: dict = field(default_factory=dict)  # applied after each v2 point's settings (--quick)
 
 
-ONLY_CHOICES = ("peers", "ngs")
+ONLY_CHOICES = ("peers", "ngs", "v2")
 
 
 def default_plan(quick: bool = False, only: str | None = None) -> BenchPlan:
@@ -119,9 +139,10 @@ def default_plan(quick: bool = False, only: str | None = None) -> BenchPlan:
     formats) or "ngs" runs just those methods."""
     if only not in (None, *ONLY_CHOICES):
         raise ValueError(f"only: {only!r} is not one of {', '.join(ONLY_CHOICES)}")
-    methods = dict(peers=only != "ngs", ngs=only != "peers")
+    methods = dict(peers=only in (None, "peers"), ngs=only in (None, "ngs"), v2=only in (None, "v2"))
     if quick:
-        return BenchPlan(QUICK_PRESET, dict(QUICK_OVERRIDES), **methods)
+        return BenchPlan(QUICK_PRESET, dict(QUICK_OVERRIDES), **methods, v2_targets=QUICK_V2_TARGETS,
+                         v2_dataset_targets=QUICK_V2_TARGETS, v2_overrides=dict(QUICK_OVERRIDES))
     return BenchPlan(**methods)
 
 
@@ -341,7 +362,7 @@ def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]], compute: bool = 
     """A row per ``.ngs`` setting: its saved point, else (``compute``) compressed and evaluated now."""
     import torch
 
-    from core.codec.ngs import read_ngs, write_ngs
+    from core.codec.ngs import read_ngs, write_chunks, write_ngs
     from core.io import write_ply
     from core.pipeline.compress import compress
     from core.pipeline.progress import run_to_completion
@@ -363,7 +384,10 @@ def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]], compute: bool = 
             result = run_to_completion(compress(run.scene, config, cameras=run.cameras,
                                                 dataset_images=True if run.cameras is not None else None),
                                        run.on_progress)
-            n_bytes = write_ngs(result.model, path, overwrite=True)
+            if result.encoded is not None:  # .ngs v2: the bytes compress() measured
+                n_bytes = write_chunks(result.encoded.chunks, path, overwrite=True)
+            else:
+                n_bytes = write_ngs(result.model, path, overwrite=True)
         except ValueError as exc:  # a setting this scene cannot take (e.g. more clusters than Gaussians)
             log.warning("%s: .ngs setting %s failed: %s", run.label, name, exc)
             rows.append(_row(run, "ngs", name, note=f"failed: {exc}"[:300]))
@@ -377,8 +401,16 @@ def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]], compute: bool = 
         write_ply(decoded, decoded_ply, overwrite=True)
         decode_s = time.perf_counter() - t0
         decoded_ply.unlink()
+        codec = result.codec or {}
         detail = (f"K={model.n_clusters} width={model.arch.hidden} kept={model.num_gaussians} "
-                  f"prune={config.prune_ratio:g} preset={config.preset}")
+                  f"prune={codec.get('prune_ratio', config.prune_ratio):g} preset={config.preset}")
+        if codec.get("target_psnr"):
+            preds = codec.get("predictors") or {}
+            detail += (f" target={codec['target_psnr']:g}dB {'reached' if codec.get('reached') else 'NOT reached'}"
+                       f" bits={(codec.get('settings') or {}).get('position_bits')} mlp={preds.get('mlp', 0)}"
+                       f" const={preds.get('constant', 0)} {codec.get('variant', '')}")
+        elif result.encoded is not None:
+            detail += " v2 pure NeuralGS"
         quality = _evaluate(run, decoded)
         rows.append(_row(run, "ngs", name, detail, n_bytes, decoded.num_gaussians, encode_s, decode_s, quality))
         _save_point(run, "ngs", name, key, rows[-1], path)
@@ -445,6 +477,9 @@ def bench_scene(path: Path, out_dir: Path, plan: BenchPlan, cli: Path | None, on
         with limited_threads(thread_count(config.threads)):
             rows = _peer_rows(run, cli if plan.peers else None, peer_formats())
             rows += _ngs_rows(run, plan.ngs_settings, compute=plan.ngs)
+            targets = plan.v2_dataset_targets if cameras is not None else plan.v2_targets
+            v2 = [(name, {**o, **plan.v2_overrides}) for name, o in v2_settings(targets)]
+            rows += _ngs_rows(run, v2, compute=plan.v2)
         original = _row(run, "ply", "original", path.name, run.ply_bytes, scene.num_gaussians,
                         quality=run.original_gt)
         return [original] + rows

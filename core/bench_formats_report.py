@@ -236,18 +236,24 @@ def _bytes_label(value: float, _pos=None) -> str:
     return f"{value:.3g} B"
 
 
+def is_v2(row: dict) -> bool:
+    """Whether an .ngs row is a point of the v2 rate-controlled curve (its setting is named ``v2-<target>dB``)."""
+    return str(row.get("setting", "")).startswith("v2-")
+
+
 def _plot_panel(ax, rows: list[dict], key: str, original: dict | None) -> None:
     pts = [r for r in rows if r["method"] != "ply" and r.get(key) is not None and r["bytes"]]
     finite = [r[key] for r in pts if math.isfinite(r[key])]
     top = max(finite, default=EQUAL_DB) + 3.0  # where identical renders (inf dB) are drawn
     y = lambda r: r[key] if math.isfinite(r[key]) else top  # noqa: E731
-    ngs = sorted((r for r in pts if r["method"] == "ngs"), key=lambda r: r["bytes"])
-    if ngs:
-        ax.plot([r["bytes"] for r in ngs], [y(r) for r in ngs], "o-", color="tab:blue", label=".ngs (NeuralGS)",
-                zorder=3)
+    for curve, color, label in ((False, "tab:blue", ".ngs pure NeuralGS"), (True, "tab:red", ".ngs v2 (rate control)")):
+        ngs = sorted((r for r in pts if r["method"] == "ngs" and is_v2(r) == curve), key=lambda r: r["bytes"])
+        if not ngs:
+            continue
+        ax.plot([r["bytes"] for r in ngs], [y(r) for r in ngs], "o-", color=color, label=label, zorder=3)
         for r in ngs:
             ax.annotate(r["setting"], (r["bytes"], y(r)), textcoords="offset points", xytext=(0, 7), ha="center",
-                        fontsize=8, color="tab:blue")
+                        fontsize=8, color=color)
     for r in pts:
         if r["method"] in PEER_STYLE:
             marker, color = PEER_STYLE[r["method"]]

@@ -274,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "points with the same settings are reused, the rest computed")
     bf.add_argument("--force", action="store_true",
                     help="recompute every point, and write into a non-empty folder that is not an earlier run's")
-    bf.add_argument("--only", choices=("peers", "ngs"),
-                    help="run only splat-transform's formats (peers) or only .ngs (the other's saved points "
+    bf.add_argument("--only", choices=("peers", "ngs", "v2"),
+                    help="run only splat-transform's formats (peers), only the pure-NeuralGS .ngs points (ngs) or "
+                         "only the .ngs v2 rate-controlled curve (v2) (the others' saved points "
                          "still appear in the reports); a later run into the same folder reuses them (so scenes "
                          "and methods can run in separate processes)")
     bf.add_argument("--quick", action="store_true", help="tiny schedules (seconds per point): checks the "

@@ -71,7 +71,11 @@ def test_csv_has_the_columns_and_sane_values(quick_run):
         # a tiny .ngs decodes (and writes its .ply) in a few milliseconds: the CSV's 2 digits can say 0.00
         assert float(r["encode_s"]) > 0 and float(r["decode_s"]) >= 0 and r["decode_s"] != ""
         assert r["psnr_gt"] == ""  # no dataset for donut
-    ngs = [r for r in rows if r["method"] == "ngs"]
+    v2 = [r for r in rows if r["method"] == "ngs" and r["setting"].startswith("v2-")]
+    assert [r["setting"] for r in v2] == ["v2-30dB"]  # the --quick v2 curve: one target
+    assert "target=30dB" in v2[0]["detail"] and (quick_run["out"] / "donut" / "donut.v2-30dB.ngs").is_file()
+    assert (quick_run["out"] / "donut" / "donut.v2-30dB.ngs").read_bytes()[4:6] == b"\x02\x00"  # a v2 file
+    ngs = [r for r in rows if r["method"] == "ngs" and not r["setting"].startswith("v2-")]
     assert [r["setting"] for r in ngs] == [name for name, _ in NGS_SETTINGS]
     sizes = [int(r["bytes"]) for r in ngs]
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes), "the curve must go from small to large"
@@ -122,7 +126,7 @@ def test_missing_npm_skips_the_peer_formats_with_a_clear_message(tmp_path, monke
 
     scene = _donut_subset(tmp_path, 300)
     plan = BenchPlan(QUICK_PRESET, dict(QUICK_OVERRIDES, fit_iters=5, finetune_iters=1),
-                     [("tiny", dict(n_clusters=2, hidden=8))])
+                     [("tiny", dict(n_clusters=2, hidden=8))], v2=False)
     out = tmp_path / "out"
     out.mkdir()
     with caplog.at_level(logging.WARNING, logger="core.bench_formats"):
@@ -154,7 +158,7 @@ def test_output_folder_is_new_an_earlier_runs_or_forced(tmp_path, capsys):
 
 def _tiny_plan(settings):
     return BenchPlan(QUICK_PRESET, dict(QUICK_OVERRIDES, fit_iters=5, finetune_iters=1, n_test_views=1),
-                     settings, peers=False)
+                     settings, peers=False, v2=False)
 
 
 def test_a_second_run_reuses_finished_points_and_recomputes_changed_ones(tmp_path, monkeypatch):
