@@ -86,14 +86,16 @@ def decode_laplace(data: bytes | memoryview, scales: np.ndarray) -> np.ndarray:
 
 
 def _words(data: bytes | memoryview) -> np.ndarray:
-    if len(data) % 4 or len(data) == 0:
+    # An empty stream is valid: symbols at the bottom of the model (cdf 0) from an empty coder leave it empty.
+    if len(data) % 4:
         raise EntropyError(f"a stream of {len(data)} bytes is not a whole number of 32-bit words")
     return np.frombuffer(bytes(data), dtype="<u4").astype(np.uint32)
 
 
 def _decode(c, data, run, n: int) -> np.ndarray:
-    coder = c.stream.stack.AnsCoder(_words(data))
+    words = _words(data)
     try:
+        coder = c.stream.stack.AnsCoder(words)  # ValueError for a stream ending in a zero word
         out = np.asarray(run(coder), dtype=np.int32)
     except BaseException as exc:  # constriction raises plain exceptions (and panics) for damaged streams
         if isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
@@ -109,6 +111,10 @@ def encode_categorical(symbols: np.ndarray, counts: np.ndarray) -> bytes:
     """Symbols [n] in 0..len(counts)-1 under the fixed distribution ``counts`` (every used symbol counted)."""
     sym = np.ascontiguousarray(symbols, dtype=np.int32).reshape(-1)
     if sym.size == 0:
+        return b""
+    if np.asarray(counts).size == 1:  # one possible symbol: nothing to code (constriction refuses the model)
+        if sym.any():
+            raise ValueError("symbol out of range for a one-symbol alphabet")
         return b""
     c = _constriction()
     model = c.stream.model.Categorical(np.asarray(counts, dtype=np.float64), perfect=False)
@@ -126,6 +132,10 @@ def decode_categorical(data: bytes | memoryview, counts: np.ndarray, n: int) -> 
     p = np.asarray(counts, dtype=np.float64)
     if p.size == 0 or not np.isfinite(p).all() or (p < 0).any() or p.sum() <= 0:
         raise EntropyError("invalid symbol counts")
+    if p.size == 1:  # see encode_categorical
+        if len(data):
+            raise EntropyError(f"{len(data)} bytes of symbols for a one-symbol alphabet (expected none)")
+        return np.zeros(n, dtype=np.int32)
     c = _constriction()
     model = c.stream.model.Categorical(p, perfect=False)
     return _decode(c, data, lambda coder: coder.decode(model, n), n)
