@@ -643,22 +643,33 @@ def test_set_meta_keeps_the_sections():
     assert_same_model(enc.model, d)
 
 
-def test_single_gaussian_clusters_and_one_level_clusters():
-    """Regression: a cluster of one Gaussian (a one-symbol position histogram) could not be encoded, and a
-    cluster whose Gaussians are all at level 0 (an empty level stream) could not be decoded."""
+def test_single_gaussian_clusters():
+    """Regression: a cluster of one Gaussian (a one-symbol position histogram) could not be encoded."""
     m, target, imp = v2_case(n=6, k=6, sh=0, hidden=4, layers=2, pe=0, seed=90)
     assert m.cluster_sizes == [1] * 6
     for s in (CodecSettings(predictor="mlp"), v2_settings(), v2_settings(predictor="constant")):
         enc = encode_v2(m, s, target, imp)
         _check_round_trip(enc, m)
+
+
+def test_cluster_all_at_level_zero():
+    """Regression: a cluster whose Gaussians are all at level 0 has an empty level stream (symbol 0 has cdf 0),
+    which the decoder refused ("a stream of 0 bytes is not a whole number of 32-bit words")."""
     m, target, _ = v2_case(n=200, k=2, sh=0, seed=91)
     imp = torch.zeros(200)
-    imp[: m.cluster_sizes[0]] = 1.0  # cluster 0: the most important half, all at level 0
+    imp[m.cluster_sizes[0]:] = 1.0  # cluster 1 (< half the Gaussians): among the most important half, all level 0
     s = CodecSettings(steps={"opacity": 0.05, "sh_dc": 0.05}, level_steps=(1.0, 2.0), level_fractions=(0.5,))
+    assert (importance_levels(imp.double().numpy(), 200, s.level_fractions)[m.cluster_sizes[0]:] == 0).all()
     enc = encode_v2(m, s, target, imp)
+    b1 = enc.clusters[1]["bytes"]
+    payload = enc.chunks[3 + 3 * 1 + 1]  # prelude, header, CRC, then (length, payload, CRC) per cluster
+    assert len(payload) == sum(b1.values())
+    assert struct.unpack_from("<I", payload, b1["positions"] + b1["predictor"])[0] == 0  # an empty level stream
     _check_round_trip(enc, m)
     _check_residual_bound(enc, target, imp, s)
-    # duplicates: many Gaussians at one position
+
+
+def test_duplicate_positions():
     m, target, imp = v2_case(n=80, k=2, sh=0, seed=92)
     m.positions[10:30] = m.positions[10]
     enc = encode_v2(m, v2_settings(), target, imp)
