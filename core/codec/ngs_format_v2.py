@@ -59,6 +59,7 @@ from core.codec.ngs_format import (
     _short,
     attribute_dim,
     layer_shapes,
+    n_params,
 )
 
 VERSION2 = 2
@@ -70,6 +71,7 @@ MAX_LEVELS = 16
 WEIGHT_BITS = 8
 MAX_GAUSSIANS_PER_POSITION_BYTE = 8
 MIN_POSITION_BITS = 8
+MAX_WEIGHTS_PER_PREDICTOR_BYTE = 64  # int8 weights cost about 2-6 bits each; 1/8 bit is far below any real MLP
 
 
 def group_slices(sh_degree: int) -> dict[str, slice]:
@@ -238,6 +240,9 @@ def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> 
             raise c.fail(f"counts inconsistent: {where} holds {npos} Gaussians in a {parts[0]}-byte positions part")
         if pred == "constant" and parts[1] != 2 * d:
             raise c.fail(f"counts inconsistent: {where} constant predictor of {parts[1]} bytes, expected {2 * d}")
+        if pred == "mlp" and n_params(sh, hidden, layers, pe) > MAX_WEIGHTS_PER_PREDICTOR_BYTE * parts[1]:
+            raise c.fail(f"counts inconsistent: {where} MLP predictor of {parts[1]} bytes cannot hold "
+                         f"{n_params(sh, hidden, layers, pe)} weights")  # bounds what decoding allocates
         if pred == "mlp" and parts[1] < fixed_mlp:
             raise c.fail(f"counts inconsistent: {where} MLP predictor of {parts[1]} bytes, at least {fixed_mlp} "
                          f"expected")  # fmt: skip

@@ -174,7 +174,7 @@ def encode_v2(model: NeuralGSModel, settings: CodecSettings, target: torch.Tenso
     _check_model(model, allow_v2=True)
     a = model.arch
     n, k, d = model.num_gaussians, model.n_clusters, a.out_dim
-    if (settings.coded or settings.predictor != "mlp") and target is None:
+    if (settings.coded or settings.predictor == "constant") and target is None:
         raise ValueError("residual coding and constant predictors need the true attributes (target)")
     if target is not None and tuple(target.shape) != (n, d):
         raise ValueError(f"target has shape {tuple(target.shape)}, expected {(n, d)}")

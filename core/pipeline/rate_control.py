@@ -116,10 +116,11 @@ def settings_for(groups: Sequence[str], x: float | None, config: CompressionConf
 
 
 def variants(config: CompressionConfig, sh_degree: int) -> list[tuple[str, tuple[str, ...]]]:
-    """The residual-group variants the search tries, from most coded groups to fewest: all allowed groups;
-    then, on SH scenes, the highest SH band after the other left to the predictor (its mean, for a constant
-    predictor). Bytes grow with the SH bands (45 of lego's 58 dimensions): dropping them is often the
-    cheapest way to a target."""
+    """The residual-group variants the search tries, from fewest coded groups to most: on SH scenes, every
+    higher SH band left to the predictor (its mean, for a constant predictor), then band 1 coded, then bands 1
+    and 2, then all allowed groups. Bytes grow with the SH bands (45 of lego's 58 dimensions): leaving them
+    to the predictor is often the cheapest way to a target. :func:`encode_to_target` goes on to the next
+    variant while one cannot reach the target, and tries one more after the first that can."""
     bands = [f"sh_band{b}" for b in (1, 2, 3) if b <= sh_degree]
     groups = tuple(g for g in GROUP_NAMES if g in config.residual_groups and (not g.startswith("sh_band") or g in bands))
     out = [("residuals: " + _group_names(groups), groups)]
@@ -127,7 +128,7 @@ def variants(config: CompressionConfig, sh_degree: int) -> list[tuple[str, tuple
         groups = tuple(g for g in groups if g != b)
         if groups and b in config.residual_groups:
             out.append(("residuals: " + _group_names(groups) + f"; SH bands >= {b[-1]} from the predictor", groups))
-    return out
+    return out[::-1]  # fewest coded groups first
 
 
 def _group_names(groups: Sequence[str]) -> str:
@@ -272,6 +273,8 @@ def _solve_step(evaluate, goal: float, x0: float, report):
                 m0 = ma - c * da
                 if c > 0 and mse(goal) > m0:
                     nxt = 0.5 * math.log2((mse(goal) - m0) / c) - 0.02  # aim a hair below the goal's step
+                elif c > 0 and lo is None and X_FINEST not in [p[0] for p in pts]:
+                    nxt = X_FINEST  # the model says no step reaches the goal: check the finest once
         if nxt is None:
             nxt = x + 1.0 if hi is None else (x - 1.0 if lo is None else 0.5 * (lo + hi))
         if lo is not None and hi is not None and not lo < nxt < hi:
@@ -318,16 +321,19 @@ def encode_to_target(model: NeuralGSModel, target: torch.Tensor, importance: tor
     best = None  # (key, enc, st, name, trial)
     if config.target_psnr > 0:
         goal = config.target_psnr
-        fallback = None
+        fallback, reachable = None, 0
         for name, groups in vs:
+            if reachable >= 2:  # the first variant that reaches the target and the next one (one more band)
+                break
             found = yield from _solve_step(lambda x: trial(name, groups, x, True), goal, x_hint,
                                            lambda t: rec(f"{t.variant}: step 2^{t.log2_step:.2f}, {t.n_bytes:,} B, "
                                                          f"{t.psnr:.2f} dB"))  # fmt: skip
             good, closest = found
-            if good is None:  # even the finest step misses: this variant, and those with fewer groups, cannot
+            if good is None:  # even the finest step misses: more coded groups may reach it
                 if fallback is None or closest[2].psnr > fallback[4].psnr:
                     fallback = (closest[2].psnr, closest[0], closest[1], name, closest[2])
-                break
+                continue
+            reachable += 1
             if best is None or good[2].n_bytes < best[0]:
                 best = (good[2].n_bytes, good[0], good[1], name, good[2])
         if best is None:
