@@ -76,11 +76,12 @@ def load_original(path: str | Path) -> OriginalScene:
 
 
 def cluster_rows(model, importance: torch.Tensor | None = None,
-                 fit_losses: dict[int, float] | None = None) -> list[dict]:
+                 fit_losses: dict[int, float] | None = None, section_bytes: list[int] | None = None) -> list[dict]:
     """ClusterTable rows of a model: count, importance share, final fit loss and bytes per cluster.
 
-    importance [N] in model order (None: unknown); bytes = fp16 MLP weights (2 * n_params) + 6 per
-    position (the ``.ngs`` v1 sections; the header is not attributed to any cluster).
+    importance [N] in model order (None: unknown); bytes: ``section_bytes[c]`` when given (.ngs v2: the
+    cluster's section, positions + predictor + residuals), else fp16 MLP weights (2 * n_params) + 6 per
+    position (the ``.ngs`` v1 sections); the header is not attributed to any cluster.
     """
     offsets = model.cluster_offsets()
     mlp_bytes = 2 * model.arch.n_params()
@@ -91,7 +92,8 @@ def cluster_rows(model, importance: torch.Tensor | None = None,
         if importance is not None and total_imp > 0:
             share = float(importance[offsets[c]: offsets[c + 1]].sum()) / total_imp
         loss = None if fit_losses is None or c not in fit_losses else float(fit_losses[c])
-        rows.append({"count": int(size), "importance": share, "loss": loss, "bytes": mlp_bytes + 6 * int(size)})
+        nbytes = section_bytes[c] if section_bytes is not None and c < len(section_bytes) else mlp_bytes + 6 * int(size)
+        rows.append({"count": int(size), "importance": share, "loss": loss, "bytes": int(nbytes)})
     return rows
 
 
@@ -102,8 +104,23 @@ def compressed_from_model(model, n_bytes: int, path: Path | None = None, result=
     ids = model.cluster_ids().numpy().astype(np.int64)
     importance = None if result is None else result.importance.detach().cpu()
     losses = None if result is None else result.fit_losses
-    return CompressedScene(model, scene, ids, cluster_rows(model, importance, losses), int(n_bytes),
+    sections = _section_bytes(result, path)
+    return CompressedScene(model, scene, ids, cluster_rows(model, importance, losses, sections), int(n_bytes),
                            _bounds(scene.means), path, result)
+
+
+def _section_bytes(result, path: Path | None) -> list[int] | None:
+    """Bytes of each cluster's section of a .ngs v2 result or file (None for v1)."""
+    codec = getattr(result, "codec", None) if result is not None else None
+    if codec and codec.get("clusters"):
+        return [sum(c["bytes"].values()) for c in codec["clusters"]]
+    if path is not None:
+        from core.codec import read_ngs_header
+
+        hdr = read_ngs_header(path)
+        if hdr.get("version") == 2:
+            return [int(s["length"]) for s in hdr["sections"]]
+    return None
 
 
 def compressed_from_result(result) -> CompressedScene:
@@ -159,7 +176,18 @@ def display_scene(cs: CompressedScene, visible: np.ndarray | None = None, color_
 def export_ngs(cs: CompressedScene, path: str | Path, overwrite: bool = False) -> int:
     """Write the model as ``.ngs``, atomically; FileExistsError when ``path`` exists and not ``overwrite``."""
     from core.codec import write_ngs
+    from core.codec.ngs import write_chunks
+    from core.neural_field import ClusterField
 
+    encoded = getattr(cs.result, "encoded", None) if cs.result is not None else None
+    if encoded is not None:  # a fresh v2 compression: the bytes it measured
+        return write_chunks(encoded.chunks, Path(path), overwrite=overwrite)
+    if cs.model.residual is not None or not all(isinstance(f, ClusterField) for f in cs.model.fields):
+        if cs.path is None:
+            raise ValueError("this compressed scene has no encoded bytes to export")
+        if Path(path).resolve() == Path(cs.path).resolve():
+            raise FileExistsError(f"{path} is the file this scene was opened from")
+        return write_chunks([Path(cs.path).read_bytes()], Path(path), overwrite=overwrite)  # a v2 file, as read
     return write_ngs(cs.model, Path(path), overwrite=overwrite)
 
 

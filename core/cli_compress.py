@@ -229,7 +229,9 @@ def cmd_compress(args) -> int:
     if result.encoded is not None:  # .ngs v2: the bytes the pipeline measured, with the source recorded
         from core.codec.ngs import write_chunks
 
-        result.encoded.set_meta(result.model.meta)
+        from core.pipeline.compress import file_meta
+
+        result.encoded.set_meta(file_meta(result.model.meta))
         n_bytes = write_chunks(result.encoded.chunks, out, overwrite=args.force)
     else:
         n_bytes = write_ngs(result.model, out, overwrite=args.force)

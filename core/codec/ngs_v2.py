@@ -110,7 +110,7 @@ class EncodedV2:
         return sum(len(c) for c in self.chunks)
 
     def set_meta(self, meta: dict) -> None:
-        """Replace the header's free-form ``meta`` (and the model's) by ``meta``; the sections stay as they are."""
+        """Replace the header's free-form ``meta`` by ``meta``; the sections (and ``self.model``) stay as they are."""
         import json
 
         header = json.loads(self.chunks[1].decode("utf-8"))  # chunks: prelude, header, CRC, (length, payload, CRC)...
@@ -118,7 +118,6 @@ class EncodedV2:
         header["meta"] = dict(meta)
         payloads = [(sec["name"], self.chunks[3 + 3 * i + 1]) for i, sec in enumerate(sections)]
         self.chunks = assemble(header, payloads, version=VERSION2)
-        self.model.meta = dict(meta)
 
     def part_bytes(self) -> dict[str, int]:
         out = {"positions": 0, "predictor": 0, "residuals": 0}
