@@ -113,7 +113,9 @@ class EncodedV2:
         """Replace the header's free-form ``meta`` by ``meta``; the sections (and ``self.model``) stay as they are."""
         import json
 
-        header = json.loads(self.chunks[1].decode("utf-8"))  # chunks: prelude, header, CRC, (length, payload, CRC)...
+        import zlib
+
+        header = json.loads(zlib.decompress(self.chunks[1]).decode("utf-8"))  # chunks: prelude, header, CRC, ...
         sections = header.pop("sections")
         header["meta"] = dict(meta)
         payloads = [(sec["name"], self.chunks[3 + 3 * i + 1]) for i, sec in enumerate(sections)]

@@ -45,6 +45,9 @@ from core.scene import GaussianScene
 
 log = logging.getLogger(__name__)
 
+MIN_PER_CLUSTER = 500
+"""With residual coding, at least this many kept Gaussians per cluster (fewer clusters for small scenes)."""
+
 __all__ = ["CompressionResult", "compress", "evaluate", "resolve_device", "run_to_completion"]
 
 
@@ -210,6 +213,11 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
 
     attrs = scene_to_attributes(kept)
     k = config.effective_clusters
+    if config.format_version == 2 and config.residual_groups and k > 1:
+        # residual coding: each cluster's side information (a constant predictor, D Laplace scales, its header
+        # entry) costs about 3 D + 100 bytes; below MIN_PER_CLUSTER Gaussians a cluster costs more than it saves
+        # (truncated-sh3, 45 kept: 8 clusters 7.2 KB, header included; 1 cluster far less)
+        k = max(1, min(k, kept.num_gaussians // MIN_PER_CLUSTER))
     if k > 1:
         feats = normalised_features(torch.cat([kept.means, attrs], dim=1), config.kmeans_range_pct)
         km = yield from _timed(kmeans_stage(feats, k, config.kmeans_iters, config.seed), "cluster", timings)
@@ -300,7 +308,7 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     rate_report = None
     if encoded is not None:
         rate_report = _rate_report(config, encoded, rate, ceilings.tried if ceilings else None, metrics)
-        model.meta["codec"] = {k: v for k, v in rate_report.items() if k not in ("trials", "clusters", "prune_search")}
+        model.meta["codec"] = _file_codec(rate_report)
         bare = encoded.n_bytes  # as searched, before the run's record joins the header
         encoded.set_meta(file_meta(model.meta))
         for _ in range(3):  # a size target includes the header: shrink the budget by what the header added
@@ -315,8 +323,7 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
             importance = predictor_importance[torch.from_numpy(encoded.order)]
             model = _replace_model(model, encoded.model)
             rate_report = _rate_report(config, encoded, rate, ceilings.tried if ceilings else None, None)
-            model.meta["codec"] = {k: v for k, v in rate_report.items() if k not in ("trials", "clusters",
-                                                                                     "prune_search")}
+            model.meta["codec"] = _file_codec(rate_report)
             bare = encoded.n_bytes
             if metrics is not None:  # the held-out numbers of the file actually written
                 with torch.no_grad():
@@ -341,19 +348,28 @@ def _replace_model(old: NeuralGSModel, new: NeuralGSModel) -> NeuralGSModel:
     return new
 
 
+def _file_codec(report: dict) -> dict:
+    """What a file records of its rate control: the target, whether it was reached, the prune ratio (the
+    steps, levels, position bits and predictors are in the header's own keys)."""
+    keep = ("target_psnr", "target_size", "reached", "prune_ratio")
+    return {k: report[k] for k in keep if report.get(k) is not None}
+
+
 def file_meta(meta: dict) -> dict:
-    """The compact record a .ngs v2 header keeps of a run: the configuration's view settings and every field
-    that differs from CompressionConfig's defaults (not all ~60), timings rounded to 0.1 s, the rest as is.
-    Measured: the full record was 2 KB, 5% of a 40 KB file."""
+    """The compact record a .ngs v2 header keeps of a run: the configuration's view settings (eval recreates
+    the held-out views from them) and main knobs (not all ~60 fields), the total time, the rest as is.
+    Measured: the full record was 2 KB, 5% of a 40 KB file and most of a 100-Gaussian one."""
     out = dict(meta)
     cfg = meta.get("config")
     if isinstance(cfg, dict):
-        defaults = CompressionConfig().to_dict()
-        views = ("n_views", "n_test_views", "image_size", "eval_size", "up", "elevation_range_deg",
-                 "dataset_max_size", "test_every", "background", "seed", "preset")
-        out["config"] = {k: v for k, v in cfg.items() if k in views or defaults.get(k, object()) != v}
+        keep = ("n_views", "n_test_views", "image_size", "eval_size", "up", "elevation_range_deg", "dataset_max_size",
+                "test_every", "background", "seed", "preset", "n_clusters", "prune_ratio", "hidden", "layers",
+                "pe_freqs", "fit_iters", "finetune_iters", "lambda_freq", "target_psnr", "target_size")
+        out["config"] = {k: cfg[k] for k in keep if k in cfg}
     if isinstance(meta.get("timings"), dict):
-        out["timings"] = {k: round(float(v), 1) for k, v in meta["timings"].items()}
+        out["timings"] = {"total": round(sum(float(v) for v in meta["timings"].values()), 1)}
+    if isinstance(meta.get("heldout"), dict):
+        out["heldout"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in meta["heldout"].items()}
     return out
 
 

@@ -145,6 +145,21 @@ def cluster_losses(model: NeuralGSModel, targets: torch.Tensor, weights: torch.T
     return {c: float(err[offs[c]: offs[c + 1]].sum()) for c in range(model.n_clusters)}
 
 
+def short_box(lo: torch.Tensor, hi: torch.Tensor, digits: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """The box [lo, hi] widened to values of ``digits`` significant decimal digits (lo rounded down, hi up):
+    the same normalisation within a fraction of a percent, and half the characters in a file's header
+    (its 2 D attribute bounds were 1.4 KB of a 3.6 KB SH-3 file)."""
+    def rnd(x: torch.Tensor, up: bool) -> torch.Tensor:
+        v = x.double()
+        mag = torch.where(v != 0, torch.floor(torch.log10(v.abs().clamp_min(1e-30))), torch.zeros_like(v))
+        scale = 10.0 ** (digits - 1 - mag)
+        r = (torch.ceil(v * scale) if up else torch.floor(v * scale)) / scale
+        return r.to(x.dtype)
+
+    lo2, hi2 = rnd(lo, False), rnd(hi, True)
+    return torch.minimum(lo2, lo), torch.maximum(hi2, hi)
+
+
 def fit_clusters(positions: torch.Tensor, attrs: torch.Tensor, labels: torch.Tensor,
                  importance: torch.Tensor | None, config: CompressionConfig,
                  sh_degree: int) -> Generator[ProgressRecord, None, FitResult]:
@@ -161,7 +176,7 @@ def fit_clusters(positions: torch.Tensor, attrs: torch.Tensor, labels: torch.Ten
     order, sizes = cluster_order(labels)
     pos = positions[order].contiguous()
     raw = attrs[order]
-    attr_lo, attr_hi = attribute_box(raw, config.attr_range_pct, config.attr_margin)
+    attr_lo, attr_hi = short_box(*attribute_box(raw, config.attr_range_pct, config.attr_margin))
     targets = normalise(raw, attr_lo, attr_hi).clamp(-1.0, 1.0)
     use_w = config.use_importance_weights and importance is not None
     base_w = importance[order].clamp_min(0.0) if importance is not None else torch.ones(m, device=device)

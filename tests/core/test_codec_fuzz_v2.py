@@ -47,8 +47,8 @@ STEPS = {"opacity": 0.05, "log_scales": 0.1, "sh_dc": 0.05, "sh_band1": 0.2}
 def split_v2(data: bytes) -> tuple[dict, list[bytes]]:
     """(header dict without "sections", section payloads) of a v2 file (an independent parse of the layout)."""
     magic, version, flags, hlen = struct.unpack_from("<4sHHI", data, 0)
-    assert (magic, version, flags) == (b"NGS\x00", 2, 0)
-    header = json.loads(data[12: 12 + hlen])
+    assert (magic, version, flags) == (b"NGS\x00", 2, 1)  # flag 1: the header JSON is deflated
+    header = json.loads(zlib.decompress(data[12: 12 + hlen]))
     off, payloads = 16 + hlen, []
     for sec in header.pop("sections"):
         (length,) = struct.unpack_from("<I", data, off)
@@ -209,7 +209,7 @@ def test_random_bytes_after_a_valid_prelude_or_header():
         if i % 3 == 0:
             data = fmt.PRELUDE.pack(fmt.MAGIC, 2, 0, int(rng.integers(0, 2000))) + body
         elif i % 3 == 1:
-            data = fmt.MAGIC + struct.pack("<HH", 2, 0) + body
+            data = fmt.MAGIC + struct.pack("<HH", 2, i % 2) + body
         else:  # a valid header, then noise where the sections should be
             data = header_part + body
         must_fail(data)
@@ -219,6 +219,7 @@ def test_random_bytes_after_a_valid_prelude_or_header():
 @given(st.binary(max_size=1500))
 def test_hypothesis_bytes_after_v2_prelude(data):
     must_fail(fmt.MAGIC + struct.pack("<HH", 2, 0) + data)
+    must_fail(fmt.MAGIC + struct.pack("<HH", 2, 1) + data)
     must_fail(VALID[: SECTION_STARTS[0]] + data)
 
 

@@ -68,11 +68,14 @@ def split_file(data: bytes) -> tuple[dict, bytes, list[tuple[int, bytes, int]]]:
 
 def rewrite_header(data: bytes, mutate=None, *, header_text: bytes | None = None, fix_crc: bool = True) -> bytes:
     """``data`` with its header JSON replaced (mutate(dict) edits it in place) and a correct CRC."""
-    (hlen,) = struct.unpack_from("<I", data, 8)
-    header = json.loads(data[12: 12 + hlen])
+    (flags, hlen) = struct.unpack_from("<HI", data, 6)
+    deflated = bool(flags & 1)  # .ngs v2 deflates its header JSON
+    header = json.loads(zlib.decompress(data[12: 12 + hlen]) if deflated else data[12: 12 + hlen])
     if mutate is not None:
         mutate(header)
     new = header_text if header_text is not None else json.dumps(header).encode()
+    if deflated:
+        new = zlib.compress(new)
     crc = zlib.crc32(new) if fix_crc else struct.unpack_from("<I", data, 12 + hlen)[0]
     return data[:8] + struct.pack("<I", len(new)) + new + struct.pack("<I", crc) + data[16 + hlen:]
 

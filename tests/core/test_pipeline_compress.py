@@ -64,10 +64,10 @@ def test_the_result_is_exactly_what_the_ngs_file_stores(tiny_run):
     back = decode_ngs(data)
     _assert_same_scene(res.model, back)
     meta = json.loads(json.dumps(back.meta))
-    assert meta["config"]["n_clusters"] == 3 and set(meta["timings"]) == set(STAGES) | {"encode"}
+    assert meta["config"]["n_clusters"] == 3 and meta["timings"]["total"] > 0  # a compact record in the file
     assert meta["n_original"] == 300 and meta["n_kept"] == 180 and "psnr" in meta["heldout"]
-    assert meta["codec"]["predictors"] == {"mlp": 3, "constant": 0}  # pure NeuralGS: MLPs only, no residuals
-    assert back.residual is None and meta["codec"]["bytes"]["residuals"] == 0
+    assert res.codec["predictors"] == {"mlp": 3, "constant": 0}  # pure NeuralGS: MLPs only, no residuals
+    assert back.residual is None and res.codec["bytes"]["residuals"] == 0
 
 
 def test_format_version_1_still_writes_the_papers_storage(single_thread):
