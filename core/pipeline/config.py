@@ -105,7 +105,7 @@ class CompressionConfig:
     predictor: str = "auto"  # per cluster: auto (fewer bytes of MLP or constant), mlp, constant
     prune_candidates: tuple[float, ...] = ()  # with target_psnr: the largest ratio whose ceiling clears it
     ceiling_margin_db: float = 1.0  # how far above the target the pruned scene's ceiling must be
-    search_views: int = 2  # held-out views the step search renders (the result is confirmed on all)
+    search_views: int = 3  # held-out views the step search renders (the result is confirmed on all)
     preset: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
