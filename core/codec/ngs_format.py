@@ -264,6 +264,13 @@ class Section:
     offset: int  # file offset of the section's u32 length field
 
 
+def layout_size(header_len: int, sections: tuple[Section, ...]) -> int:
+    """The exact size of a file with a header of ``header_len`` bytes and these sections."""
+    last = sections[-1] if sections else None
+    end = PRELUDE_BYTES + header_len + U32.size
+    return last.offset + SECTION_OVERHEAD + last.length if last else end
+
+
 @dataclass(frozen=True)
 class NgsHeader:
     """A validated v1 header plus the section layout. Arrays are float32 numpy."""
@@ -292,9 +299,7 @@ class NgsHeader:
     @property
     def file_size(self) -> int:
         """The exact size a valid file with this header has."""
-        last = self.sections[-1] if self.sections else None
-        end = PRELUDE_BYTES + self.header_len + U32.size
-        return last.offset + SECTION_OVERHEAD + last.length if last else end
+        return layout_size(self.header_len, self.sections)
 
 
 class _Checker:
@@ -372,9 +377,8 @@ def parse_header_json(hbytes: bytes, path: Path) -> dict:
     return obj
 
 
-def validate_header(obj: dict, version: int, header_len: int, path: Path) -> NgsHeader:
-    """Check every key, type, range and count of a parsed v1 header; compute the section layout."""
-    c = _Checker(path)
+def check_counts_and_arch(c: "_Checker", obj: dict) -> tuple[int, int, int, int, int, int]:
+    """(n_gaussians, n_clusters, sh_degree, hidden, layers, pe_freqs) of a header (v1 and v2), checked."""
     n = c.int_in(obj, "n_gaussians", 0, MAX_GAUSSIANS)
     k = c.int_in(obj, "n_clusters", 0, MAX_CLUSTERS)
     sh = c.int_in(obj, "sh_degree", 0, 3)
@@ -384,13 +388,11 @@ def validate_header(obj: dict, version: int, header_len: int, path: Path) -> Ngs
     hidden = c.int_in(arch, "hidden", 1, MAX_HIDDEN, "header 'arch'")
     layers = c.int_in(arch, "layers", MIN_LAYERS, MAX_LAYERS, "header 'arch'")
     pe = c.int_in(arch, "pe_freqs", 0, MAX_PE_FREQS, "header 'arch'")
-    bits = c.int_in(obj, "position_bits", 0, 2**31)
-    if bits != POSITION_BITS:
-        raise c.fail(f"unsupported position_bits {bits} (version 1 stores {POSITION_BITS}-bit positions)")
-    wd = c.get(obj, "weight_dtype")
-    if wd != WEIGHT_DTYPE:
-        raise c.fail(f"unsupported weight_dtype {_short(wd)} (version 1 stores {WEIGHT_DTYPE!r} weights)")
+    return n, k, sh, hidden, layers, pe
 
+
+def check_cluster_sizes(c: "_Checker", obj: dict, n: int, k: int) -> list[int]:
+    """``cluster_sizes``: k integers, non-increasing (largest cluster first), summing to n."""
     sizes = c.get(obj, "cluster_sizes")
     if not isinstance(sizes, list):
         raise c.fail(f"header key 'cluster_sizes' has the wrong type (expected a list, got {_jtype(sizes)})")
@@ -408,7 +410,11 @@ def validate_header(obj: dict, version: int, header_len: int, path: Path) -> Ngs
         total += s
     if total != n:
         raise c.fail(f"counts inconsistent: cluster sizes sum to {total} but n_gaussians is {n}")
+    return sizes
 
+
+def check_boxes_and_meta(c: "_Checker", obj: dict, sh: int):
+    """(pos_lo, pos_hi, attr_lo, attr_hi, meta) of a header (v1 and v2): finite float32 boxes with hi >= lo."""
     d = attribute_dim(sh)
     pos_lo = c.floats(obj, "pos_lo", 3, "x, y, z")
     pos_hi = c.floats(obj, "pos_hi", 3, "x, y, z")
@@ -422,6 +428,21 @@ def validate_header(obj: dict, version: int, header_len: int, path: Path) -> Ngs
     meta = c.get(obj, "meta")
     if not isinstance(meta, dict):
         raise c.fail(f"header key 'meta' has the wrong type (expected an object, got {_jtype(meta)})")
+    return pos_lo, pos_hi, attr_lo, attr_hi, meta
+
+
+def validate_header(obj: dict, version: int, header_len: int, path: Path) -> NgsHeader:
+    """Check every key, type, range and count of a parsed v1 header; compute the section layout."""
+    c = _Checker(path)
+    n, k, sh, hidden, layers, pe = check_counts_and_arch(c, obj)
+    bits = c.int_in(obj, "position_bits", 0, 2**31)
+    if bits != POSITION_BITS:
+        raise c.fail(f"unsupported position_bits {bits} (version 1 stores {POSITION_BITS}-bit positions)")
+    wd = c.get(obj, "weight_dtype")
+    if wd != WEIGHT_DTYPE:
+        raise c.fail(f"unsupported weight_dtype {_short(wd)} (version 1 stores {WEIGHT_DTYPE!r} weights)")
+    sizes = check_cluster_sizes(c, obj, n, k)
+    pos_lo, pos_hi, attr_lo, attr_hi, meta = check_boxes_and_meta(c, obj, sh)
 
     mlp_len = 2 * n_params(sh, hidden, layers, pe)
     expected = [("positions", 6 * n)] + [(f"mlp_{i}", mlp_len) for i in range(k)]

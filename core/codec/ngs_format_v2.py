@@ -41,24 +41,21 @@ from typing import Any
 import numpy as np
 
 from core.codec.ngs_format import (
-    MAX_CLUSTERS,
     MAX_GAUSSIANS,
-    MAX_HIDDEN,
-    MAX_LAYERS,
-    MAX_PE_FREQS,
-    MIN_LAYERS,
     POSITION_BITS,
     PRELUDE_BYTES,
     SECTION_OVERHEAD,
-    SH_REST_COUNTS,
     U32,
-    NgsFormatError,
     Section,
     _Checker,
     _jtype,
     _short,
     attribute_dim,
+    check_boxes_and_meta,
+    check_cluster_sizes,
+    check_counts_and_arch,
     layer_shapes,
+    layout_size,
     n_params,
 )
 
@@ -134,9 +131,7 @@ class NgsHeaderV2:
 
     @property
     def file_size(self) -> int:
-        last = self.sections[-1] if self.sections else None
-        end = PRELUDE_BYTES + self.header_len + U32.size
-        return last.offset + SECTION_OVERHEAD + last.length if last else end
+        return layout_size(self.header_len, self.sections)
 
     @property
     def coded_dims(self) -> np.ndarray:
@@ -147,28 +142,10 @@ class NgsHeaderV2:
 def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> NgsHeaderV2:
     """Check every key, type, range and count of a parsed v2 header; compute the section layout."""
     c = _Checker(path)
-    n = c.int_in(obj, "n_gaussians", 0, MAX_GAUSSIANS)
-    k = c.int_in(obj, "n_clusters", 0, MAX_CLUSTERS)
-    sh = c.int_in(obj, "sh_degree", 0, 3)
-    arch = c.get(obj, "arch")
-    if not isinstance(arch, dict):
-        raise c.fail(f"header key 'arch' has the wrong type (expected an object, got {_jtype(arch)})")
-    hidden = c.int_in(arch, "hidden", 1, MAX_HIDDEN, "header 'arch'")
-    layers = c.int_in(arch, "layers", MIN_LAYERS, MAX_LAYERS, "header 'arch'")
-    pe = c.int_in(arch, "pe_freqs", 0, MAX_PE_FREQS, "header 'arch'")
+    n, k, sh, hidden, layers, pe = check_counts_and_arch(c, obj)
     bits = c.int_in(obj, "position_bits", MIN_POSITION_BITS, POSITION_BITS)
     d = attribute_dim(sh)
-    pos_lo, pos_hi = c.floats(obj, "pos_lo", 3, "x, y, z"), c.floats(obj, "pos_hi", 3, "x, y, z")
-    what = f"D = 10 + 3 * {SH_REST_COUNTS[sh]} attributes for SH degree {sh}"
-    attr_lo, attr_hi = c.floats(obj, "attr_lo", d, what), c.floats(obj, "attr_hi", d, what)
-    for name, lo, hi in (("pos", pos_lo, pos_hi), ("attr", attr_lo, attr_hi)):
-        bad = np.flatnonzero(hi < lo)
-        if bad.size:
-            i = int(bad[0])
-            raise c.fail(f"invalid range: {name}_hi[{i}] = {hi[i]!r} is below {name}_lo[{i}] = {lo[i]!r}")
-    meta = c.get(obj, "meta")
-    if not isinstance(meta, dict):
-        raise c.fail(f"header key 'meta' has the wrong type (expected an object, got {_jtype(meta)})")
+    pos_lo, pos_hi, attr_lo, attr_hi, meta = check_boxes_and_meta(c, obj, sh)
 
     codec = c.get(obj, "codec")
     if not isinstance(codec, dict):
@@ -203,16 +180,7 @@ def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> 
     if coded and len(lcounts) > 1 and level_counts.sum() <= 0:
         raise c.fail("header 'codec' level_counts are all zero")
 
-    sizes = c.get(obj, "cluster_sizes")
-    if not isinstance(sizes, list) or len(sizes) != k:
-        raise c.fail(f"counts inconsistent: cluster_sizes must list n_clusters = {k} integers")
-    total = 0
-    for i, s in enumerate(sizes):
-        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_GAUSSIANS:
-            raise c.fail(f"header value cluster_sizes[{i}] = {_short(s)} is not an integer in 0..{MAX_GAUSSIANS}")
-        total += s
-    if total != n:
-        raise c.fail(f"counts inconsistent: cluster sizes sum to {total} but n_gaussians is {n}")
+    sizes = check_cluster_sizes(c, obj, n, k)
     clusters_obj = c.get(obj, "clusters")
     if not isinstance(clusters_obj, list) or len(clusters_obj) != k:
         raise c.fail(f"counts inconsistent: header key 'clusters' must list n_clusters = {k} entries")
