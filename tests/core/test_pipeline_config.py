@@ -13,8 +13,10 @@ from tests.conftest import REPO_ROOT
 
 
 def test_presets_exist_and_are_ordered_by_effort():
-    assert set(PRESETS) == {"preview", "balanced", "paper"}
+    assert set(PRESETS) == {"codec", "preview", "balanced", "paper"}
     p, b, full = (config_from_preset(n) for n in ("preview", "balanced", "paper"))
+    for c in (p, b, full):  # the paper's pure NeuralGS (no residuals, no target), in the v2 container
+        assert c.residual_groups == () and c.target_psnr == 0 and c.format_version == 2
     assert p.fit_iters < b.fit_iters < full.fit_iters == 60_000
     assert p.finetune_iters < b.finetune_iters < full.finetune_iters == 25_000
     assert full.hidden == 128 and full.layers == 5 and full.pe_freqs == 10
@@ -24,6 +26,25 @@ def test_presets_exist_and_are_ordered_by_effort():
     assert full.fit_lr == (1e-3, 8e-5) and full.finetune_lr == (3e-4, 6e-6) and full.attr_range_pct == 0.0
     assert b.fit_lr[0] > full.fit_lr[0] and b.finetune_lr[0] > full.finetune_lr[0] and b.attr_range_pct > 0
     assert b.preset == "balanced"
+
+
+def test_the_codec_preset_is_visually_lossless_rate_control():
+    c = config_from_preset("codec")
+    assert c.target_psnr == 40.0 and c.target_size == 0 and c.finetune_iters == 0 and c.format_version == 2
+    assert set(c.residual_groups) == {"opacity", "log_scales", "rotation", "sh_dc", "sh_band1", "sh_band2", "sh_band3"}
+    assert c.prune_candidates[0] > c.prune_candidates[-1] == 0.0 and c.importance_levels == 4
+
+
+@pytest.mark.parametrize("bad", [dict(target_psnr=40.0, target_size=1000), dict(target_psnr=-1.0),
+                                 dict(target_size=-5), dict(format_version=3), dict(residual_groups=("sh_rest",)),
+                                 dict(predictor="neural"), dict(importance_levels=0), dict(importance_levels=17),
+                                 dict(prune_candidates=(1.0,)), dict(search_views=0),
+                                 dict(target_psnr=40.0, residual_groups=()),
+                                 dict(format_version=1, residual_groups=("opacity",))])
+def test_codec_fields_are_validated(bad):
+    config_from_preset("codec")  # valid as it is: each case below breaks one rule
+    with pytest.raises(ValueError):
+        config_from_preset("codec", **bad)
 
 
 def test_every_preset_evaluates_at_800_px_and_trains_at_its_own_size():
