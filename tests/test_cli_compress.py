@@ -188,3 +188,49 @@ def test_bench_ablation_has_the_four_rows_with_real_sizes(small_ply):
         (False, False), (False, False), (True, False), (True, True)]
     assert rows[0]["bytes"] < rows[1]["bytes"]  # one MLP is smaller than three
     assert all(row["psnr"] > 5 for row in rows)
+
+
+# -- .ngs v2 rate control from the command line ---------------------------------------------------------------
+CODEC_FAST = ["--up", "+z", "--views", "4", "--view-size", "32", "--eval-size", "32", "--fit-iters", "20"]
+
+
+def test_default_compress_is_a_visually_lossless_v2_file_and_says_what_it_chose(small_ply, tmp_path):
+    out = tmp_path / "default.ngs"
+    r = run("compress", small_ply, "-o", out, *CODEC_FAST, "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert out.read_bytes()[4:6] == b"\x02\x00" and out.stat().st_size == s["compressed_bytes"]
+    c = s["codec"]
+    assert c["target_psnr"] == 40.0 and c["reached"] is True and s["psnr"] >= 40.0
+    assert c["trials"] and c["prune_search"] and c["settings"]["position_bits"] <= 16
+    text = run("compress", small_ply, "-o", tmp_path / "text.ngs", *CODEC_FAST, "--target-size", "20k")
+    assert text.returncode == 0, text.stderr
+    assert "codec: .ngs v2" in text.stdout and "search:" in text.stdout
+    assert (tmp_path / "text.ngs").stat().st_size <= 20_000
+    ev = run("eval", small_ply, out, "--json")  # eval re-creates the held-out views from the file's record
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads(ev.stdout)["psnr"] == pytest.approx(s["psnr"], abs=1e-6)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--target-psnr", "0"], "--target-psnr must be"),
+    (["--target-psnr", "40", "--target-size", "100k"], "not both"),
+    (["--target-size", "lots"], "not a size"),
+    (["--residuals", "glitter"], "unknown residual group"),
+    (["--residuals", "none", "--target-psnr", "30"], "needs residuals"),
+    (["--format-version", "1"], "--format-version 1"),
+    (["--preset", "balanced", "--residuals", "opacity"], "needs a target"),
+])
+def test_bad_codec_options_are_usage_errors_and_write_nothing(small_ply, tmp_path, args, message):
+    out = tmp_path / "x.ngs"
+    r = run("compress", small_ply, "-o", out, *CODEC_FAST, *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not out.exists()
+
+
+def test_parse_size_accepts_units():
+    from core.cli_compress import parse_groups, parse_size
+
+    assert parse_size("250000") == 250_000 and parse_size("250k") == 250_000 and parse_size("1.5MB") == 1_500_000
+    assert parse_groups("sh_rest,opacity") == ("opacity", "sh_band1", "sh_band2", "sh_band3")
+    assert parse_groups("none") == () and len(parse_groups("all")) == 7
