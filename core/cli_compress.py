@@ -404,4 +404,16 @@ def ngs_summary(path: Path) -> dict:
         "bounds": {"min": lo, "max": hi, "p02": lo, "p98": hi, "robust_extent": [b - a for a, b in zip(lo, hi)]},
         "warnings": [], "n_clusters": hdr["n_clusters"], "cluster_sizes": hdr["cluster_sizes"],
         "arch": hdr["arch"], "heldout": meta.get("heldout"), "source": meta.get("source"),
+        "codec": _codec_info(hdr),
     }
+
+
+def _codec_info(hdr: dict) -> dict | None:
+    """For a v2 header: position bits, coded groups and their steps, predictors, bytes per cluster section."""
+    if hdr.get("version") != 2:
+        return None
+    from core.codec.ngs_format_v2 import describe_codec
+
+    return {**describe_codec(hdr), "position_bits": hdr.get("position_bits"),
+            "section_bytes": [s["length"] for s in hdr.get("sections", [])],
+            "target": (hdr.get("meta") or {}).get("codec")}

@@ -249,7 +249,7 @@ def encode_v2(model: NeuralGSModel, settings: CodecSettings, target: torch.Tenso
         "pos_lo": f32_list(lo), "pos_hi": f32_list(hi),
         "attr_lo": f32_list(_np32(model.attr_lo)), "attr_hi": f32_list(_np32(model.attr_hi)),
         "position_bits": bits,
-        "codec": {"steps": {g: (None if v is None else float(np.float32(v))) for g, v in settings.steps.items()}
+        "codec": {"steps": {g: (None if v is None else f32_list([v])[0]) for g, v in settings.steps.items()}
                   | {g: None for g in GROUP_NAMES if g not in settings.steps},
                   "level_steps": f32_list(level_steps), "level_counts": [int(x) for x in level_counts],
                   "weight_bits": WEIGHT_BITS},
