@@ -71,11 +71,21 @@ V2_DATASET_TARGETS = (32.5, 33.0, 33.57, 33.63, 34.0)
 QUICK_V2_TARGETS = (30.0,)
 
 
-def v2_settings(targets: tuple[float, ...]) -> list[tuple[str, dict]]:
-    """The v2 curve's points: the `codec` preset's settings with each target PSNR."""
+V2_DATASET_RENDER_TARGETS = (40.0,)
+"""For a dataset scene, also these targets against the original's renders at the dataset's cameras (the
+protocol of the other scenes: 40 dB counts as visually equal), so that every scene has a 40 dB point."""
+RENDER_TARGETS_KEY = "_targets_renders"
+
+
+def v2_settings(targets: tuple[float, ...], render_targets: tuple[float, ...] = ()) -> list[tuple[str, dict]]:
+    """The v2 curve's points: the `codec` preset's settings with each target PSNR; ``render_targets``: points of a
+    dataset scene whose targets are the original's renders at the dataset's cameras instead of its images."""
     from core.pipeline.config import PRESETS
 
-    return [(f"v2-{t:g}dB", {**PRESETS["codec"], "target_psnr": t}) for t in targets]
+    out = [(f"v2-{t:g}dB", {**PRESETS["codec"], "target_psnr": t}) for t in targets]
+    out += [(f"v2-{t:g}dB-vs-renders", {**PRESETS["codec"], "target_psnr": t, RENDER_TARGETS_KEY: True})
+            for t in render_targets]
+    return out
 
 
 # --quick (the test suite): the same curve with a schedule that runs in seconds; numbers are not meaningful
@@ -128,6 +138,7 @@ class BenchPlan:
     v2: bool = True
     v2_targets: tuple[float, ...] = V2_TARGETS
     v2_dataset_targets: tuple[float, ...] = V2_DATASET_TARGETS
+    v2_dataset_render_targets: tuple[float, ...] = V2_DATASET_RENDER_TARGETS
     v2_overrides: dict = field(default_factory=dict)  # applied after each v2 point's settings (--quick)
 
 
@@ -142,7 +153,8 @@ def default_plan(quick: bool = False, only: str | None = None) -> BenchPlan:
     methods = dict(peers=only in (None, "peers"), ngs=only in (None, "ngs"), v2=only in (None, "v2"))
     if quick:
         return BenchPlan(QUICK_PRESET, dict(QUICK_OVERRIDES), **methods, v2_targets=QUICK_V2_TARGETS,
-                         v2_dataset_targets=QUICK_V2_TARGETS, v2_overrides=dict(QUICK_OVERRIDES))
+                         v2_dataset_targets=QUICK_V2_TARGETS, v2_dataset_render_targets=(),
+                         v2_overrides=dict(QUICK_OVERRIDES))
     return BenchPlan(**methods)
 
 
@@ -369,7 +381,9 @@ def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]], compute: bool = 
 
     rows = []
     for name, overrides in settings:
-        config = run.config.replace(**overrides, evaluate=False)  # evaluated below, like every method
+        vs_renders = bool(overrides.get(RENDER_TARGETS_KEY))  # a dataset scene's point aiming at the renders
+        config = run.config.replace(**{k: v for k, v in overrides.items() if k != RENDER_TARGETS_KEY},
+                                    evaluate=False)  # evaluated below, like every method
         path = run.out_dir / f"{run.label}.{name}.ngs"
         key = _point_key(run, {"method": "ngs", "setting": name, "overrides": overrides})
         saved = _reused_point(run, "ngs", name, key, path)
@@ -381,8 +395,8 @@ def _ngs_rows(run: _SceneRun, settings: list[tuple[str, dict]], compute: bool = 
         log.info("%s: .ngs setting %s (%s)", run.label, name, ", ".join(f"{k}={v}" for k, v in overrides.items()))
         t0 = time.perf_counter()
         try:
-            result = run_to_completion(compress(run.scene, config, cameras=run.cameras,
-                                                dataset_images=True if run.cameras is not None else None),
+            images = None if run.cameras is None else not vs_renders
+            result = run_to_completion(compress(run.scene, config, cameras=run.cameras, dataset_images=images),
                                        run.on_progress)
             if result.encoded is not None:  # .ngs v2: the bytes compress() measured
                 n_bytes = write_chunks(result.encoded.chunks, path, overwrite=True)
@@ -478,7 +492,8 @@ def bench_scene(path: Path, out_dir: Path, plan: BenchPlan, cli: Path | None, on
             rows = _peer_rows(run, cli if plan.peers else None, peer_formats())
             rows += _ngs_rows(run, plan.ngs_settings, compute=plan.ngs)
             targets = plan.v2_dataset_targets if cameras is not None else plan.v2_targets
-            v2 = [(name, {**o, **plan.v2_overrides}) for name, o in v2_settings(targets)]
+            renders = plan.v2_dataset_render_targets if cameras is not None else ()
+            v2 = [(name, {**o, **plan.v2_overrides}) for name, o in v2_settings(targets, renders)]
             rows += _ngs_rows(run, v2, compute=plan.v2)
         original = _row(run, "ply", "original", path.name, run.ply_bytes, scene.num_gaussians,
                         quality=run.original_gt)
