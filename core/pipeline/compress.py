@@ -196,7 +196,7 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     scores = yield from _timed(importance_scores(src, views.train_cameras, config.beta, config.render_backend),
                                "importance", timings)
 
-    search_idx = search_subset(views.n_test, config.search_views)
+    search_idx = search_subset(views.n_test, search_view_count(views, config))
     search_cams = [views.test_cameras[i] for i in search_idx]
     search_tgts = [views.test_targets[i] for i in search_idx]
     ceilings, ratios = None, [config.prune_ratio]
@@ -255,10 +255,10 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
                 steps = [v for v in rr.settings.steps.values() if v is not None]
                 if steps:
                     x_hint = math.log2(min(steps))
-                cands.append((rr, sub, sub_target, sub_imp, perm, r))
+                cands.append((rr, sub, sub_target, sub_imp, perm, r, bits, label))
             # smallest reached file first; the others are the fall-backs if all held-out views disagree
             cands.sort(key=lambda c: (not c[0].reached, c[0].encoded.n_bytes))
-            rate, predictor_model, target, predictor_importance, perm, ratio = cands[0]
+            rate, predictor_model, target, predictor_importance, perm, ratio = cands[0][:6]
             encoded = rate.encoded
             log.info("compress: rate control chose prune %.2f (%d Gaussians) in %.1f s: %s", ratio,
                      predictor_model.num_gaussians, time.perf_counter() - t_search, rate.message)
@@ -271,8 +271,8 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
 
     metrics = None
     if rate is not None and config.target_psnr and views.n_test:  # a PSNR target is confirmed on every view
-        choice, metrics = yield from _confirm(cands, views, config, timings)
-        rate, predictor_model, target, predictor_importance, perm, ratio = choice
+        choice, metrics = yield from _confirm(cands, views, config, timings, search_cams, search_tgts)
+        rate, predictor_model, target, predictor_importance, perm, ratio = choice[:6]
         encoded = rate.encoded
     elif config.evaluate and views.n_test:
         with torch.no_grad():
@@ -337,16 +337,35 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
                              metrics, fit_losses, n_bytes, encoded, rate_report)
 
 
-def _confirm(cands: list, views: ViewSet, config: CompressionConfig, timings: dict):
-    """Confirm a PSNR target on every held-out view: the smallest candidate first (a finer step when it falls
-    short by what quantisation can fix), then the next prune ratio when pruning caps it (guitar: prune 0.7
-    cleared 41 dB on 3 search views but capped all 8 views near 38.9 dB). Returns (the chosen candidate,
-    its metrics); when none reaches the target, the best one, with its RateResult marked not reached."""
+def _confirm(cands: list, views: ViewSet, config: CompressionConfig, timings: dict, search_cams, search_tgts):
+    """Confirm a PSNR target on every held-out view, smallest candidate first.
+
+    A candidate that falls short is searched again with its goal on the search views raised by how much kinder
+    they were than all views (lego against its images: 33.57 dB on 3 search views was 33.04 dB on all 13),
+    then given a finer step when quantisation is what is short; when pruning caps it, the next prune ratio is
+    tried (guitar: prune 0.7 cleared 41 dB on 3 search views but capped all 8 views near 38.9 dB). Returns
+    (the chosen candidate, its metrics); when none reaches the target, the best one, marked not reached.
+    """
     goal = config.target_psnr
     best = None
     for i, cand in enumerate(cands):
-        rate, model, target, importance = cand[0], cand[1], cand[2], cand[3]
+        rate, model, target, importance, bits, label = cand[0], cand[1], cand[2], cand[3], cand[6], cand[7]
         metrics = yield from _evaluate_encoded(rate.encoded, views, config, timings)
+        offset = (rate.search_psnr or 0.0) - metrics["psnr"]
+        if metrics["psnr"] < goal and rate.reached and offset > 0.05:
+            log.info("compress: prune %.2f: %.2f dB on all held-out views, %.2f dB below the search views: searching "
+                     "again for %.2f dB on them", cand[5], metrics["psnr"], offset, goal + offset + 0.05)
+            steps = [v for v in rate.settings.steps.values() if v is not None]
+            hint = math.log2(min(steps)) - 0.3 if steps else -5.0
+            again = yield from _timed(encode_to_target(model, target, importance, search_cams, search_tgts,
+                                                       config.replace(target_psnr=goal + offset + 0.05), bits, hint,
+                                                       label), "search", timings)
+            if again.reached:
+                m2 = yield from _evaluate_encoded(again.encoded, views, config, timings)
+                if m2["psnr"] > metrics["psnr"]:
+                    again.trials = rate.trials + again.trials
+                    rate, metrics = again, m2
+                    cand = (again,) + tuple(cand[1:])
         tries = 0
         while metrics["psnr"] < goal and rate.reached and tries < 2:
             tries += 1
@@ -374,6 +393,19 @@ def _confirm(cands: list, views: ViewSet, config: CompressionConfig, timings: di
                        f"{metrics['psnr']:.2f} dB ({goal - metrics['psnr']:.2f} dB short) at "
                        f"{cand[0].encoded.n_bytes:,} bytes (try a lower --prune)")
     return cand, metrics
+
+
+SEARCH_PIXELS = 2.0e6
+"""The search renders at least ``config.search_views`` held-out views, and as many more as fit in this many
+pixels (3 at 800x800; 12 of lego's 13 at 400x400, whose 3 kindest views overstated all 13 by 0.5 dB)."""
+
+
+def search_view_count(views: ViewSet, config: CompressionConfig) -> int:
+    """How many held-out views the rate control searches on (spread evenly by :func:`search_subset`)."""
+    if not views.n_test:
+        return 0
+    px = sum(c.width * c.height for c in views.test_cameras) / views.n_test
+    return min(views.n_test, max(config.search_views, int(SEARCH_PIXELS // max(px, 1.0))))
 
 
 def _evaluate_encoded(encoded, views: ViewSet, config: CompressionConfig, timings: dict):
