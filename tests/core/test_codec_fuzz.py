@@ -73,15 +73,20 @@ def test_every_truncation():
         assert any(m.startswith(part) for m in messages), (part, sorted(messages))
 
 
-def test_truncations_on_disk(tmp_path):
-    path = tmp_path / "cut.ngs"
-    for n in list(range(0, len(VALID), 7)) + [len(VALID) - 1]:
-        path.write_bytes(VALID[:n])
+def truncations_fail_on_disk(valid: bytes, path, stride: int) -> None:
+    """Every ``stride``-th prefix of ``valid`` (and the one missing its last byte), written to ``path``, is refused
+    by read_ngs with a named problem and by read_ngs_header (the last one: by a partial read)."""
+    for n in list(range(0, len(valid), stride)) + [len(valid) - 1]:
+        path.write_bytes(valid[:n])
         with pytest.raises(NgsFormatError) as info:
             read_ngs(path)
         assert not info.value.problem.startswith("unexpected")
         with pytest.raises(NgsFormatError):
-            read_ngs_header(path) if n < len(VALID) - 1 else read_ngs(path, n_clusters=1)
+            read_ngs_header(path) if n < len(valid) - 1 else read_ngs(path, n_clusters=1)
+
+
+def test_truncations_on_disk(tmp_path):
+    truncations_fail_on_disk(VALID, tmp_path / "cut.ngs", 7)
 
 
 def _flip(data: bytes, bits: np.ndarray) -> bytes:
