@@ -246,7 +246,7 @@ def _plot_panel(ax, rows: list[dict], key: str, original: dict | None) -> None:
     finite = [r[key] for r in pts if math.isfinite(r[key])]
     top = max(finite, default=EQUAL_DB) + 3.0  # where identical renders (inf dB) are drawn
     y = lambda r: r[key] if math.isfinite(r[key]) else top  # noqa: E731
-    for curve, color, label in ((False, "tab:blue", ".ngs pure NeuralGS"), (True, "tab:red", ".ngs v2 (rate control)")):
+    for curve, color, label in ((False, "tab:blue", ".ngs pure NeuralGS"), (True, "tab:purple", ".ngs v2 (rate control)")):
         ngs = sorted((r for r in pts if r["method"] == "ngs" and is_v2(r) == curve), key=lambda r: r["bytes"])
         if not ngs:
             continue
