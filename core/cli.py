@@ -379,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, run the command and return the process exit status.
 
     SIGTERM (``kill``, a job scheduler's stop) is handled like Ctrl-C: the command unwinds, removes its
-    scratch files and partial outputs, and exits with status 130.
+    scratch files and partial outputs, and exits with status 130. SIGINT raises KeyboardInterrupt even when
+    the process inherited it ignored (started with ``&`` by a non-interactive shell).
     """
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -388,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     func = getattr(args, "func", cmd_demo)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm) if in_main_thread else None
+    # A process started in the background by a non-interactive shell (`cmd &`, nohup, some CI runners) inherits
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt: Ctrl-C / `kill -INT` would be lost and a
+    # compression would run on. Measured: the suite's Ctrl-C test failed only when pytest itself ran that way.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) if in_main_thread else None
     try:
         return func(args)
     except (InputFileError, UsageError) as exc:
@@ -411,3 +416,4 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
