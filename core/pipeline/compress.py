@@ -275,10 +275,7 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
         rate, predictor_model, target, predictor_importance, perm, ratio = choice[:6]
         encoded = rate.encoded
     elif config.evaluate and views.n_test:
-        with torch.no_grad():
-            decoded = model.decode().detach()
-        metrics = yield from _timed(evaluate(decoded, views.test_cameras, views.test_targets, config),
-                                    "evaluate", timings)
+        metrics = yield from _evaluate_model(model, views, config, timings)
     if rate is not None:
         rate.trials = all_trials
         config = config.replace(prune_ratio=ratio)
@@ -321,10 +318,7 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
             model.meta["codec"] = _file_codec(rate_report)
             bare = encoded.n_bytes
             if metrics is not None:  # the held-out numbers of the file actually written
-                with torch.no_grad():
-                    decoded = model.decode().detach()
-                m2 = yield from _timed(evaluate(decoded, views.test_cameras, views.test_targets, config),
-                                       "evaluate", timings)
+                m2 = yield from _evaluate_encoded(encoded, views, config, timings)
                 metrics.update(psnr=m2["psnr"], ssim=m2["ssim"], per_view=m2["per_view"])
                 model.meta["heldout"] = {"psnr": metrics["psnr"], "ssim": metrics["ssim"], "n_views": views.n_test}
                 rate_report = _rate_report(config, encoded, rate, ceilings.tried if ceilings else None, metrics)
@@ -408,11 +402,16 @@ def search_view_count(views: ViewSet, config: CompressionConfig) -> int:
     return min(views.n_test, max(config.search_views, int(SEARCH_PIXELS // max(px, 1.0))))
 
 
-def _evaluate_encoded(encoded, views: ViewSet, config: CompressionConfig, timings: dict):
+def _evaluate_model(model: NeuralGSModel, views: ViewSet, config: CompressionConfig, timings: dict):
+    """The held-out evaluation of ``model``'s decoded scene, timed as the "evaluate" stage."""
     with torch.no_grad():
-        decoded = encoded.model.decode().detach()
+        decoded = model.decode().detach()
     return (yield from _timed(evaluate(decoded, views.test_cameras, views.test_targets, config), "evaluate",
                               timings))
+
+
+def _evaluate_encoded(encoded, views: ViewSet, config: CompressionConfig, timings: dict):
+    return (yield from _evaluate_model(encoded.model, views, config, timings))
 
 
 def _replace_model(old: NeuralGSModel, new: NeuralGSModel) -> NeuralGSModel:

@@ -388,9 +388,3 @@ def finer(result: RateResult, model, target, importance, config, dx: float = 0.5
     x = math.log2(min(result.settings.steps[g] / GROUP_WEIGHTS[g] for g in groups)) - dx
     st = settings_for(groups, max(x, X_FINEST - 4), config, result.settings.position_bits)
     return encode_v2(model, st, target, importance), st
-
-
-def levels_of(importance: np.ndarray, config: CompressionConfig) -> np.ndarray:  # pragma: no cover - helper
-    from core.codec.ngs_v2 import importance_levels
-
-    return importance_levels(importance, importance.shape[0], settings_for(GROUP_NAMES, 0.0, config).level_fractions)
