@@ -175,20 +175,22 @@ PATHS = [(k,) for k in HEADER] + [("arch", k) for k in HEADER["arch"]] + \
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def edit_path(header: dict, path, op: str, value) -> None:
+    """In place: replace (or, with op "delete" inside an object, remove) the header value at ``path``."""
+    obj = header
+    for key in path[:-1]:
+        obj = obj[key]
+    if op == "delete" and isinstance(obj, dict):
+        del obj[path[-1]]
+    else:
+        obj[path[-1]] = value
+
+
 @given(st.sampled_from(PATHS), st.sampled_from(["replace", "delete"]), JSON)
 def test_hypothesis_header_mutations(path, op, value):
     """Arbitrary JSON values in any header field, with a correct CRC: a clear error or a valid model."""
 
-    def mutate(h):
-        obj = h
-        for key in path[:-1]:
-            obj = obj[key]
-        if op == "delete" and isinstance(obj, dict):
-            del obj[path[-1]]
-        else:
-            obj[path[-1]] = value
-
-    r = outcome(rewrite_header(VALID, mutate))
+    r = outcome(rewrite_header(VALID, lambda h: edit_path(h, path, op, value)))
     if isinstance(r, NeuralGSModel):  # only harmless edits may decode (meta, a still-valid range value, ...)
         assert outcome(encode_ngs(r)).num_gaussians == r.num_gaussians
 

@@ -527,14 +527,10 @@ PATHS = ([(k,) for k in HEADER] + [("arch", k) for k in HEADER["arch"]] + [("cod
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(PATHS), st.sampled_from(["replace", "delete"]), JSON)
 def test_hypothesis_header_mutations(path, op, value):
+    from tests.core.test_codec_fuzz import edit_path
+
     h = copy.deepcopy(HEADER)
-    obj = h
-    for key in path[:-1]:
-        obj = obj[key]
-    if op == "delete" and isinstance(obj, dict):
-        del obj[path[-1]]
-    else:
-        obj[path[-1]] = value
+    edit_path(h, path, op, value)
     outcome(rebuild(h, list(PAYLOADS)))
 
 
