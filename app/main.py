@@ -101,7 +101,7 @@ def run(argv: list[str]) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
-    from core.cli_render import DEMO_SCENE
+    from core.demo import DEMO_SCENE
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "neuralgs-studio"])
     app.setApplicationName("NeuralGS Studio")

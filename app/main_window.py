@@ -33,7 +33,6 @@ from widgets.units import human_bytes
 
 log = logging.getLogger(__name__)
 
-DEMO_UP = (0.0, 0.0, 1.0)  # the bundled donut was made in Blender: z is up
 DEFAULT_UP = (0.0, -1.0, 0.0)  # COLMAP / graphdeco captures
 THREAD_STOP_TIMEOUT_MS = 30_000  # closing waits this long for the worker and the render thread (see closeEvent)
 
@@ -117,7 +116,7 @@ class MainWindow(FileActions, CompressionRun, QMainWindow):
     def up_axis(self) -> tuple[float, float, float]:
         """The world up: the View menu's choice, else the cameras' estimate, else +z for the demo, else -y."""
         from core.cameras import estimate_up
-        from core.cli_render import DEMO_SCENE
+        from core.demo import DEMO_SCENE, DEMO_UP
 
         if self.up_override is not None:
             return self.up_override

@@ -8,14 +8,12 @@ from pathlib import Path
 
 from core.cli_common import (UsageError, check_output_path, format_summary, load_scene,
                              scene_summary, write_png)
+from core.demo import DEMO_SCENE, DEMO_UP
 from core.errors import InputFileError
 
 log = logging.getLogger(__name__)
 
-DEMO_SCENE = Path(__file__).resolve().parents[1] / "resources" / "demo" / "donut.ply"
 DEMO_OUTPUT = Path("demo-render.png")
-DEMO_UP = (0.0, 0.0, 1.0)
-"""The donut was made in Blender: z is up (icing on top)."""
 DEFAULT_ORBIT_SIZE = (800, 600)
 DEFAULT_ELEVATION = 20.0
 

@@ -22,6 +22,10 @@ import torch
 SH_REST_COUNTS = {0: 0, 1: 3, 2: 8, 3: 15}
 """Number of higher-order SH coefficients per channel for each SH degree."""
 
+SH_C0 = 0.28209479177387814
+"""The degree-0 real SH basis constant 1 / (2 sqrt(pi)): colour = SH_C0 * sh_dc + 0.5 (before the
+higher bands). The one definition of the project; every reader, writer and renderer imports it."""
+
 
 class SceneValidationError(ValueError):
     """A GaussianScene was built from tensors of the wrong shape, dtype or with non-finite values."""
