@@ -18,12 +18,11 @@ version of the same maths is the fallback without numba and the oracle in the te
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
 
 from core.camera import Camera
-from core.scene import GaussianScene
+from core.scene import SH_C0, GaussianScene
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,6 @@ EPS2D = 0.3
 NEAR_PLANE = 0.01
 FAR_PLANE = 1e10
 MAX_EXTEND = 3.33
-SH_C0 = 0.28209479177387814
 SH_C1 = 0.4886025119029199
 SH_C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
 SH_C3 = (-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154,
