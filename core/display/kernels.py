@@ -13,7 +13,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from core.display.frame import (ALPHA_THRESHOLD, EPS2D, FAR_PLANE, MAX_EXTEND, NEAR_PLANE, SH_C0, SH_C1)
+from core.display.frame import ALPHA_THRESHOLD, EPS2D, FAR_PLANE, MAX_EXTEND, NEAR_PLANE, SH_C1
+from core.scene import SH_C0
 
 SH_C2 = np.array([1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792,
                   0.5462742152960396])

@@ -48,12 +48,11 @@ from core.io.ply import (
     scalar_property_problems,
     scene_from_columns,
 )
-from core.scene import GaussianScene
+from core.scene import SH_C0, GaussianScene
 
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 256
-SH_C0 = 0.28209479177387814
 OPACITY_LIMIT = 40.0
 PACKED = ("packed_position", "packed_rotation", "packed_scale", "packed_color")
 CHUNK_BOUNDS = tuple(f"{m}_{a}" for m in ("min", "max") for a in "xyz") + tuple(

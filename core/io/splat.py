@@ -21,11 +21,10 @@ import numpy as np
 import torch
 
 from core.errors import InputFileError
-from core.scene import GaussianScene
+from core.scene import SH_C0, GaussianScene
 
 logger = logging.getLogger(__name__)
 
-SH_C0 = 0.28209479177387814
 OPACITY_EPS = 1e-6
 SPLAT_DTYPE = np.dtype([("position", "<f4", 3), ("scale", "<f4", 3), ("rgba", "u1", 4), ("rot", "u1", 4)])
 assert SPLAT_DTYPE.itemsize == 32

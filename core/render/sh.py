@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-C0 = 0.28209479177387814
+from core.scene import SH_C0
+
 C1 = 0.4886025119029199
 C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
 C3 = (
@@ -28,7 +29,7 @@ def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
     if degree not in (0, 1, 2, 3):
         raise ValueError(f"SH degree must be 0-3, got {degree}")
     ones = torch.ones_like(dirs[..., 0])
-    out = [C0 * ones]
+    out = [SH_C0 * ones]
     if degree >= 1:
         x, y, z = dirs.unbind(-1)
         out += [-C1 * y, C1 * z, -C1 * x]
