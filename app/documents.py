@@ -69,9 +69,9 @@ def _bounds(means: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 def load_original(path: str | Path) -> OriginalScene:
     """Read a scene file (InputFileError naming the file and the problem for anything wrong)."""
-    from core.cli_common import load_scene
+    from core.io import read_scene_with_info
 
-    scene, info = load_scene(Path(path))
+    scene, info = read_scene_with_info(Path(path))
     return OriginalScene(Path(path), scene, info.format, int(info.bytes), _bounds(scene.means), list(info.warnings))
 
 
@@ -139,7 +139,7 @@ def load_compressed(path: str | Path) -> CompressedScene:
 
 def load_any(path: str | Path) -> OriginalScene | CompressedScene:
     """An ``.ngs`` file becomes a CompressedScene, any other scene file an OriginalScene."""
-    from core.cli_common import check_input_file
+    from core.io import check_input_file
 
     p = check_input_file(Path(path))
     return load_compressed(p) if is_ngs_file(p) else load_original(p)

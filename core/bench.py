@@ -74,14 +74,14 @@ def load_bench_scene(path: Path | None, n: int, seed: int = 0):
     """``(scene, description)``: ``n`` Gaussians drawn (seeded) from ``path`` / lego, else synthetic."""
     import torch
 
-    from core.cli_common import load_scene
+    from core.io import read_scene_with_info
 
     if path is None:
         path = default_scene_path()
         if path is None:
             log.info("lego-3dgs.ply not found; benchmarking a synthetic scene of %d Gaussians", n)
             return synthetic_scene(n, seed), f"synthetic ({n} Gaussians, SH degree 3)"
-    scene, _info = load_scene(path)
+    scene, _info = read_scene_with_info(path)
     total = scene.num_gaussians
     if total > n:
         idx = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]

@@ -460,13 +460,13 @@ def bench_scene(path: Path, out_dir: Path, plan: BenchPlan, cli: Path | None, on
     run whose fingerprint matches (see the module docstring) instead of recomputing them; methods the
     plan leaves out (and splat-transform's, without ``cli``) contribute their saved points only.
     """
-    from core.cli_common import load_scene
+    from core.io import read_scene_with_info
     from core.io import write_ply
     from core.pipeline.compress import limited_threads, thread_count
     from core.pipeline.evaluation import heldout_cameras, view_size
 
     label = label or scene_label(path)
-    scene, info = load_scene(path)
+    scene, info = read_scene_with_info(path)
     scene_dir = out_dir / label
     scene_dir.mkdir(exist_ok=True)
     work_dir = out_dir / f".work-{label}-{os.getpid()}"

@@ -59,7 +59,8 @@ def configure_logging(verbose: bool) -> None:
 # -- commands -------------------------------------------------------------------------------------------
 def cmd_info(args) -> int:
     """``info FILE [--json]``: format, Gaussian count, SH degree, bounds, size and reader warnings."""
-    from core.cli_common import check_input_file, format_summary, load_scene, scene_summary
+    from core.cli_common import format_summary, scene_summary
+    from core.io import check_input_file, read_scene_with_info
     from core.cli_compress import ngs_summary
     from core.codec import is_ngs_file
 
@@ -67,7 +68,7 @@ def cmd_info(args) -> int:
     if is_ngs_file(path):
         summary = ngs_summary(path)
     else:
-        scene, info = load_scene(path)
+        scene, info = read_scene_with_info(path)
         summary = scene_summary(scene, info)
     print(json.dumps(summary) if args.json else format_summary(summary))
     return EXIT_OK
@@ -108,7 +109,7 @@ def cmd_bench_ablation(args) -> int:
     from core.bench_compress import format_ablation, run_ablation
     from core.cli_compress import ProgressLine, build_config, load_camera_source
 
-    from core.cli_common import check_input_file
+    from core.io import check_input_file
 
     check_input_file(Path(args.scene))
     config = build_config(args)
@@ -140,7 +141,7 @@ def cmd_bench_decode(args) -> int:
 def cmd_bench_formats(args) -> int:
     """``bench formats``: .ngs at several settings vs splat-transform's compressed .ply, .spz and .sog."""
     from core.bench_formats import check_output_dir, default_plan, default_scenes, run_format_benchmark
-    from core.cli_common import check_input_file
+    from core.io import check_input_file
     from core.cli_compress import ProgressLine
 
     scenes = [check_input_file(Path(s)) for s in args.scenes] if args.scenes else default_scenes()

@@ -7,10 +7,8 @@ Everything heavy (torch, numpy, the readers, the renderer) is imported inside th
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-from core.errors import InputFileError
 
 log = logging.getLogger(__name__)
 
@@ -78,34 +76,6 @@ def parse_up(text: str) -> tuple[float, float, float]:
 
 
 # -- input ---------------------------------------------------------------------------------------------
-def check_input_file(path: Path) -> Path:
-    """Raise InputFileError unless ``path`` is an existing, readable regular file."""
-    if not path.exists():
-        raise InputFileError(path, "no such file")
-    if path.is_dir():
-        raise InputFileError(path, "is a folder, not a file")
-    if not os.access(path, os.R_OK):
-        raise InputFileError(path, "permission denied")
-    return path
-
-
-def load_scene(path: str | Path):
-    """Read a scene file: ``(GaussianScene, SceneFileInfo)``; every problem becomes an InputFileError."""
-    path = check_input_file(Path(path))  # before the heavy imports: a typo fails fast
-    from core.camera import CameraValidationError
-    from core.io import read_scene_with_info
-    from core.scene import SceneValidationError
-
-    log.debug("reading %s", path)
-    try:
-        scene, info = read_scene_with_info(path)
-    except (SceneValidationError, CameraValidationError) as exc:
-        raise InputFileError(path, str(exc)) from exc
-    except (UnicodeDecodeError, EOFError) as exc:
-        raise InputFileError(path, f"not a readable scene file ({exc})") from exc
-    return scene, info  # the reader has logged its warnings; they are also in info.warnings
-
-
 # -- summaries ---------------------------------------------------------------------------------------------
 def scene_bounds(means) -> dict | None:
     """Axis-aligned bounds of the Gaussian centres: min/max and the robust 2nd/98th percentiles."""

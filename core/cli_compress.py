@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.cli_common import UsageError, check_input_file, check_output_path, load_scene
+from core.cli_common import UsageError, check_output_path
 from core.errors import InputFileError
 
 log = logging.getLogger(__name__)
@@ -71,23 +71,6 @@ def _duration(seconds: float) -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
-def load_any_scene(path: str | Path):
-    """(GaussianScene, format, bytes, NeuralGSModel or None) for a scene file or a ``.ngs`` file (decoded)."""
-    from core.codec import is_ngs_file
-
-    path = check_input_file(Path(path))
-    if is_ngs_file(path):
-        from core.codec.ngs import read_ngs
-
-        model = read_ngs(path)
-        import torch
-
-        with torch.no_grad():
-            return model.decode().detach(), "ngs", path.stat().st_size, model
-    scene, info = load_scene(path)
-    return scene, info.format, info.bytes, None
-
-
 def build_config(args):
     """CompressionConfig from the preset and the command-line overrides (ValueError -> UsageError)."""
     from core.pipeline.config import config_from_preset
@@ -209,7 +192,9 @@ def load_camera_source(args):
 def cmd_compress(args) -> int:
     """``compress IN -o OUT.ngs [...]``: run the pipeline, write the file, print a summary."""
     out = check_output_path(Path(args.output), args.force, ".ngs")
-    scene, info = load_scene(args.input)
+    from core.io import read_scene_with_info
+
+    scene, info = read_scene_with_info(args.input)
     config = build_config(args)
     cameras, use_images = load_camera_source(args)
 
@@ -304,6 +289,8 @@ def format_compress_summary(s: dict) -> str:
 
 def cmd_decompress(args) -> int:
     """``decompress IN.ngs -o OUT.ply [--clusters n]``: decode (optionally the first n clusters) to a .ply."""
+    from core.io import check_input_file
+
     src = check_input_file(Path(args.input))
     out = check_output_path(Path(args.output), args.force, ".ply")
     if args.clusters is not None and args.clusters < 1:
@@ -329,8 +316,11 @@ def cmd_eval(args) -> int:
     from core.pipeline.evaluation import evaluate_pair
 
     config = build_config(args)  # bad options fail before any work
-    original, _, original_bytes, _ = load_any_scene(args.original)
-    compressed, fmt, compressed_bytes, model = load_any_scene(args.compressed)
+    from core.io.scene_files import load_scene_file
+
+    a, b = load_scene_file(args.original), load_scene_file(args.compressed)
+    original, original_bytes = a.scene, a.info.bytes
+    compressed, compressed_bytes, model = b.scene, b.info.bytes, b.model
     if model is not None and "config" in model.meta:  # the held-out views the compression used
         config = _views_config_from(model.meta["config"], config, explicit_eval_size=args.eval_size is not None)
     cameras = None

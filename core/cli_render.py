@@ -6,8 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from core.cli_common import (UsageError, check_output_path, format_summary, load_scene,
-                             scene_summary, write_png)
+from core.cli_common import UsageError, check_output_path, format_summary, scene_summary, write_png
 from core.demo import DEMO_SCENE, DEMO_UP
 from core.errors import InputFileError
 
@@ -91,7 +90,9 @@ def cmd_render(args) -> int:
         raise UsageError("--orbit/--elevation/--up and --cameras are alternatives; give one")
     if args.cameras is not None and not Path(args.cameras).exists():  # fail before the slow part
         raise InputFileError(args.cameras, "no such file or folder")
-    scene, _info = load_scene(args.file)
+    from core.io.scene_files import load_scene_file
+
+    scene = load_scene_file(args.file).scene
     if args.cameras is not None:
         camera = camera_from_file(Path(args.cameras), args.camera or "0", args.size)
     else:
@@ -105,7 +106,9 @@ def cmd_render(args) -> int:
 
 def cmd_demo(args) -> int:
     """The no-argument job: summarise the bundled demo scene and render one orbit view to demo-render.png."""
-    scene, info = load_scene(DEMO_SCENE)
+    from core.io import read_scene_with_info
+
+    scene, info = read_scene_with_info(DEMO_SCENE)
     print(format_summary(scene_summary(scene, info)))
     out = Path(getattr(args, "out", None) or DEMO_OUTPUT)
     check_output_path(out, force=True)  # the demo's own output may be replaced

@@ -19,9 +19,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.camera import CameraValidationError
 from core.errors import InputFileError, os_error_problem
 from core.io.atomic import atomic_write, atomic_write_bytes
 from core.io.compressed_ply import is_compressed_ply, read_compressed_ply
+from core.io.input_file import check_input_file
 from core.io.ply import parse_header, read_graphdeco_ply, write_ply
 from core.io.splat import read_splat
 from core.scene import GaussianScene, SceneValidationError
@@ -31,6 +33,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "SceneFileInfo",
     "atomic_write",
+    "check_input_file",
     "atomic_write_bytes",
     "read_scene",
     "read_scene_with_info",
@@ -72,9 +75,10 @@ def read_scene_with_info(path: str | os.PathLike[str]) -> tuple[GaussianScene, S
 
     Dispatch: content starting with ``ply`` is a PLY, compressed when it has a ``chunk`` element and
     ``packed_position``; otherwise a ``.splat`` extension means antimatter15 splat. Raises
-    InputFileError for any unreadable, malformed or truncated file.
+    InputFileError for any missing, unreadable, malformed or truncated file. The one function that
+    opens a scene file for every command, the benchmarks and the app.
     """
-    path = Path(path)
+    path = check_input_file(path)
     start = time.perf_counter()
     data = _read_bytes(path)
     try:
@@ -91,9 +95,13 @@ def read_scene_with_info(path: str | os.PathLike[str]) -> tuple[GaussianScene, S
                 scene, encoding, warnings = read_graphdeco_ply(data, path, header)
     except InputFileError:
         raise
+    except (SceneValidationError, CameraValidationError) as exc:
+        raise InputFileError(path, str(exc)) from exc
+    except (UnicodeDecodeError, EOFError) as exc:
+        raise InputFileError(path, f"not a readable scene file ({exc})") from exc
     except MemoryError:
         raise InputFileError(path, "not enough memory to read this file") from None
-    except (ValueError, TypeError, IndexError, KeyError, ArithmeticError, SceneValidationError) as exc:
+    except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
         # Safety net: every known problem is reported above; this only keeps the API promise.
         logger.exception("unexpected error reading %s", path)
         raise InputFileError(path, f"unexpected error while reading: {exc}") from exc

@@ -170,7 +170,7 @@ def test_ascii_non_numeric_value(tmp_path):
 
 
 def test_missing_file_and_folder(tmp_path):
-    with pytest.raises(InputFileError, match="file not found"):
+    with pytest.raises(InputFileError, match="no such file"):
         read_scene(tmp_path / "nope.ply")
     with pytest.raises(InputFileError, match="is a folder"):
         read_scene(tmp_path)
