@@ -2,7 +2,7 @@
 
 Per frame, every splat is projected exactly as gsplat 1.5.3's classic rasterisation does (EWA with
 the clamped Jacobian, eps2d = 0.3 on the diagonal, opacity-aware 3.33-sigma radii, near plane 0.01,
-the same culling), its SH colour evaluated (``max(SH(dir) + 0.5, 0)``, ``dir`` from the camera centre
+the same culling; the constants are ``core.raster.conventions``), its SH colour evaluated (``max(SH(dir) + 0.5, 0)``, ``dir`` from the camera centre
 to the mean), and the survivors sorted back to front by camera-space z. The result is one instance
 record per splat (``INSTANCE_FLOATS`` float32 each, see ``project_frame``) for the GL quads or the CPU
 tile rasteriser (``rasterize_cpu``).
@@ -22,15 +22,11 @@ import logging
 import numpy as np
 
 from core.camera import Camera
+from core.raster.conventions import ALPHA_THRESHOLD, EPS2D, FAR_PLANE, FOV_CLAMP_MARGIN, MAX_EXTEND, NEAR_PLANE
 from core.scene import SH_C0, GaussianScene
 
 log = logging.getLogger(__name__)
 
-ALPHA_THRESHOLD = 1.0 / 255.0
-EPS2D = 0.3
-NEAR_PLANE = 0.01
-FAR_PLANE = 1e10
-MAX_EXTEND = 3.33
 SH_C1 = 0.4886025119029199
 SH_C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
 SH_C3 = (-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154,
@@ -150,8 +146,9 @@ def project_numpy(ds: DisplayScene, n: int, cam: np.ndarray) -> tuple[np.ndarray
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rz = 1.0 / z
         tan_fovx, tan_fovy = 0.5 * w / fx, 0.5 * h / fy
-        tx = z * np.clip(x * rz, -(cx / fx + 0.3 * tan_fovx), (w - cx) / fx + 0.3 * tan_fovx)
-        ty = z * np.clip(y * rz, -(cy / fy + 0.3 * tan_fovy), (h - cy) / fy + 0.3 * tan_fovy)
+        margin_x, margin_y = FOV_CLAMP_MARGIN * tan_fovx, FOV_CLAMP_MARGIN * tan_fovy
+        tx = z * np.clip(x * rz, -(cx / fx + margin_x), (w - cx) / fx + margin_x)
+        ty = z * np.clip(y * rz, -(cy / fy + margin_y), (h - cy) / fy + margin_y)
         c6 = ds.cov[:n].astype(np.float64)
         sigma = c6[:, [0, 1, 2, 1, 3, 4, 2, 4, 5]].reshape(n, 3, 3)
         cc = rot @ sigma @ rot.T

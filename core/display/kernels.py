@@ -2,8 +2,9 @@
 
 ``project``: per-splat projection, culling and SH colour (the maths of ``frame.project_numpy``, one
 splat per iteration, parallel over splats); ``argsort_u32``: stable LSD radix argsort; ``gather_reversed``:
-rows of the instance table in reversed sort order (far to near). All are ``nogil`` so a GUI thread
-keeps running while a worker renders.
+rows of the instance table in reversed sort order (far to near); ``bin_tiles`` (tile lists, with
+``core.raster.tiles``) and ``raster_tiles``: the CPU tile rasteriser. All are ``nogil`` so a GUI
+thread keeps running while a worker renders. The constants are ``core.raster.conventions``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from core.display.frame import ALPHA_THRESHOLD, EPS2D, FAR_PLANE, MAX_EXTEND, NEAR_PLANE, SH_C1
+from core.display import frame
+from core.raster.conventions import (ALPHA_MAX, ALPHA_THRESHOLD, EPS2D, FAR_PLANE, FOV_CLAMP_MARGIN, MAX_EXTEND,
+                                     NEAR_PLANE, T_MIN, TILE)
+from core.raster.tiles import bin_footprints, tile_grid
 from core.scene import SH_C0
 
-SH_C2 = np.array([1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792,
-                  0.5462742152960396])
-SH_C3 = np.array([-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154,
-                  -0.4570457994644658, 1.445305721320277, -0.5900435899266435])
+SH_C1 = frame.SH_C1
+SH_C2 = np.array(frame.SH_C2)
+SH_C3 = np.array(frame.SH_C3)
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -28,10 +31,10 @@ def project(means, cov, opacity, sh, k, n, cam, inst, depth, vis):
     fx, fy, cx, cy, w, h = cam[12], cam[13], cam[14], cam[15], cam[16], cam[17]
     tan_fovx = 0.5 * w / fx
     tan_fovy = 0.5 * h / fy
-    lxp = (w - cx) / fx + 0.3 * tan_fovx
-    lxn = cx / fx + 0.3 * tan_fovx
-    lyp = (h - cy) / fy + 0.3 * tan_fovy
-    lyn = cy / fy + 0.3 * tan_fovy
+    lxp = (w - cx) / fx + FOV_CLAMP_MARGIN * tan_fovx
+    lxn = cx / fx + FOV_CLAMP_MARGIN * tan_fovx
+    lyp = (h - cy) / fy + FOV_CLAMP_MARGIN * tan_fovy
+    lyn = cy / fy + FOV_CLAMP_MARGIN * tan_fovy
     for i in prange(n):
         px = np.float64(means[i, 0])
         py = np.float64(means[i, 1])
@@ -179,49 +182,18 @@ def gather_reversed(src, order, out):
 
 # -- CPU tile rasteriser (the fast path on software OpenGL) -----------------------------------------
 
-TILE = 8
-
-
-@njit(nogil=True, cache=True)
 def bin_tiles(inst, width, height):
-    """Tile lists for 8x8 tiles: (start [n_tiles + 1] int64, splat index per entry int32).
+    """Tile lists for the TILE x TILE tiles of a ``width`` x ``height`` image: (start [n_tiles + 1] int64,
+    splat index per entry int32); tile t's splats are entries[start[t]:start[t + 1]].
 
-    ``inst`` is far to near; each tile's list is near to far. A splat enters every tile that its
-    1/255 ellipse's bounding box (half-sizes inst[:, 11], inst[:, 15]) touches.
+    ``inst`` [m, INSTANCE_FLOATS] float32 is far to near; each tile's list is near to far. A splat
+    enters every tile that its 1/255 ellipse's bounding box (centre inst[:, 0:2], half-sizes
+    inst[:, 11], inst[:, 15], pixels) touches, the tile its right or bottom edge only touches included.
     """
     m = inst.shape[0]
-    ntx = (width + TILE - 1) // TILE
-    nty = (height + TILE - 1) // TILE
-    start = np.zeros(ntx * nty + 1, np.int64)
-    rect = np.empty((m, 4), np.int32)
-    for r in range(m):
-        i = m - 1 - r
-        hx = inst[i, 11]
-        hy = inst[i, 15]
-        # clamp in floating point first: huge footprints must not overflow the int conversion
-        x0 = int(math.floor(min(max((inst[i, 0] - hx) / TILE, 0.0), ntx)))
-        x1 = int(math.floor(min(max((inst[i, 0] + hx) / TILE, -1.0), ntx - 1.0))) + 1
-        y0 = int(math.floor(min(max((inst[i, 1] - hy) / TILE, 0.0), nty)))
-        y1 = int(math.floor(min(max((inst[i, 1] + hy) / TILE, -1.0), nty - 1.0))) + 1
-        rect[r, 0] = x0
-        rect[r, 1] = x1
-        rect[r, 2] = y0
-        rect[r, 3] = y1
-        for ty in range(y0, y1):
-            for tx in range(x0, x1):
-                start[ty * ntx + tx + 1] += 1
-    for t in range(ntx * nty):
-        start[t + 1] += start[t]
-    fill = start[:-1].copy()
-    entries = np.empty(start[-1], np.int32)
-    for r in range(m):
-        i = m - 1 - r
-        for ty in range(rect[r, 2], rect[r, 3]):
-            for tx in range(rect[r, 0], rect[r, 1]):
-                t = ty * ntx + tx
-                entries[fill[t]] = i
-                fill[t] += 1
-    return start, entries
+    tiles_x, tiles_y = tile_grid(width, height)
+    near_to_far = np.arange(m - 1, -1, -1, dtype=np.int64)
+    return bin_footprints(inst[:, 0], inst[:, 1], inst[:, 11], inst[:, 15], near_to_far, tiles_x, tiles_y, True)
 
 
 @njit(nogil=True, fastmath=True, boundscheck=False, inline="always")
@@ -249,11 +221,11 @@ def _blend_tile(tr, act, cr, cg, cbl, pxc, pyc, n, mx, my, ca, cb, cc, op, r, g,
         e = e * e
         e = e * e
         e = e * e
-        alpha = min(op * e, np.float32(0.999))
+        alpha = min(op * e, np.float32(ALPHA_MAX))
         alpha = alpha * a0 if sigma >= np.float32(0.0) else np.float32(0.0)
         alpha = alpha if alpha >= np.float32(ALPHA_THRESHOLD) else np.float32(0.0)
         t1 = t0 * (one - alpha)
-        live = t1 > np.float32(1e-4)
+        live = t1 > np.float32(T_MIN)
         w = alpha * t0 if live else np.float32(0.0)
         cr[j] += w * r
         cg[j] += w * g

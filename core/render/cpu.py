@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from core.raster.tiles import bin_footprints, tile_grid
 from core.render import cpu_kernels as K
 from core.render.projection import Projected
 
@@ -14,14 +15,20 @@ def _np32(t: torch.Tensor) -> np.ndarray:
 
 
 def tile_lists(proj: Projected, width: int, height: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(tile_offsets [T+1], tile_gaussians [P], tiles_x) for the visible Gaussians, depth-sorted."""
-    tiles_x = (width + K.TILE - 1) // K.TILE
-    tiles_y = (height + K.TILE - 1) // K.TILE
+    """(tile_offsets [T+1] int64, tile_gaussians [P] int32, tiles_x) for the visible Gaussians: tile t's
+    Gaussians, front to back (stable in camera z), are tile_gaussians[tile_offsets[t]:tile_offsets[t + 1]].
+
+    A Gaussian enters every tile its radii box ``means2d +- radii`` (pixels) overlaps, gsplat's rule
+    (``core.raster.tiles.bin_footprints`` with ``inclusive_end=False``).
+    """
+    tiles_x, tiles_y = tile_grid(width, height)
     vis = proj.visible.detach().cpu().numpy()
     idx = np.nonzero(vis)[0]
     depths = proj.depths.detach().cpu().numpy()[idx]
     order = idx[np.argsort(depths, kind="stable")].astype(np.int64)
-    offsets, gaussians = K.intersect_tiles(_np32(proj.means2d), proj.radii.cpu().numpy(), order, tiles_x, tiles_y)
+    means2d, radii = _np32(proj.means2d), proj.radii.cpu().numpy()
+    offsets, gaussians = bin_footprints(means2d[:, 0], means2d[:, 1], radii[:, 0], radii[:, 1], order,
+                                        tiles_x, tiles_y, False)
     return offsets, gaussians, tiles_x
 
 

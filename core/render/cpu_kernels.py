@@ -1,4 +1,4 @@
-"""Numba kernels of the CPU tile rasteriser: tile intersection, blending forward and backward.
+"""Numba kernels of the CPU tile rasteriser: blending forward and backward.
 
 Blending follows 3DGS (Kerbl et al. 2023, Eq. 3) front to back, per pixel centre p:
 ``alpha_i = min(0.999, o_i * exp(-sigma_i))``, ``sigma_i = 0.5 d^T Σ'^-1 d`` with d = mean2d_i - p;
@@ -12,8 +12,10 @@ Backward, per pixel, walks the same list back to front (T_i recovered as T_{i+1}
 Gradients are accumulated per (tile, Gaussian) pair, so tiles run in parallel without atomics,
 then reduced per Gaussian.
 
-Tiles are TILE x TILE pixels; all kernels release the GIL (``nogil=True``) so a GUI thread keeps
-running while a worker thread renders.
+The constants (1/255, 0.999, 1e-4, TILE) come from ``core.raster.conventions``, the per-tile,
+depth-sorted lists of Gaussians from ``core.raster.tiles.bin_footprints``. Tiles are TILE x TILE
+pixels; all kernels release the GIL (``nogil=True``) so a GUI thread keeps running while a worker
+thread renders.
 """
 
 from __future__ import annotations
@@ -23,51 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-TILE = 8
-ALPHA_MIN = 1.0 / 255.0
-ALPHA_MAX = 0.999
-T_MIN = 1e-4
-
-
-@njit(cache=True, nogil=True)
-def intersect_tiles(means2d, radii, order, tiles_x, tiles_y):
-    """Per-tile, depth-sorted lists of Gaussians.
-
-    means2d [N, 2] f32, radii [N, 2] i32 (0 = culled), order [N] i64 Gaussian indices sorted by
-    depth (front first). Returns (tile_offsets [T + 1] i64, tile_gaussians [P] i32): the Gaussians
-    of tile t are tile_gaussians[tile_offsets[t]:tile_offsets[t + 1]], front to back.
-    """
-    n = means2d.shape[0]
-    n_tiles = tiles_x * tiles_y
-    rect = np.zeros((n, 4), dtype=np.int64)  # x0, x1, y0, y1 (exclusive ends)
-    counts = np.zeros(n_tiles + 1, dtype=np.int64)
-    for g in range(n):
-        rx, ry = radii[g, 0], radii[g, 1]
-        if rx <= 0 and ry <= 0:
-            continue
-        tx, ty = means2d[g, 0] / TILE, means2d[g, 1] / TILE
-        trx, try_ = rx / TILE, ry / TILE
-        x0 = min(max(0, int(math.floor(tx - trx))), tiles_x)
-        x1 = min(max(0, int(math.ceil(tx + trx))), tiles_x)
-        y0 = min(max(0, int(math.floor(ty - try_))), tiles_y)
-        y1 = min(max(0, int(math.ceil(ty + try_))), tiles_y)
-        rect[g, 0], rect[g, 1], rect[g, 2], rect[g, 3] = x0, x1, y0, y1
-        for yy in range(y0, y1):
-            for xx in range(x0, x1):
-                counts[yy * tiles_x + xx + 1] += 1
-    for t in range(n_tiles):
-        counts[t + 1] += counts[t]
-    offsets = counts.copy()
-    fill = counts[:-1].copy()
-    out = np.empty(offsets[n_tiles], dtype=np.int32)
-    for k in range(order.shape[0]):
-        g = order[k]
-        for yy in range(rect[g, 2], rect[g, 3]):
-            for xx in range(rect[g, 0], rect[g, 1]):
-                t = yy * tiles_x + xx
-                out[fill[t]] = g
-                fill[t] += 1
-    return offsets, out
+from core.raster.conventions import ALPHA_MAX, ALPHA_THRESHOLD, T_MIN, TILE
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=False)
@@ -103,7 +61,7 @@ def blend_forward(means2d, conics, opacities, feats, background, tile_offsets, t
             mx, my = means2d[g, 0], means2d[g, 1]
             ca, cb, cc = conics[g, 0], conics[g, 1], conics[g, 2]
             op = opacities[g]
-            sigma_cut = math.log(op / ALPHA_MIN) + 1e-4  # beyond: alpha < ALPHA_MIN for sure, skip the exp
+            sigma_cut = math.log(op / ALPHA_THRESHOLD) + 1e-4  # beyond: alpha < threshold for sure, skip the exp
             for p in range(n_pix):
                 if done[p]:
                     continue
@@ -113,7 +71,7 @@ def blend_forward(means2d, conics, opacities, feats, background, tile_offsets, t
                 if sigma < 0.0 or sigma > sigma_cut:
                     continue
                 alpha = min(ALPHA_MAX, op * math.exp(-sigma))
-                if alpha < ALPHA_MIN:
+                if alpha < ALPHA_THRESHOLD:
                     continue
                 next_t = trans[p] * (1.0 - alpha)
                 if next_t <= T_MIN:
@@ -178,7 +136,7 @@ def blend_backward(means2d, conics, opacities, feats, background, tile_offsets, 
             mx, my = means2d[g, 0], means2d[g, 1]
             ca, cb, cc = conics[g, 0], conics[g, 1], conics[g, 2]
             op = opacities[g]
-            sigma_cut = math.log(op / ALPHA_MIN) + 1e-4
+            sigma_cut = math.log(op / ALPHA_THRESHOLD) + 1e-4
             for p in range(n_pix):
                 if k >= lst[p]:
                     continue
@@ -190,7 +148,7 @@ def blend_backward(means2d, conics, opacities, feats, background, tile_offsets, 
                 gauss = math.exp(-sigma)
                 vis = op * gauss
                 alpha = min(ALPHA_MAX, vis)
-                if alpha < ALPHA_MIN:
+                if alpha < ALPHA_THRESHOLD:
                     continue
                 one_minus = 1.0 - alpha
                 trans[p] /= one_minus  # transmittance in front of this Gaussian

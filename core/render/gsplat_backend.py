@@ -12,6 +12,7 @@ import logging
 import torch
 
 from core.camera import Camera
+from core.raster.conventions import EPS2D, NEAR_PLANE
 from core.scene import GaussianScene
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def _rasterize(scene: GaussianScene, camera: Camera, colors: torch.Tensor, sh_de
         result = rasterization(
             s.means, s.quats, torch.exp(s.log_scales), torch.sigmoid(s.opacity_logits), colors.to(dev),
             viewmat, ks, camera.width, camera.height, sh_degree=sh_degree,
-            packed=False, rasterize_mode="classic", eps2d=0.3, near_plane=0.01, **kwargs,
+            packed=False, rasterize_mode="classic", eps2d=EPS2D, near_plane=NEAR_PLANE, **kwargs,
         )
         _state["ok"] = True
         return result

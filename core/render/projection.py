@@ -3,6 +3,7 @@
 Zwicker et al. EWA splatting as used by 3DGS (Kerbl et al. 2023, Eq. 5-6): the camera-space
 covariance ``W Σ W^T`` is pushed through the Jacobian of the perspective projection,
 ``Σ' = J W Σ W^T J^T``, then ``eps2d`` is added to its diagonal (a one-pixel low-pass filter).
+The constants (near plane, eps2d, the Jacobian's FOV clamp, 3.33-sigma radii) are ``core.raster.conventions``.
 Everything here is plain differentiable torch; culling decisions and radii are not differentiated.
 """
 
@@ -13,16 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from core.camera import Camera
+from core.raster.conventions import ALPHA_THRESHOLD, EPS2D, FAR_PLANE, FOV_CLAMP_MARGIN, MAX_EXTEND, NEAR_PLANE
 from core.scene import GaussianScene
-
-ALPHA_THRESHOLD = 1.0 / 255.0
-"""A Gaussian contributes to a pixel only where its alpha reaches this (gsplat's ALPHA_THRESHOLD)."""
-EPS2D = 0.3
-"""Pixels^2 added to the projected covariance's diagonal (gsplat default, classic mode)."""
-NEAR_PLANE = 0.01
-FAR_PLANE = 1e10
-MAX_EXTEND = 3.33
-"""Footprint half-size in standard deviations (gsplat 1.5.3's opacity-aware bounding box)."""
 
 
 @dataclass
@@ -81,8 +74,8 @@ def project(scene: GaussianScene, camera: Camera, eps2d: float = EPS2D) -> Proje
     fx, fy, cx, cy = camera.fx, camera.fy, camera.cx, camera.cy
     w, h = camera.width, camera.height
     tan_fovx, tan_fovy = 0.5 * w / fx, 0.5 * h / fy
-    lim_x_pos, lim_x_neg = (w - cx) / fx + 0.3 * tan_fovx, cx / fx + 0.3 * tan_fovx
-    lim_y_pos, lim_y_neg = (h - cy) / fy + 0.3 * tan_fovy, cy / fy + 0.3 * tan_fovy
+    lim_x_pos, lim_x_neg = (w - cx) / fx + FOV_CLAMP_MARGIN * tan_fovx, cx / fx + FOV_CLAMP_MARGIN * tan_fovx
+    lim_y_pos, lim_y_neg = (h - cy) / fy + FOV_CLAMP_MARGIN * tan_fovy, cy / fy + FOV_CLAMP_MARGIN * tan_fovy
     tx = z_safe * torch.clamp(x * rz, -lim_x_neg, lim_x_pos)
     ty = z_safe * torch.clamp(y * rz, -lim_y_neg, lim_y_pos)
     zeros = torch.zeros_like(z)

@@ -3,7 +3,8 @@
 Written independently of the fast backends from the same specification (gsplat 1.5.3 classic
 mode): EWA projection with the clamped Jacobian, eps2d = 0.3, opacity-aware 3.33-sigma footprint
 rounded out to 8x8 tiles, alpha = min(0.999, o exp(-sigma)) skipped below 1/255, stop before
-transmittance <= 1e-4. Memory is O(H * W * N): keep scenes and images tiny.
+transmittance <= 1e-4 (the constants: ``core.raster.conventions``). Memory is O(H * W * N): keep
+scenes and images tiny.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import math
 import torch
 
 from core.camera import Camera
+from core.raster.conventions import (ALPHA_MAX, ALPHA_THRESHOLD, EPS2D, FAR_PLANE, FOV_CLAMP_MARGIN, MAX_EXTEND,
+                                     NEAR_PLANE, T_MIN, TILE)
 from core.render.sh import eval_sh_colors
 from core.scene import GaussianScene
-
-TILE = 8
 
 
 def _rotation(q: torch.Tensor) -> torch.Tensor:
@@ -40,7 +41,7 @@ def render_reference(scene: GaussianScene, camera: Camera, background=(0.0, 0.0,
     w2c = torch.tensor(camera.world_to_camera, dtype=dt)
     p_cam = torch.cat([means, torch.ones_like(means[:, :1])], 1) @ w2c.T
     x, y, z = p_cam[:, 0], p_cam[:, 1], p_cam[:, 2]
-    good_z = (z >= 0.01) & (z <= 1e10)
+    good_z = (z >= NEAR_PLANE) & (z <= FAR_PLANE)
     zs = torch.where(good_z, z, torch.ones_like(z))
 
     scales = torch.exp(scene.log_scales.to(dt))
@@ -49,16 +50,17 @@ def render_reference(scene: GaussianScene, camera: Camera, background=(0.0, 0.0,
 
     W, H = camera.width, camera.height
     fx, fy, cx, cy = camera.fx, camera.fy, camera.cx, camera.cy
-    ux = torch.minimum(torch.maximum(x / zs, torch.tensor(-(cx / fx + 0.15 * W / fx), dtype=dt)),
-                       torch.tensor((W - cx) / fx + 0.15 * W / fx, dtype=dt))
-    uy = torch.minimum(torch.maximum(y / zs, torch.tensor(-(cy / fy + 0.15 * H / fy), dtype=dt)),
-                       torch.tensor((H - cy) / fy + 0.15 * H / fy, dtype=dt))
+    half_margin = FOV_CLAMP_MARGIN * 0.5  # the margin times tan(half FOV) is half_margin * W / fx
+    ux = torch.minimum(torch.maximum(x / zs, torch.tensor(-(cx / fx + half_margin * W / fx), dtype=dt)),
+                       torch.tensor((W - cx) / fx + half_margin * W / fx, dtype=dt))
+    uy = torch.minimum(torch.maximum(y / zs, torch.tensor(-(cy / fy + half_margin * H / fy), dtype=dt)),
+                       torch.tensor((H - cy) / fy + half_margin * H / fy, dtype=dt))
     jac = torch.zeros(means.shape[0], 2, 3, dtype=dt)
     jac[:, 0, 0] = fx / zs
     jac[:, 1, 1] = fy / zs
     jac[:, 0, 2] = -fx * ux / zs
     jac[:, 1, 2] = -fy * uy / zs
-    cov2 = jac @ sigma3 @ jac.transpose(1, 2) + 0.3 * torch.eye(2, dtype=dt)
+    cov2 = jac @ sigma3 @ jac.transpose(1, 2) + EPS2D * torch.eye(2, dtype=dt)
     det = torch.linalg.det(cov2)
     good_det = det > 0
     inv = torch.linalg.inv(torch.where(good_det[:, None, None], cov2, torch.eye(2, dtype=dt)))
@@ -66,12 +68,12 @@ def render_reference(scene: GaussianScene, camera: Camera, background=(0.0, 0.0,
     opac = torch.sigmoid(scene.opacity_logits.to(dt))
 
     with torch.no_grad():
-        ext = torch.tensor([min(3.33, math.sqrt(2 * math.log(o * 255))) if o * 255 > 1 else 0.0
+        ext = torch.tensor([min(MAX_EXTEND, math.sqrt(2 * math.log(o * 255))) if o * 255 > 1 else 0.0
                             for o in opac.tolist()], dtype=dt)
         rad = torch.ceil(ext[:, None] * torch.sqrt(torch.diagonal(cov2, dim1=1, dim2=2).clamp_min(0)))
         m2 = mean2.detach()
         on = ((m2 + rad > 0) & (m2 - rad < torch.tensor([W, H], dtype=dt))).all(-1)
-        keep = good_z & good_det & (opac >= 1 / 255) & (rad > 0).any(-1) & on
+        keep = good_z & good_det & (opac >= ALPHA_THRESHOLD) & (rad > 0).any(-1) & on
         t0 = torch.clamp(torch.floor((m2 - rad) / TILE), min=0)
         t1 = torch.ceil((m2 + rad) / TILE)
 
@@ -84,14 +86,14 @@ def render_reference(scene: GaussianScene, camera: Camera, background=(0.0, 0.0,
     d = mean2[None] - pix[:, None]  # [P, N, 2]
     sig = 0.5 * torch.einsum("pni,nij,pnj->pn", d, inv, d)
     a_raw = opac[None] * torch.exp(-sig)
-    alpha = torch.clamp(a_raw, max=0.999)
-    use = mask & (sig >= 0) & (alpha >= 1 / 255)
+    alpha = torch.clamp(a_raw, max=ALPHA_MAX)
+    use = mask & (sig >= 0) & (alpha >= ALPHA_THRESHOLD)
     alpha = torch.where(use, alpha, torch.zeros_like(alpha))
 
     order = torch.argsort(z.detach().to(torch.float32), stable=True)
     alpha = alpha[:, order]
     t_after = torch.cumprod(1 - alpha, dim=1)
-    alive = t_after > 1e-4
+    alive = t_after > T_MIN
     alpha = torch.where(alive, alpha, torch.zeros_like(alpha))
     t_before = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha[:, :-1]], 1), 1)
     weights = alpha * t_before  # [P, N]
