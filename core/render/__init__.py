@@ -1,6 +1,7 @@
 """Differentiable Gaussian splat renderers behind one interface.
 
-``render(scene, camera, background, backend)`` -> ``RenderOutput`` (see ``core.render.api``).
+``render(scene, camera, background, backend)`` -> ``RenderOutput`` (see ``core.render.api``;
+``RenderOutput`` lives in ``core.render.output``).
 Backends: ``"cpu"`` (torch + numba tiles), ``"gsplat"`` (CUDA only), ``"reference"`` (brute force,
 tests only), ``"auto"`` (gsplat when CUDA works, else cpu). Heavy modules load lazily.
 """
@@ -16,7 +17,11 @@ def render(*args, **kwargs):
 
 
 def __getattr__(name: str):
-    if name in ("RenderOutput", "BACKENDS", "resolve_backend"):
+    if name == "RenderOutput":
+        from core.render.output import RenderOutput
+
+        return RenderOutput
+    if name in ("BACKENDS", "resolve_backend"):
         from core.render import api
 
         return getattr(api, name)

@@ -1,14 +1,15 @@
-"""The renderer interface shared by every backend."""
+"""The renderer interface shared by every backend: ``render``, ``contribution_weights`` and the
+backend choice (``resolve_backend``, with one gsplat -> CPU fallback rule, ``_dispatch``)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
 from core.camera import Camera
+from core.render.output import RenderOutput
 from core.render.projection import project, view_directions
 from core.render.sh import eval_sh_colors
 from core.scene import GaussianScene
@@ -17,17 +18,7 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "cpu", "gsplat", "reference")
 
-
-@dataclass
-class RenderOutput:
-    """One rendered view. color [H, W, 3] (background composited, not clamped), alpha [H, W] in [0, 1],
-    depth [H, W]: expected camera-space depth of the visible surface (0 where alpha is 0)."""
-
-    color: torch.Tensor
-    alpha: torch.Tensor
-    depth: torch.Tensor
-    backend: str
-    n_visible: int = -1
+__all__ = ["BACKENDS", "RenderOutput", "contribution_weights", "render", "resolve_backend"]
 
 
 def _background_tensor(background, n_channels: int, device, dtype) -> torch.Tensor:
@@ -50,6 +41,28 @@ def resolve_backend(backend: str, device: torch.device | str = "cpu") -> str:
     return backend
 
 
+def _dispatch(backend: str, device, gsplat_call: Callable, cpu_call: Callable, reference_call: Callable | None = None):
+    """Run the request on the backend ``backend`` resolves to (see ``resolve_backend``), the one place
+    that falls back from gsplat to the CPU backend.
+
+    ``gsplat_call(gsplat_backend_module)`` returns None when gsplat cannot run here: then, for
+    ``backend="auto"``, ``cpu_call()`` runs instead; for ``backend="gsplat"`` it is a RuntimeError with
+    the reason. "reference" runs ``reference_call()``, or ``cpu_call()`` when there is none.
+    """
+    which = resolve_backend(backend, device)
+    if which == "gsplat":
+        from core.render import gsplat_backend
+
+        out = gsplat_call(gsplat_backend)
+        if out is not None:
+            return out
+        if backend == "gsplat":
+            raise RuntimeError(f"gsplat backend unavailable: {gsplat_backend.unavailable_reason()}")
+    elif which == "reference" and reference_call is not None:
+        return reference_call()
+    return cpu_call()
+
+
 def render(
     scene: GaussianScene,
     camera: Camera,
@@ -63,21 +76,14 @@ def render(
     background: RGB in [0, 1]; sh_degree: evaluate SH only up to this degree (default: all);
     backend: see ``BACKENDS``. The "gsplat" backend needs CUDA; "auto" falls back to "cpu".
     """
-    which = resolve_backend(backend, scene.device)
-    if which == "gsplat":
-        from core.render import gsplat_backend
-
-        out = gsplat_backend.render(scene, camera, background, sh_degree, with_depth)
-        if out is not None:
-            return out
-        if backend == "gsplat":
-            raise RuntimeError(f"gsplat backend unavailable: {gsplat_backend.unavailable_reason()}")
-        which = "cpu"
-    if which == "reference":
+    def reference() -> RenderOutput:
         from core.render.reference import render_reference
 
         return render_reference(scene, camera, background, sh_degree, with_depth)
-    return _render_cpu(scene, camera, background, sh_degree, with_depth)
+
+    return _dispatch(backend, scene.device,
+                     lambda gsplat: gsplat.render(scene, camera, background, sh_degree, with_depth),
+                     lambda: _render_cpu(scene, camera, background, sh_degree, with_depth), reference)
 
 
 def _render_cpu(scene, camera, background, sh_degree, with_depth) -> RenderOutput:
@@ -107,21 +113,14 @@ def contribution_weights(scene: GaussianScene, camera: Camera, backend: str = "a
     This is the inner sum of NeuralGS Eq. 2 for one view: the gradient of the rendered image's sum
     with respect to a per-Gaussian colour of ones.
     """
-    which = resolve_backend(backend, scene.device)
     s = scene.detach()
     ones = torch.ones(s.num_gaussians, 1, device=s.device, dtype=s.means.dtype, requires_grad=True)
-    if which == "gsplat":
-        from core.render import gsplat_backend
 
-        out = gsplat_backend.render_features(s, camera, ones)
-        if out is None:
-            if backend == "gsplat":
-                raise RuntimeError(f"gsplat backend unavailable: {gsplat_backend.unavailable_reason()}")
-            which = "cpu"
-    if which in ("cpu", "reference"):
+    def cpu() -> torch.Tensor:
         from core.render.cpu import blend
 
-        proj = project(s, camera)
-        out, _ = blend(proj, ones, ones.new_zeros(1), camera.width, camera.height)
+        return blend(project(s, camera), ones, ones.new_zeros(1), camera.width, camera.height)[0]
+
+    out = _dispatch(backend, scene.device, lambda gsplat: gsplat.render_features(s, camera, ones), cpu)
     out.sum().backward()
     return ones.grad[:, 0].detach()

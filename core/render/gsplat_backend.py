@@ -13,6 +13,7 @@ import torch
 
 from core.camera import Camera
 from core.raster.conventions import EPS2D, NEAR_PLANE
+from core.render.output import RenderOutput
 from core.scene import GaussianScene
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,6 @@ def _rasterize(scene: GaussianScene, camera: Camera, colors: torch.Tensor, sh_de
 
 def render(scene: GaussianScene, camera: Camera, background, sh_degree: int | None, with_depth: bool):
     """RenderOutput via gsplat, or None if gsplat cannot run here (reason logged once)."""
-    from core.render.api import RenderOutput
-
     degree = scene.sh_degree if sh_degree is None else min(sh_degree, scene.sh_degree)
     bg = torch.as_tensor(background, dtype=torch.float32).reshape(1, 3).cuda() if torch.cuda.is_available() else None
     result = _rasterize(scene, camera, scene.sh_coeffs(), degree,

@@ -16,6 +16,7 @@ import torch
 from core.camera import Camera
 from core.raster.conventions import (ALPHA_MAX, ALPHA_THRESHOLD, EPS2D, FAR_PLANE, FOV_CLAMP_MARGIN, MAX_EXTEND,
                                      NEAR_PLANE, T_MIN, TILE)
+from core.render.output import RenderOutput
 from core.render.sh import eval_sh_colors
 from core.scene import GaussianScene
 
@@ -34,8 +35,6 @@ def _rotation(q: torch.Tensor) -> torch.Tensor:
 def render_reference(scene: GaussianScene, camera: Camera, background=(0.0, 0.0, 0.0), sh_degree=None,
                      with_depth: bool = True):
     """Same contract as :func:`core.render.api.render` (returns a RenderOutput), computed densely."""
-    from core.render.api import RenderOutput
-
     dt = torch.float64
     means = scene.means.to(dt)
     w2c = torch.tensor(camera.world_to_camera, dtype=dt)

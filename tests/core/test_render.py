@@ -139,6 +139,37 @@ def test_auto_backend_on_cpu_scene_uses_cpu():
     assert out.backend == "cpu"
 
 
+def test_gsplat_that_cannot_run_falls_back_to_cpu_for_auto_and_raises_when_asked_for(monkeypatch):
+    """One fallback rule for render and contribution_weights: "auto" -> cpu, "gsplat" -> RuntimeError."""
+    from core.render import api, gsplat_backend
+
+    scene, cam = random_scene(20, 1, 3), camera()
+    want_img = render(scene, cam, BG, backend="cpu")
+    want_w = api.contribution_weights(scene, cam, backend="cpu")
+    monkeypatch.setattr(api, "resolve_backend", lambda backend, device="cpu": "gsplat")  # as if CUDA worked
+    calls = []
+    monkeypatch.setattr(gsplat_backend, "render", lambda *a: calls.append("render"))  # gsplat fails: None
+    monkeypatch.setattr(gsplat_backend, "render_features", lambda *a: calls.append("features"))
+    monkeypatch.setattr(gsplat_backend, "unavailable_reason", lambda: "no kernels here")
+    out = render(scene, cam, BG, backend="auto")
+    assert out.backend == "cpu" and calls == ["render"]
+    torch.testing.assert_close(out.color, want_img.color, atol=0, rtol=0)
+    torch.testing.assert_close(api.contribution_weights(scene, cam, backend="auto"), want_w, atol=0, rtol=0)
+    assert calls == ["render", "features"]
+    with pytest.raises(RuntimeError, match="gsplat backend unavailable: no kernels here"):
+        render(scene, cam, BG, backend="gsplat")
+    with pytest.raises(RuntimeError, match="gsplat backend unavailable: no kernels here"):
+        api.contribution_weights(scene, cam, backend="gsplat")
+
+
+def test_render_output_has_one_home():
+    import core.render
+    from core.render import api, output
+
+    assert core.render.RenderOutput is api.RenderOutput is output.RenderOutput
+    assert render(random_scene(5, 0, 0), camera(), BG, backend="reference").__class__ is output.RenderOutput
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA for gsplat")
 def test_gsplat_matches_cpu_backend():
