@@ -81,3 +81,22 @@ def zstd_bounded(data: bytes, limit: int, path: str | os.PathLike[str], what: st
         raise InputFileError(path, f"corrupt {what} ({exc})") from None
     blob = b"".join(parts)
     return blob[:limit], len(blob) > limit
+
+
+PLAUSIBLE_SPLATS = 1_000_000
+"""Up to this many splats any file size is believed (decoding them costs well under a second)."""
+MAX_SPLATS_PER_BYTE = 64
+"""Beyond :data:`PLAUSIBLE_SPLATS`, a file must have at least one byte per 64 splats. Real SPZ and SOG
+files hold 10-50 bytes per splat (positions alone are close to incompressible): a file claiming far
+more splats than that is a decompression bomb, not a scene."""
+
+
+def check_splat_count(n: int, file_bytes: int, path: str | os.PathLike[str], fmt: str) -> None:
+    """Raise InputFileError when a header's splat count is over :data:`MAX_SPLATS` or implausible for
+    a ``file_bytes``-byte file (see :data:`MAX_SPLATS_PER_BYTE`); called before anything is allocated."""
+    if n > MAX_SPLATS:
+        raise InputFileError(path, f"{fmt} header says {n:,} splats, more than this reader's limit of {MAX_SPLATS:,}")
+    if n > PLAUSIBLE_SPLATS and n > MAX_SPLATS_PER_BYTE * file_bytes:
+        raise InputFileError(path, f"{fmt} header says {n:,} splats, implausibly many for {file_bytes:,} bytes of "
+                                   f"data (real files hold 10-50 bytes per splat): refusing a likely "
+                                   f"decompression bomb")  # fmt: skip

@@ -57,7 +57,13 @@ import torch
 
 from core.errors import InputFileError
 from core.io.atomic import atomic_write_bytes
-from core.io.bounded import DEFLATE_MAX_RATIO, MAX_SPLATS, gunzip_bounded, zstd_bounded
+from core.io.bounded import (
+    DEFLATE_MAX_RATIO,
+    MAX_SPLATS,
+    check_splat_count,
+    gunzip_bounded,
+    zstd_bounded,
+)
 from core.scene import GaussianScene
 
 logger = logging.getLogger(__name__)
@@ -107,7 +113,7 @@ def _block_sizes(h: _Header) -> list[int]:
     return sizes
 
 
-def _parse_header(head: bytes, path, container: str) -> _Header:
+def _parse_header(head: bytes, path, container: str, file_bytes: int) -> _Header:
     if len(head) < LEGACY_HEADER:
         raise InputFileError(path, f"SPZ file too short for its header ({len(head)} of {LEGACY_HEADER} bytes{container})")
     magic, version, n, sh_degree, fb, flags = struct.unpack_from("<IIIBBB", head)
@@ -117,13 +123,11 @@ def _parse_header(head: bytes, path, container: str) -> _Header:
         raise InputFileError(path, "SPZ version 1 (float16 positions) is not supported; versions 2-4 are")
     if version not in (2, 3, 4):
         raise InputFileError(path, f"unsupported SPZ version {version} (this reader knows 2, 3 and 4)")
+    check_splat_count(n, file_bytes, path, "SPZ")
     if sh_degree not in SH_COMPONENTS:
         raise InputFileError(path, f"SPZ header says SH degree {sh_degree}; SPZ has degrees 0-4")
     if fb > 30:
         raise InputFileError(path, f"SPZ header says {fb} fractional bits for positions; expected 0-30 (usually 12)")
-    if n > MAX_SPLATS:
-        raise InputFileError(path, f"SPZ header says {n:,} splats, more than this reader's limit of {MAX_SPLATS:,} "
-                                   f"(Niantic's own loader has the same limit)")  # fmt: skip
     if version < 4:
         return _Header(version, n, sh_degree, fb, flags)
     if len(head) < V4_HEADER:
@@ -134,7 +138,7 @@ def _parse_header(head: bytes, path, container: str) -> _Header:
 
 def _read_legacy_gzip(data: bytes, path) -> tuple[_Header, list[bytes], list[str]]:
     head, _ = gunzip_bounded(data, LEGACY_HEADER, path, "SPZ gzip stream")
-    h = _parse_header(head, path, " in the gzip stream")
+    h = _parse_header(head, path, " in the gzip stream", len(data))
     if h.version == 4:
         raise InputFileError(path, "SPZ version 4 inside a gzip stream: v4 files are not gzipped (corrupt or not SPZ)")
     sizes = _block_sizes(h)
@@ -160,7 +164,7 @@ def _split(body: bytes, offset: int, sizes: list[int]) -> list[bytes]:
 
 
 def _read_plain(data: bytes, path) -> tuple[_Header, list[bytes], list[str]]:
-    h = _parse_header(data[:V4_HEADER], path, "")
+    h = _parse_header(data[:V4_HEADER], path, "", len(data))
     sizes = _block_sizes(h)
     if h.version < 4:  # an un-gzipped legacy file: splat-transform accepts it, so do we
         expected = LEGACY_HEADER + sum(sizes)
