@@ -13,9 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.camera import Camera
-# core.cameras defines these helpers before it imports this module, so this import is safe.
-from core.cameras import (CameraSet, as_array, as_number, as_size, build_set, checked_rotation, make_camera,
-                          read_json, rigid_world_to_camera)
+from core.cameras.camera_set import (CameraSet, as_array, as_number, as_size, build_set, checked_rotation,
+                                     make_camera, read_json, rigid_world_to_camera)
 from core.errors import InputFileError
 
 _REQUIRED = ("width", "height", "position", "rotation", "fx", "fy")

@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from core.camera import Camera
-# core.cameras defines these helpers before it imports this module, so this import is safe.
-from core.cameras import CameraSet, build_set, make_camera
+from core.cameras.camera_set import CameraSet, build_set, make_camera
 from core.errors import InputFileError
 
 # model_id: (name, number of params, params hold a single focal length f)

@@ -32,9 +32,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from core.camera import Camera
-# core.cameras defines these helpers before it imports this module, so this import is safe.
-from core.cameras import (CameraSet, as_array, as_number, as_size, build_set, checked_rotation, make_camera,
-                          read_json, rigid_world_to_camera)
+from core.cameras.camera_set import (CameraSet, as_array, as_number, as_size, build_set, checked_rotation,
+                                     make_camera, read_json, rigid_world_to_camera)
 from core.errors import InputFileError
 
 TRANSFORMS_NAMES = ("transforms_train.json", "transforms.json")
