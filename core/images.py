@@ -89,15 +89,25 @@ def load_image(path: str | Path, *, size: tuple[int, int] | None = None,
     return np.stack(channels, axis=2).astype(np.float32)
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """uint8 image from float in [0, 1] (clipped, rounded) or uint8 (unchanged). Shape kept."""
+def to_uint8(image) -> np.ndarray:
+    """An 8-bit image, numpy uint8 of the same shape (nominally [H, W, 3]), from a float one.
+
+    ``image``: a torch tensor (any device, gradients ignored) or a numpy array, float, nominally in
+    [0, 1]. NaN becomes 0, values are clamped to [0, 1] (+Inf -> 255, -Inf -> 0) and rounded half up,
+    ``floor(255 x + 0.5)``, computed in the input's precision (float32 at least). uint8 input is
+    returned unchanged; any other dtype is a ValueError.
+    """
+    if hasattr(image, "detach"):  # torch.Tensor, without importing torch here
+        t = image.detach().cpu()
+        if t.is_floating_point() and t.element_size() < 4:  # float16 / bfloat16: numpy has no bfloat16
+            t = t.float()
+        image = t.numpy()
     arr = np.asarray(image)
     if arr.dtype == np.uint8:
         return arr
     if not np.issubdtype(arr.dtype, np.floating):
         raise ValueError(f"image must be float in [0, 1] or uint8, got dtype {arr.dtype}")
-    if not np.isfinite(arr).all():
-        raise ValueError("image holds NaN or Inf")
+    arr = np.nan_to_num(arr.astype(np.result_type(arr.dtype, np.float32), copy=False), nan=0.0)
     return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
@@ -107,9 +117,13 @@ def save_png(path: str | Path, image: np.ndarray, *, overwrite: bool = False) ->
     file. Float is clipped and rounded to 8 bits.
 
     Like every output of the project, an existing file is only replaced with ``overwrite=True``
-    (else FileExistsError). Raises ValueError for bad shapes, dtypes or non-finite values.
+    (else FileExistsError). Raises ValueError for bad shapes, dtypes or non-finite values (unlike
+    :func:`to_uint8`, which maps NaN to 0: a file should not silently hide broken pixels).
     """
-    arr = to_uint8(image)
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 and np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise ValueError("image holds NaN or Inf")
+    arr = to_uint8(arr)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):

@@ -158,3 +158,30 @@ def test_save_png_overwrite_rules_and_bad_input(tmp_path):
 def test_to_uint8_rounds_and_clips():
     np.testing.assert_array_equal(to_uint8(np.array([-0.5, 0.0, 0.5 / 255, 0.499, 1.0, 7.0])),
                                   [0, 0, 1, 127, 255, 255])
+
+
+def test_to_uint8_maps_nan_to_zero_and_clamps_infinities():
+    img = np.array([[[np.nan, np.inf, -np.inf], [0.25, 0.5, 0.75]]], np.float32)  # [1, 2, 3]
+    out = to_uint8(img)
+    assert out.dtype == np.uint8 and out.shape == (1, 2, 3)
+    np.testing.assert_array_equal(out, [[[0, 255, 0], [64, 128, 191]]])
+
+
+def test_to_uint8_takes_torch_tensors_like_numpy():
+    import torch
+
+    g = np.random.default_rng(0)
+    img = g.uniform(-0.2, 1.2, (5, 7, 3)).astype(np.float32)
+    img[0, 0, 0] = np.nan
+    want = (np.clip(np.nan_to_num(img, nan=0.0), 0, 1) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+    t = torch.from_numpy(img).requires_grad_(True)
+    out = to_uint8(t)
+    assert isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.shape == (5, 7, 3)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(to_uint8(img), want)
+    for dt in (torch.float16, torch.bfloat16, torch.float64):  # half types go through float32
+        np.testing.assert_array_equal(to_uint8(torch.tensor([0.0, 0.5, 1.0, float("nan")], dtype=dt)), [0, 128, 255, 0])
+    u8 = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    assert to_uint8(u8) is u8
+    with pytest.raises(ValueError, match="dtype"):
+        to_uint8(np.zeros((2, 2, 3), np.int64))
