@@ -4,6 +4,8 @@
 - :class:`CompressedScene`: a NeuralGS model decoded once, with per-Gaussian cluster ids and the rows of
   the cluster table. Toggling, soloing, colouring and highlighting clusters (:func:`display_scene`)
   select and recolour rows of that one decode: no recompression, no re-decode.
+- :func:`load_any`: any scene file, through the one opener :func:`core.io.scene_files.load_scene_file`.
+- Cluster bytes come from the codec's own layout of the file (:func:`ngs_layout`), never recomputed here.
 
 Everything here may take seconds on a large scene: call it from a worker thread, never the GUI thread.
 """
@@ -18,13 +20,11 @@ import numpy as np
 import torch
 
 from core.cameras import robust_bounds
-from core.codec import is_ngs_file
-from core.scene import GaussianScene
+from core.scene import SH_C0, GaussianScene
 from widgets.palette import cluster_colors
 
 log = logging.getLogger(__name__)
 
-SH_C0 = 0.28209479177387814
 HIGHLIGHT_OTHERS_OPACITY = 0.12  # opacity factor of the clusters that are not highlighted
 HIGHLIGHT_OTHERS_GREY = 0.75  # how far their colour moves towards grey
 
@@ -67,24 +67,16 @@ def _bounds(means: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return robust_bounds(means)
 
 
-def load_original(path: str | Path) -> OriginalScene:
-    """Read a scene file (InputFileError naming the file and the problem for anything wrong)."""
-    from core.io import read_scene_with_info
-
-    scene, info = read_scene_with_info(Path(path))
-    return OriginalScene(Path(path), scene, info.format, int(info.bytes), _bounds(scene.means), list(info.warnings))
-
-
-def cluster_rows(model, importance: torch.Tensor | None = None,
-                 fit_losses: dict[int, float] | None = None, section_bytes: list[int] | None = None) -> list[dict]:
+def cluster_rows(model, importance: torch.Tensor | None = None, fit_losses: dict[int, float] | None = None,
+                 section_bytes: list[int] | None = None) -> list[dict]:
     """ClusterTable rows of a model: count, importance share, final fit loss and bytes per cluster.
 
-    importance [N] in model order (None: unknown); bytes: ``section_bytes[c]`` when given (.ngs v2: the
-    cluster's section, positions + predictor + residuals), else fp16 MLP weights (2 * n_params) + 6 per
-    position (the ``.ngs`` v1 sections); the header is not attributed to any cluster.
+    importance [N] in model order (None: unknown); bytes: ``section_bytes[c]`` (see :func:`cluster_bytes`;
+    None: the model's own ``.ngs`` v1 encoding); the header is not attributed to any cluster.
     """
+    if section_bytes is None:
+        section_bytes = cluster_bytes(ngs_layout(model))
     offsets = model.cluster_offsets()
-    mlp_bytes = 2 * model.arch.n_params()
     total_imp = float(importance.sum()) if importance is not None else 0.0
     rows = []
     for c, size in enumerate(model.cluster_sizes):
@@ -92,35 +84,55 @@ def cluster_rows(model, importance: torch.Tensor | None = None,
         if importance is not None and total_imp > 0:
             share = float(importance[offsets[c]: offsets[c + 1]].sum()) / total_imp
         loss = None if fit_losses is None or c not in fit_losses else float(fit_losses[c])
-        nbytes = section_bytes[c] if section_bytes is not None and c < len(section_bytes) else mlp_bytes + 6 * int(size)
-        rows.append({"count": int(size), "importance": share, "loss": loss, "bytes": int(nbytes)})
+        rows.append({"count": int(size), "importance": share, "loss": loss, "bytes": int(section_bytes[c])})
     return rows
 
 
-def compressed_from_model(model, n_bytes: int, path: Path | None = None, result=None) -> CompressedScene:
-    """Decode ``model`` once (no gradients, CPU) and gather the cluster table rows."""
-    with torch.no_grad():
-        scene = model.decode().detach().to("cpu", torch.float32)
+def ngs_layout(model=None, result=None, path: Path | None = None):
+    """The codec's layout of a ``.ngs`` (``NgsHeader`` / ``NgsHeaderV2``: sections, cluster sizes, file size).
+
+    From the bytes a fresh compression measured (``result.encoded``, v2), else the file at ``path``
+    (header only), else ``model``'s v1 encoding. NgsFormatError / ValueError when there is none.
+    """
+    from core.codec.ngs_format import ByteSource, FileSource, open_file, read_layout
+
+    encoded = getattr(result, "encoded", None) if result is not None else None
+    if encoded is not None:
+        return read_layout(ByteSource(b"".join(encoded.chunks)), Path("<encoded>"))
+    if path is not None:
+        with open_file(Path(path)) as f:
+            return read_layout(FileSource(f, Path(path)), Path(path))
+    from core.codec import encode_ngs
+
+    return read_layout(ByteSource(encode_ngs(model)), Path("<encoded>"))
+
+
+def cluster_bytes(layout) -> list[int]:
+    """Each cluster's bytes in the file laid out as ``layout`` (:func:`ngs_layout`): v2, its section
+    (positions + predictor + residuals); v1, its MLP section plus its share of the positions section
+    (each Gaussian's position takes the same bytes). Header and section framing are not attributed."""
+    if layout.version == 1:
+        positions, mlps = layout.sections[0], layout.sections[1:]
+        n = layout.n_gaussians
+        return [s.length + (positions.length * size // n if n else 0) for s, size in zip(mlps, layout.cluster_sizes)]
+    return [s.length for s in layout.sections]
+
+
+def compressed_from_model(model, n_bytes: int | None = None, path: Path | None = None, result=None,
+                          scene: GaussianScene | None = None) -> CompressedScene:
+    """The CompressedScene of ``model``: decoded once (no gradients, CPU; ``scene``: already decoded) with
+    the cluster table rows; bytes from the codec's layout of its file (``n_bytes`` None: the layout's size)."""
+    if scene is None:
+        with torch.no_grad():
+            scene = model.decode()
+    scene = scene.detach().to("cpu", torch.float32)
     ids = model.cluster_ids().numpy().astype(np.int64)
     importance = None if result is None else result.importance.detach().cpu()
     losses = None if result is None else result.fit_losses
-    sections = _section_bytes(result, path)
-    return CompressedScene(model, scene, ids, cluster_rows(model, importance, losses, sections), int(n_bytes),
-                           _bounds(scene.means), path, result)
-
-
-def _section_bytes(result, path: Path | None) -> list[int] | None:
-    """Bytes of each cluster's section of a .ngs v2 result or file (None for v1)."""
-    codec = getattr(result, "codec", None) if result is not None else None
-    if codec and codec.get("clusters"):
-        return [sum(c["bytes"].values()) for c in codec["clusters"]]
-    if path is not None:
-        from core.codec import read_ngs_header
-
-        hdr = read_ngs_header(path)
-        if hdr.get("version") == 2:
-            return [int(s["length"]) for s in hdr["sections"]]
-    return None
+    layout = ngs_layout(model, result, path)
+    rows = cluster_rows(model, importance, losses, cluster_bytes(layout))
+    size = layout.file_size if n_bytes is None else int(n_bytes)
+    return CompressedScene(model, scene, ids, rows, size, _bounds(scene.means), path, result)
 
 
 def compressed_from_result(result) -> CompressedScene:
@@ -128,21 +140,17 @@ def compressed_from_result(result) -> CompressedScene:
     return compressed_from_model(result.model, result.n_bytes, None, result)
 
 
-def load_compressed(path: str | Path) -> CompressedScene:
-    """Read and decode an ``.ngs`` file (NgsFormatError, an InputFileError, for any problem)."""
-    from core.codec import read_ngs
+def load_any(path: str | Path) -> OriginalScene | CompressedScene:
+    """Open any scene file (:func:`core.io.scene_files.load_scene_file`): an ``.ngs`` becomes a
+    CompressedScene, any other scene an OriginalScene. InputFileError naming the file for any problem."""
+    from core.io.scene_files import load_scene_file
 
     p = Path(path)
-    model = read_ngs(p)
-    return compressed_from_model(model, p.stat().st_size, p)
-
-
-def load_any(path: str | Path) -> OriginalScene | CompressedScene:
-    """An ``.ngs`` file becomes a CompressedScene, any other scene file an OriginalScene."""
-    from core.io import check_input_file
-
-    p = check_input_file(Path(path))
-    return load_compressed(p) if is_ngs_file(p) else load_original(p)
+    loaded = load_scene_file(p)
+    if loaded.model is not None:
+        return compressed_from_model(loaded.model, loaded.info.bytes, p, scene=loaded.scene)
+    scene, info = loaded.scene, loaded.info
+    return OriginalScene(p, scene, info.format, int(info.bytes), _bounds(scene.means), list(info.warnings))
 
 
 def display_scene(cs: CompressedScene, visible: np.ndarray | None = None, color_by_cluster: bool = False,

@@ -65,7 +65,7 @@ def looks_like_gui(argv: list[str], commands: set[str]) -> bool:
 
 
 def _window_size(text: str) -> tuple[int, int]:
-    from core.cli_common import parse_size
+    from core.cli.common import parse_size
 
     try:
         return parse_size(text)
@@ -101,7 +101,7 @@ def run(argv: list[str]) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
-    from core.demo import DEMO_SCENE
+    from core.paths import DEMO_SCENE
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "neuralgs-studio"])
     app.setApplicationName("NeuralGS Studio")
@@ -109,8 +109,8 @@ def run(argv: list[str]) -> int:
     window.resize(*size)
     window.show()
     if args.cameras:
-        window.open_cameras(args.cameras)
-    window.open_path(args.scene or DEMO_SCENE)
+        window.files.open_cameras(args.cameras)
+    window.files.open_path(args.scene or DEMO_SCENE)
     if shot is None:
         status = app.exec()
         return status
@@ -125,7 +125,8 @@ def _screenshot(app, window, path: Path, force: bool, timeout_s: float) -> int:
     window.modal_errors = False
 
     def ready() -> bool:
-        return ((window.original is not None or window.compressed is not None) and not window.tasks.busy
+        session = window.session
+        return ((session.original is not None or session.compressed is not None) and not window.tasks.busy
                 and not window.viewport.pending and window.viewport.thread.idle())
 
     saved = []
@@ -137,7 +138,7 @@ def _screenshot(app, window, path: Path, force: bool, timeout_s: float) -> int:
 
     def save() -> None:
         try:
-            n = window.save_screenshot(path, overwrite=force)
+            n = window.files.save_screenshot(path, overwrite=force)
         except OSError as exc:
             log.error("%s: %s", path, exc)
             status["code"] = EXIT_USAGE

@@ -1,5 +1,8 @@
 """Menus, toolbar, recent files and the shortcut list of the main window.
 
+The controllers create their actions (:func:`make_action`); :func:`build_menus` arranges them, with the
+widgets' own, into the menus and the toolbar and returns them by name. It sets nothing on the window.
+
 Buttons that carry their own shortcut (Run F5, Pause F6, Cancel Shift+F5, Solo Alt+S, Show all Alt+A,
 Colour by cluster C, Log scale L) appear in the menus as actions that click them, with the key shown
 after a tab: one shortcut, one owner, no ambiguity.
@@ -11,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QComboBox, QToolBar
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QToolBar, QWidget
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -44,14 +47,15 @@ SHORTCUTS = [
 ]
 
 
-def _action(win, text: str, slot, shortcut: str | None = None, tip: str = "") -> QAction:
-    act = QAction(text, win)
+def make_action(widget: QWidget, text: str, slot, shortcut: str | None = None, tip: str = "") -> QAction:
+    """An action of ``widget`` (its shortcut works wherever the window has focus) that calls ``slot()``."""
+    act = QAction(text, widget)
     if shortcut:
         act.setShortcut(QKeySequence(shortcut))
     act.setToolTip(tip or text)
     act.setStatusTip(tip or text)
     act.triggered.connect(lambda _=False: slot())
-    win.addAction(act)
+    widget.addAction(act)
     return act
 
 
@@ -63,26 +67,20 @@ def _clicker(win, text: str, button, key: str) -> QAction:
     return act
 
 
-def build_menus(win: "MainWindow") -> dict[str, QAction]:
-    """Create the menus and the toolbar of ``win``; returns the actions by name."""
-    acts: dict[str, QAction] = {}
+def build_menus(win: MainWindow) -> dict[str, QAction]:
+    """Create the menus and the toolbar of ``win`` from its controllers' actions (``win.files``,
+    ``win.cameras``) and its widgets' (``view``, ``loss``, ``panel``, ``table``), plus Quit and the
+    shortcut list; returns every named action (the controllers' and those two) by name."""
+    files, cameras = win.files, win.cameras
+    acts: dict[str, QAction] = {**files.actions, **cameras.actions}
+    acts["quit"] = make_action(win, "&Quit", win.close, "Ctrl+Q", "Quit (Ctrl+Q)")
+    acts["shortcuts"] = make_action(win, "&Keyboard shortcuts", win.show_shortcuts, "F1",
+                                    "All keyboard shortcuts (F1)")
     mb = win.menuBar()
 
     file_menu = mb.addMenu("&File")
-    acts["open"] = _action(win, "&Open scene…", win.open_scene_dialog, "Ctrl+O",
-                           "Open a .ply, .compressed.ply, .splat or .ngs file (Ctrl+O)")
-    acts["open_cameras"] = _action(win, "Open &dataset or cameras…", win.open_cameras_dialog, "Ctrl+Shift+O",
-                                   "A dataset folder (images become the targets) or a cameras file (Ctrl+Shift+O)")
-    win.recent_menu = file_menu.addMenu("Open &recent")
-    acts["export_ngs"] = _action(win, "&Export .ngs…", win.export_ngs_dialog, "Ctrl+E",
-                                 "Save the compressed scene as a .ngs file (Ctrl+E)")
-    acts["export_ply"] = _action(win, "Export decompressed .&ply…", win.export_ply_dialog, "Ctrl+Shift+E",
-                                 "Save the decoded compressed scene as a standard .ply (Ctrl+Shift+E)")
-    acts["screenshot"] = _action(win, "Save &screenshot…", win.screenshot_dialog, "F12",
-                                 "Save a PNG of the window (F12)")
-    acts["quit"] = _action(win, "&Quit", win.close, "Ctrl+Q", "Quit (Ctrl+Q)")
     file_menu.addActions([acts["open"], acts["open_cameras"]])
-    file_menu.addMenu(win.recent_menu)
+    file_menu.addMenu(files.recent_menu)
     file_menu.addSeparator()
     file_menu.addActions([acts["export_ngs"], acts["export_ply"], acts["screenshot"]])
     file_menu.addSeparator()
@@ -91,21 +89,9 @@ def build_menus(win: "MainWindow") -> dict[str, QAction]:
     view_menu = mb.addMenu("&View")
     view_menu.addActions(win.view.view_actions)
     view_menu.addSeparator()
-    acts["next_camera"] = _action(win, "Next training camera", lambda: win.step_camera(1), "]",
-                                  "Jump to the next training camera (])")
-    acts["prev_camera"] = _action(win, "Previous training camera", lambda: win.step_camera(-1), "[",
-                                  "Jump to the previous training camera ([)")
-    acts["prev_camera"].setIconText("◀")  # the toolbar shows these beside the camera list
-    acts["next_camera"].setIconText("▶")
     view_menu.addActions([acts["prev_camera"], acts["next_camera"]])
     up_menu = view_menu.addMenu("World &up axis")
-    win.up_group = QActionGroup(win)
-    for label, vec in UP_AXES.items():
-        act = QAction(label, win, checkable=True)
-        act.setData(vec)
-        act.triggered.connect(lambda _=False, v=vec: win.set_up_axis(v))
-        win.up_group.addAction(act)
-        up_menu.addAction(act)
+    up_menu.addActions(cameras.up_group.actions())
     view_menu.addAction(_clicker(win, "Log scale (loss plot)", win.loss.log_box, "L"))
 
     run_menu = mb.addMenu("&Compression")
@@ -119,7 +105,6 @@ def build_menus(win: "MainWindow") -> dict[str, QAction]:
     cl_menu.addAction(_clicker(win, "Colour by cluster", win.table.color_box, "C"))
 
     help_menu = mb.addMenu("&Help")
-    acts["shortcuts"] = _action(win, "&Keyboard shortcuts", win.show_shortcuts, "F1", "All keyboard shortcuts (F1)")
     help_menu.addAction(acts["shortcuts"])
 
     tb = QToolBar("View", win)
@@ -129,12 +114,7 @@ def build_menus(win: "MainWindow") -> dict[str, QAction]:
     tb.addActions([win.view.flip_action, win.view.frame_action, win.view.fly_action])
     tb.addSeparator()
     tb.addAction(acts["prev_camera"])
-    win.camera_box = QComboBox(toolTip="Jump to a training camera (from the dataset or cameras file, else the "
-                                       "views of the last compression); [ and ] step through them. Navigating "
-                                       "from a camera keeps its roll (the orbit turns around its up) until "
-                                       "Frame scene (F) levels the view again")
-    win.camera_box.setMinimumContentsLength(18)
-    tb.addWidget(win.camera_box)
+    tb.addWidget(cameras.box)
     tb.addAction(acts["next_camera"])
     win.addToolBar(tb)
     return acts
@@ -155,12 +135,3 @@ def add_recent(settings: QSettings, path: str | Path) -> list[str]:
     settings.setValue(RECENT_KEY, items[:MAX_RECENT])
     settings.sync()
     return items[:MAX_RECENT]
-
-
-def fill_recent_menu(win: "MainWindow") -> None:
-    win.recent_menu.clear()
-    items = recent_files(win.settings)
-    for i, p in enumerate(items):
-        act = win.recent_menu.addAction(f"&{i + 1} {Path(p).name}", lambda p=p: win.open_path(p))
-        act.setToolTip(p)
-    win.recent_menu.setEnabled(bool(items))

@@ -39,7 +39,7 @@ def pump_until(qtbot, condition, timeout_s: float = 60.0, what: str = "condition
 
 def settle(qtbot, win, timeout_s: float = 60.0) -> None:
     """Wait until no task, no compression and no render is pending and the last full frame is shown."""
-    qtbot.waitUntil(lambda: not win.tasks.busy and win.worker is None and not win.viewport.pending
+    qtbot.waitUntil(lambda: not win.tasks.busy and win.compression.worker is None and not win.viewport.pending
                     and win.viewport.thread.idle(), timeout=int(timeout_s * 1000))
     qtbot.wait(50)  # the last queued result reaches the view
 
@@ -55,7 +55,7 @@ def make_window(settings_path: Path):
     from app.main_window import MainWindow
 
     win = MainWindow(QSettings(str(settings_path), QSettings.Format.IniFormat))
-    win.config_overrides = dict(TINY)
+    win.session.config_overrides = dict(TINY)
     win.panel.set_values(TINY_PANEL)
     win.resize(*WINDOW_SIZE)
     win.show()
@@ -64,7 +64,7 @@ def make_window(settings_path: Path):
 
 def close_window(win, wait) -> None:
     """Close ``win`` and fail when its render or compression thread is still running after 30 s."""
-    worker = win.worker
+    worker = win.compression.worker
     win.close()
     deadline = time.monotonic() + 30
     while (win.viewport.thread.isRunning() or (worker is not None and worker.isRunning())) and \
@@ -115,7 +115,8 @@ def pump_for(ms: int) -> None:
 
 
 def idle(win) -> bool:
-    return not win.tasks.busy and win.worker is None and not win.viewport.pending and win.viewport.thread.idle()
+    return (not win.tasks.busy and win.compression.worker is None and not win.viewport.pending
+            and win.viewport.thread.idle())
 
 
 @pytest.fixture(scope="module")
@@ -127,10 +128,10 @@ def compressed_window(qapp, small_scene_file, tmp_path_factory):
     _record_errors(mp, errors)
     win = make_window(tmp_path_factory.mktemp("settings") / "settings.ini")
     win.errors = errors
-    win.open_path(small_scene_file)
-    pump(lambda: win.original is not None and idle(win))
+    win.files.open_path(small_scene_file)
+    pump(lambda: win.session.original is not None and idle(win))
     win.panel.run_button.click()
-    pump(lambda: win.worker is None and idle(win), 300)
+    pump(lambda: win.compression.worker is None and idle(win), 300)
     assert not errors, errors
     yield win
     close_window(win, pump_for)
@@ -138,6 +139,6 @@ def compressed_window(qapp, small_scene_file, tmp_path_factory):
 
 
 def open_and_settle(qtbot, win, path, timeout_s: float = 120.0) -> None:
-    win.open_path(path)
+    win.files.open_path(path)
     qtbot.waitUntil(lambda: not win.tasks.busy, timeout=int(timeout_s * 1000))
     settle(qtbot, win, timeout_s)

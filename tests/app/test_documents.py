@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from app.documents import (SH_C0, compressed_from_model, display_scene, export_ngs, export_ply, load_any,
-                           load_original)
+from app.documents import compressed_from_model, display_scene, export_ngs, export_ply, load_any
 from core.codec import is_ngs_file
 from core.errors import InputFileError
+from core.scene import SH_C0
 
 
 @pytest.fixture(scope="module")
@@ -116,4 +116,18 @@ def test_bad_files_raise_input_file_errors_naming_the_file(tmp_path, content, ne
 
 def test_missing_file(tmp_path):
     with pytest.raises(InputFileError, match="no such file"):
-        load_original(tmp_path / "nope.ply")
+        load_any(tmp_path / "nope.ply")
+
+
+def test_cluster_bytes_are_the_files_sections(cs, tmp_path):
+    """Each row's bytes: its section(s) in the codec's layout of the file, the same in memory and reopened."""
+    from core.codec import read_ngs_header
+
+    out = tmp_path / "x.ngs"
+    export_ngs(cs, out)
+    sections = {s["name"]: s["length"] for s in read_ngs_header(out)["sections"]}
+    again = load_any(out)
+    per_position = sections["positions"] // 75
+    assert [r["bytes"] for r in again.rows] == [sections[f"mlp_{c}"] + per_position * n
+                                                for c, n in enumerate([40, 25, 10])]
+    assert [r["bytes"] for r in again.rows] == [r["bytes"] for r in cs.rows]

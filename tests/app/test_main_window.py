@@ -14,14 +14,14 @@ from tests.app.conftest import TINY, open_and_settle, settle
 
 def run_to_end(qtbot, win, timeout_s=180):
     win.panel.run_button.click()
-    assert win.worker is not None
-    qtbot.waitUntil(lambda: win.worker is None, timeout=timeout_s * 1000)
+    assert win.compression.worker is not None
+    qtbot.waitUntil(lambda: win.compression.worker is None, timeout=timeout_s * 1000)
     settle(qtbot, win)
 
 
 def test_open_renders_the_original(window, qtbot, small_scene_file):
     open_and_settle(qtbot, window, small_scene_file)
-    assert window.original.scene.num_gaussians == 3042
+    assert window.session.original.scene.num_gaussians == 3042
     a = window.view.image(0)
     assert a is not None and a.shape[:2] == window.view.pane_size()[::-1]
     assert (a < 250).any(axis=2).mean() > 0.02  # something besides the white background
@@ -33,20 +33,21 @@ def test_open_renders_the_original(window, qtbot, small_scene_file):
 def test_bad_file_shows_a_dialog_naming_the_file_and_the_problem(window, qtbot, tmp_path):
     bad = tmp_path / "broken.ply"
     bad.write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 10\nproperty float x\nend_header\n\x00")
-    window.open_path(bad)
+    window.files.open_path(bad)
     qtbot.waitUntil(lambda: bool(window.errors), timeout=30000)
     title, message = window.errors[0]
     assert title == "Cannot open file" and str(bad) in message and len(message) > len(str(bad)) + 5
-    assert window.original is None  # nothing half-loaded
-    window.open_path(tmp_path / "missing.ngs")
+    assert window.session.original is None  # nothing half-loaded
+    window.files.open_path(tmp_path / "missing.ngs")
     qtbot.waitUntil(lambda: len(window.errors) == 2, timeout=30000)
     assert "missing.ngs" in window.errors[1][1]
 
 
 def test_run_fills_the_plot_the_table_and_the_b_side(compressed_window):
     win = compressed_window
-    cs = win.compressed
+    cs = win.session.compressed
     assert cs is not None and cs.result is not None
+    assert win.session.has_unexported_result  # a fresh compression, not exported yet
     assert win.table.n_clusters == cs.n_clusters == 3
     assert sorted(win.loss.fit_data) == [0, 1, 2]  # one curve per cluster, live during the fit stage
     assert len(win.loss.tune_data[0]) >= 2  # the fine-tuning curve
@@ -57,13 +58,13 @@ def test_run_fills_the_plot_the_table_and_the_b_side(compressed_window):
     assert res.full and res.psnr is not None and 5 < res.psnr < 80
     assert any(line.startswith("This view: PSNR") for line in win.view.overlay)
     assert win.panel.stage_label.text().startswith("Done")
-    assert win.camera_box.count() == 1 + len(cs.result.views.train_cameras)  # jump targets
+    assert win.cameras.box.count() == 1 + len(cs.result.views.train_cameras)  # jump targets
 
 
 def test_held_out_number_names_its_view_size(compressed_window):
     """The status's held-out PSNR is the compression's, measured at eval_size px views (800 by default;
     the tests' tiny configuration: TINY's), and says so."""
-    cs = compressed_window.compressed
+    cs = compressed_window.session.compressed
     size = TINY["eval_size"]
     assert [c.size for c in cs.result.views.test_cameras] == [(size, size)] * TINY["n_test_views"]
     text = compressed_window.panel.stage_label.text()
@@ -79,7 +80,7 @@ def test_toggling_a_cluster_changes_the_render_at_once(compressed_window, qtbot)
     after = win.view.image(1)
     assert np.abs(after.astype(int) - before.astype(int)).max() > 30
     assert win.viewport.last_result.n_drawn[1] < n_before
-    assert win.compressed.result is not None  # same compression: nothing recompressed
+    assert win.session.compressed.result is not None  # same compression: nothing recompressed
     win.table.show_all()
     settle(qtbot, win)
     np.testing.assert_array_equal(win.view.image(1), before)
@@ -89,17 +90,19 @@ def test_export_then_reopen_the_ngs(compressed_window, qtbot, tmp_path, monkeypa
     win = compressed_window
     out = tmp_path / "out.ngs"
     monkeypatch.setattr(dialogs, "ask_save_path", lambda *a, **k: str(tmp_path / "out"))  # suffix added
-    win.export_ngs_dialog()
+    win.files.export_ngs_dialog()
     qtbot.waitUntil(lambda: not win.tasks.busy, timeout=30000)
-    assert out.is_file() and out.stat().st_size == win.compressed.n_bytes
+    assert out.is_file() and out.stat().st_size == win.session.compressed.n_bytes
+    assert win.session.exported_path == out and not win.session.has_unexported_result
     image_before = win.view.image(1).copy()
-    fresh = win.compressed
+    fresh = win.session.compressed
     open_and_settle(qtbot, win, out)
-    assert win.compressed.path == out and win.compressed.result is None
+    assert win.session.compressed.path == out and win.session.compressed.result is None
     assert win.table.n_clusters == 3 and win.table.table.item(0, 2).text() == "—"
-    assert win.original is not None  # still compared against the open original
+    assert win.session.original is not None  # still compared against the open original
     np.testing.assert_array_equal(win.view.image(1), image_before)  # the file holds what was shown
-    win._show_compressed(fresh)  # as the module's other tests expect it
+    win.session.set_compressed(fresh)  # as the module's other tests expect it
+    win.clusters.show_result()
     settle(qtbot, win)
 
 
@@ -111,11 +114,11 @@ def test_export_asks_before_replacing_and_keeps_the_file_when_told_no(compressed
     asked = []
     monkeypatch.setattr(dialogs, "ask_save_path", lambda *a, **k: str(out))
     monkeypatch.setattr(dialogs, "ask_overwrite", lambda parent, p: asked.append(p) or False)
-    win.export_ply_dialog()
+    win.files.export_ply_dialog()
     qtbot.wait(200)
     assert asked == [out] and out.read_bytes() == b"precious"
     monkeypatch.setattr(dialogs, "ask_overwrite", lambda parent, p: True)
-    win.export_ply_dialog()
+    win.files.export_ply_dialog()
     qtbot.waitUntil(lambda: not win.tasks.busy, timeout=30000)
     assert out.read_bytes().startswith(b"ply\n")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp files left
@@ -129,15 +132,15 @@ def test_cancel_takes_effect_within_a_second_and_leaves_nothing(window, qtbot, s
     window.panel.set_values(dict(fit_iters=100_000))  # a long fit: cancel mid-stage
     window.panel.run_button.click()
     qtbot.waitUntil(lambda: window.panel.stage_label.text().startswith("Stage 5/7"), timeout=120000)
-    worker = window.worker
+    worker = window.compression.worker
     done = []
     worker.cancelled.connect(lambda: done.append(time.monotonic()))
     t0 = time.monotonic()
     window.panel.cancel_button.click()
     qtbot.waitUntil(lambda: bool(done), timeout=5000)
     assert done[0] - t0 < 1.0, f"cancel took {done[0] - t0:.2f} s"
-    qtbot.waitUntil(lambda: window.worker is None, timeout=5000)
-    assert worker.outcome == "cancelled" and window.compressed is None
+    qtbot.waitUntil(lambda: window.compression.worker is None, timeout=5000)
+    assert worker.outcome == "cancelled" and window.session.compressed is None
     assert window.panel.stage_label.text().startswith("Cancelled") and window.panel.run_button.isEnabled()
     assert sorted(p.name for p in tmp_path.rglob("*")) == files_before  # nothing written anywhere here
 
@@ -148,7 +151,7 @@ def test_pause_stops_progress_and_resume_continues(window, qtbot, small_scene_fi
     window.panel.run_button.click()
     qtbot.waitUntil(lambda: window.panel.stage_label.text().startswith("Stage 5/7"), timeout=120000)
     window.panel.pause_button.click()
-    assert window.worker.paused
+    assert window.compression.worker.paused
     qtbot.wait(700)  # the step running when paused finishes and its batch arrives
     step = window.panel.progress.value(), window.panel.progress.format()
     qtbot.wait(1000)
@@ -156,20 +159,20 @@ def test_pause_stops_progress_and_resume_continues(window, qtbot, small_scene_fi
     window.panel.pause_button.click()
     qtbot.waitUntil(lambda: window.panel.progress.format() != step[1], timeout=10000)
     window.panel.cancel_button.click()
-    qtbot.waitUntil(lambda: window.worker is None, timeout=5000)
+    qtbot.waitUntil(lambda: window.compression.worker is None, timeout=5000)
 
 
 def test_jump_to_training_cameras(compressed_window, qtbot):
     win = compressed_window
-    cams = win.training_cameras()
-    win.step_camera(1)
+    cams = win.session.training_cameras()
+    win.cameras.step(1)
     np.testing.assert_allclose(win.view.rig.world_to_camera(), cams[0].world_to_camera)
-    assert win.camera_box.currentIndex() == 1
-    win.step_camera(-1)
+    assert win.cameras.box.currentIndex() == 1
+    win.cameras.step(-1)
     np.testing.assert_allclose(win.view.rig.world_to_camera(), cams[-1].world_to_camera)
     win.view.rig.orbit(5.0, 0.0)
     win.view.cameraChanged.emit()
-    assert win.camera_box.currentIndex() == 0  # navigating leaves the training camera
+    assert win.cameras.box.currentIndex() == 0  # navigating leaves the training camera
 
 
 def test_open_dataset_cameras_and_bad_cameras(window, qtbot, small_scene_file, tmp_path):
@@ -184,12 +187,12 @@ def test_open_dataset_cameras_and_bad_cameras(window, qtbot, small_scene_file, t
         {"camera_angle_x": 0.9, "w": 64, "h": 48,
          "frames": [{"file_path": "./r_0", "transform_matrix": c2w.tolist()}]}))
     open_and_settle(qtbot, window, small_scene_file)
-    window.open_cameras(tmp_path / "transforms.json")
-    qtbot.waitUntil(lambda: window.camera_set is not None or bool(window.errors), timeout=30000)
-    assert window.camera_set is not None, window.errors
-    assert window.camera_box.count() == 2
+    window.files.open_cameras(tmp_path / "transforms.json")
+    qtbot.waitUntil(lambda: window.session.camera_set is not None or bool(window.errors), timeout=30000)
+    assert window.session.camera_set is not None, window.errors
+    assert window.cameras.box.count() == 2
     (tmp_path / "bad.json").write_text("{not json")
-    window.open_cameras(tmp_path / "bad.json")
+    window.files.open_cameras(tmp_path / "bad.json")
     qtbot.waitUntil(lambda: bool(window.errors), timeout=30000)
     assert "bad.json" in window.errors[0][1]
 
@@ -200,20 +203,20 @@ def test_screenshot_and_recent_files(compressed_window, qtbot, tmp_path, small_s
     from app.menus import recent_files
 
     out = tmp_path / "shot.png"
-    n = compressed_window.save_screenshot(out)
+    n = compressed_window.files.save_screenshot(out)
     assert n == out.stat().st_size
     img = Image.open(out)
     assert img.size == (compressed_window.width(), compressed_window.height())
     with pytest.raises(FileExistsError):
-        compressed_window.save_screenshot(out)
+        compressed_window.files.save_screenshot(out)
     recent = recent_files(compressed_window.settings)
     assert any(p.endswith("donut-small.ply") for p in recent) and len(set(recent)) == len(recent)
-    assert [a.toolTip() for a in compressed_window.recent_menu.actions()] == recent
+    assert [a.toolTip() for a in compressed_window.files.recent_menu.actions()] == recent
 
 
 def test_run_without_a_scene_and_export_without_a_result_explain(window, qtbot):
-    window.run_compression(window.panel.values())
-    window.export_ngs_dialog()
+    window.compression.run(window.panel.values())
+    window.files.export_ngs_dialog()
     assert [t for t, _ in window.errors] == ["Nothing to compress", "Export .ngs"]
 
 
@@ -228,9 +231,9 @@ def test_menus_list_shortcuts_and_tooltips(window):
 def test_rerun_with_new_settings_without_reloading_goes_last(compressed_window, qtbot, monkeypatch):
     """Last in the module: it changes the shared window's compression."""
     win = compressed_window
-    import app.file_actions as fa
+    import app.file_controller as fc
 
-    monkeypatch.setattr(fa, "load_any", lambda *a: pytest.fail("re-running must not reload the scene"))
+    monkeypatch.setattr(fc, "load_any", lambda *a: pytest.fail("re-running must not reload the scene"))
     win.panel.editors["n_clusters"].setValue(2)
     run_to_end(qtbot, win)
-    assert win.compressed.n_clusters == 2 and win.table.n_clusters == 2
+    assert win.session.compressed.n_clusters == 2 and win.table.n_clusters == 2

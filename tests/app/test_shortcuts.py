@@ -27,15 +27,15 @@ def test_f5_runs_and_shift_f5_cancels(active, qtbot):
     win = active
     win.panel.set_values(dict(fit_iters=100_000))  # long enough to cancel mid-run
     qtbot.keyClick(win, Qt.Key.Key_F5)
-    qtbot.waitUntil(lambda: win.worker is not None, timeout=2000)
+    qtbot.waitUntil(lambda: win.compression.worker is not None, timeout=2000)
     assert win.panel.cancel_button.isEnabled() and not win.panel.run_button.isEnabled()
-    worker = win.worker
+    worker = win.compression.worker
     qtbot.keyClick(win, Qt.Key.Key_F5)  # a second F5 while running starts nothing
     qtbot.wait(300)
-    assert win.worker is worker
+    assert win.compression.worker is worker
     qtbot.keyClick(win, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)
-    qtbot.waitUntil(lambda: win.worker is None, timeout=10000)
-    assert worker.outcome == "cancelled" and win.compressed is None
+    qtbot.waitUntil(lambda: win.compression.worker is None, timeout=10000)
+    assert worker.outcome == "cancelled" and win.session.compressed is None
 
 
 def test_b_flips_and_number_keys_choose_the_mode(active, qtbot):
@@ -84,17 +84,17 @@ def test_brackets_step_through_training_cameras(active, qtbot, tmp_path):
         frames.append({"file_path": f"./r_{len(frames)}", "transform_matrix": c2w.tolist()})
     (tmp_path / "transforms.json").write_text(json.dumps({"camera_angle_x": 0.9, "w": 64, "h": 48,
                                                           "frames": frames}))
-    active.open_cameras(tmp_path / "transforms.json")
-    qtbot.waitUntil(lambda: active.camera_set is not None or bool(active.errors), timeout=30000)
-    assert active.camera_set is not None, active.errors
-    cams = active.training_cameras()
+    active.files.open_cameras(tmp_path / "transforms.json")
+    qtbot.waitUntil(lambda: active.session.camera_set is not None or bool(active.errors), timeout=30000)
+    assert active.session.camera_set is not None, active.errors
+    cams = active.session.training_cameras()
     qtbot.keyClick(active, Qt.Key.Key_BracketRight)
-    assert active.camera_box.currentIndex() == 1
+    assert active.cameras.box.currentIndex() == 1
     np.testing.assert_allclose(active.view.rig.world_to_camera(), cams[0].world_to_camera)
     qtbot.keyClick(active, Qt.Key.Key_BracketRight)
     np.testing.assert_allclose(active.view.rig.world_to_camera(), cams[1].world_to_camera)
     qtbot.keyClick(active, Qt.Key.Key_BracketLeft)
-    assert active.camera_box.currentIndex() == 1
+    assert active.cameras.box.currentIndex() == 1
 
 
 def test_f1_lists_the_shortcuts(active, qtbot, monkeypatch):

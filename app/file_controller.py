@@ -1,0 +1,192 @@
+"""The File menu: opening scenes, ``.ngs`` files, datasets and cameras, recent files, exporting, screenshots.
+
+:class:`FileController` owns the File menu's actions and the recent-files menu. Every file is read and
+written off the GUI thread through the window's :class:`~app.tasks.TaskRunner`; the task callbacks
+make the session's transitions (``open_scene``, ``open_compressed``, ``set_cameras``, ``mark_exported``)
+and show the outcome through the other controllers. Errors become a dialog naming the file and the
+problem (``errorRaised``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QSettings, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QWidget
+
+from app import dialogs
+from app.camera_controller import CameraController
+from app.cluster_controller import ClusterController
+from app.compression_controller import CompressionController
+from app.documents import CompressedScene, OriginalScene, export_ngs, export_ply, load_any
+from app.menus import add_recent, make_action, recent_files
+from app.session import Session
+from app.tasks import TaskRunner
+from app.viewport import Viewport
+
+log = logging.getLogger(__name__)
+
+
+class FileController(QObject):
+    """See the module docstring. ``window``: the parent of the dialogs, the owner of the actions and what a
+    screenshot shows. Signals: ``changed`` (the window refreshes), ``statusMessage(text, ms)`` (0: until
+    replaced), ``errorRaised(title, message)``."""
+
+    changed = Signal()
+    statusMessage = Signal(str, int)
+    errorRaised = Signal(str, str)
+
+    def __init__(self, session: Session, window: QWidget, tasks: TaskRunner, settings: QSettings,
+                 viewport: Viewport, compression: CompressionController, clusters: ClusterController,
+                 cameras: CameraController) -> None:
+        super().__init__(window)
+        self.session, self.window, self.tasks, self.settings = session, window, tasks, settings
+        self.viewport, self.compression, self.clusters, self.cameras = viewport, compression, clusters, cameras
+        self.actions: dict[str, QAction] = {
+            "open": make_action(window, "&Open scene…", self.open_scene_dialog, "Ctrl+O",
+                                "Open a .ply, .compressed.ply, .splat or .ngs file (Ctrl+O)"),
+            "open_cameras": make_action(window, "Open &dataset or cameras…", self.open_cameras_dialog,
+                                        "Ctrl+Shift+O", "A dataset folder (images become the targets) or a cameras "
+                                                        "file (Ctrl+Shift+O)"),
+            "export_ngs": make_action(window, "&Export .ngs…", self.export_ngs_dialog, "Ctrl+E",
+                                      "Save the compressed scene as a .ngs file (Ctrl+E)"),
+            "export_ply": make_action(window, "Export decompressed .&ply…", self.export_ply_dialog, "Ctrl+Shift+E",
+                                      "Save the decoded compressed scene as a standard .ply (Ctrl+Shift+E)"),
+            "screenshot": make_action(window, "Save &screenshot…", self.screenshot_dialog, "F12",
+                                      "Save a PNG of the window (F12)"),
+        }
+        self.recent_menu = QMenu("Open &recent", window)
+        self.fill_recent_menu()
+
+    # -- opening files --------------------------------------------------------------------------------
+    def open_scene_dialog(self) -> None:
+        path = dialogs.ask_open_scene(self.window, str(self.session.folder()))
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> None:
+        """Load a scene or .ngs file in the background; errors become a dialog naming the file."""
+        self.statusMessage.emit(f"Opening {path}…", 0)
+        self.tasks.submit(lambda: load_any(path), lambda doc: self._loaded(doc, Path(path)),
+                          lambda exc: self.errorRaised.emit("Cannot open file", dialogs.error_message(exc, path)),
+                          "open")
+
+    def _loaded(self, doc: OriginalScene | CompressedScene, path: Path) -> None:
+        add_recent(self.settings, path)
+        self.fill_recent_menu()
+        if isinstance(doc, OriginalScene):
+            self.compression.cancel()
+            self.session.open_scene(doc)
+            self.compression.reset_plot()
+            self.viewport.set_scene(0, doc.scene)
+            self.clusters.show_result()  # no result: an empty table, no B side
+            self.cameras.frame(doc.bounds)
+            for w in doc.warnings:
+                self.statusMessage.emit(f"{path.name}: {w}", 10000)
+        else:
+            self.session.open_compressed(doc)
+            self.clusters.show_result()
+            if self.session.original is None:
+                self.cameras.frame(doc.bounds)
+        self.statusMessage.emit(f"Opened {path}", 5000)
+        self.changed.emit()
+
+    def open_cameras_dialog(self) -> None:
+        path = dialogs.ask_open_cameras(self.window, str(self.session.folder()))
+        if path:
+            self.open_cameras(path)
+
+    def open_cameras(self, path: str | Path) -> None:
+        """Load a dataset folder or cameras file (training cameras, and targets when it has images)."""
+        from core.cameras import load_cameras
+
+        self.tasks.submit(lambda: load_cameras(path), self._cameras_loaded,
+                          lambda exc: self.errorRaised.emit("Cannot open cameras", dialogs.error_message(exc, path)),
+                          "cameras")
+
+    def _cameras_loaded(self, camera_set) -> None:
+        self.session.set_cameras(camera_set)
+        images = sum(c.image_path is not None for c in camera_set.cameras)
+        skipped = f", {len(camera_set.skipped)} skipped" if camera_set.skipped else ""
+        self.statusMessage.emit(f"{len(camera_set)} cameras from {camera_set.source} ({images} with images"
+                                f"{skipped})", 10000)
+        self.cameras.follow_cameras_up()
+        self.changed.emit()
+
+    # -- recent files ---------------------------------------------------------------------------------
+    def fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        items = recent_files(self.settings)
+        for i, p in enumerate(items):
+            act = self.recent_menu.addAction(f"&{i + 1} {Path(p).name}", lambda p=p: self.open_path(p))
+            act.setToolTip(p)
+        self.recent_menu.setEnabled(bool(items))
+
+    # -- export and screenshots -----------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Export is possible once there is a compressed scene."""
+        for name in ("export_ngs", "export_ply"):
+            self.actions[name].setEnabled(self.session.compressed is not None)
+
+    def _ask_target(self, title: str, suffix: str, file_filter: str) -> tuple[Path, bool] | None:
+        """(path, overwrite) from a save dialog, asking before replacing a file; None when cancelled."""
+        suggested = str(self.session.folder() / f"{self.session.export_stem()}{suffix}")
+        path = dialogs.ask_save_path(self.window, title, suggested, file_filter)
+        if not path:
+            return None
+        p = Path(path)
+        if not p.name.lower().endswith(suffix.lower()):
+            p = p.with_name(p.name + suffix)
+        if p.exists():
+            if not dialogs.ask_overwrite(self.window, p):
+                return None
+            return p, True
+        return p, False
+
+    def export_ngs_dialog(self) -> None:
+        self._export("Export .ngs", ".ngs", "NeuralGS (*.ngs)", export_ngs)
+
+    def export_ply_dialog(self) -> None:
+        self._export("Export decompressed .ply", ".ply", "Gaussian splats (*.ply)", export_ply)
+
+    def _export(self, title: str, suffix: str, file_filter: str, writer) -> None:
+        cs = self.session.compressed
+        if cs is None:
+            self.errorRaised.emit(title, "There is no compressed scene yet: run a compression (F5) or open a .ngs "
+                                         "file.")
+            return
+        target = self._ask_target(title, suffix, file_filter)
+        if target is None:
+            return
+        path, overwrite = target
+        self.statusMessage.emit(f"Writing {path}…", 0)
+        self.tasks.submit(lambda: writer(cs, path, overwrite), lambda n: self._exported(cs, path, n),
+                          lambda exc: self.errorRaised.emit(f"{title} failed", dialogs.error_message(exc, path)),
+                          "export")
+
+    def _exported(self, cs: CompressedScene, path: Path, n_bytes: int) -> None:
+        self.session.mark_exported(path, cs)
+        self.statusMessage.emit(f"Wrote {path} ({n_bytes:,} bytes)", 10000)
+
+    def screenshot_dialog(self) -> None:
+        target = self._ask_target("Save screenshot", ".png", "PNG images (*.png)")
+        if target is not None:
+            try:
+                self.save_screenshot(*target)
+            except OSError as exc:
+                self.errorRaised.emit("Cannot save the screenshot", dialogs.error_message(exc, target[0]))
+
+    def save_screenshot(self, path: str | Path, overwrite: bool = False) -> int:
+        """Write a PNG of the whole window, atomically; returns its size in bytes."""
+        from core.io import atomic_write_bytes
+
+        data = QByteArray()
+        buf = QBuffer(data)
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        self.window.grab().save(buf, "PNG")
+        buf.close()
+        atomic_write_bytes(Path(path), bytes(data), overwrite=overwrite)
+        self.statusMessage.emit(f"Saved {path}", 5000)
+        return len(data)

@@ -1,0 +1,181 @@
+"""app.session without Qt: every transition of the window's state, and what each one keeps or drops."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from app.documents import CompressedScene, OriginalScene
+from app.session import DEFAULT_UP, ClusterDisplay, Session
+
+ROOT = Path(__file__).resolve().parents[2]
+BOUNDS = (np.zeros(3), np.ones(3))
+
+
+def original(path: str | Path = "/scenes/a.ply") -> OriginalScene:
+    return OriginalScene(Path(path), SimpleNamespace(num_gaussians=6), "ply", 600, BOUNDS)
+
+
+def compressed(path: Path | None = None, result=None, ids=(0, 0, 0, 1, 1, 2)) -> CompressedScene:
+    ids = np.asarray(ids, dtype=np.int64)
+    rows = [{"count": int(n), "importance": None, "loss": None, "bytes": 10} for n in np.bincount(ids)]
+    return CompressedScene(None, SimpleNamespace(num_gaussians=len(ids)), ids, rows, 100, BOUNDS, path, result)
+
+
+def camera_set(up=(0.0, 0.0, 1.0), n: int = 2):
+    from core.camera import Camera
+    from core.cameras import CameraSet
+
+    cams = [Camera.look_at([4.0 * np.cos(a), 4.0 * np.sin(a), 1.0], [0.0, 0.0, 0.0], up, 40.0, 64, 48, name=f"c{i}")
+            for i, a in enumerate(np.linspace(0, np.pi, n))]
+    return CameraSet(cams, [], Path("/data/transforms.json"), "blender")
+
+
+def fresh_result(n_views: int = 3):
+    return SimpleNamespace(views=SimpleNamespace(train_cameras=[f"view {i}" for i in range(n_views)]))
+
+
+def test_the_session_module_imports_no_qt():
+    code = "import sys, app.session; print(sorted({m.split('.')[0] for m in sys.modules} & {'PySide6', 'torch'}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_new_session_is_empty():
+    s = Session()
+    assert s.original is None and s.compressed is None and s.camera_set is None and s.up_override is None
+    assert s.clusters == ClusterDisplay() and s.exported_path is None and not s.result_exported
+    assert not s.has_unexported_result and s.training_cameras() == [] and s.dataset_cameras() is None
+    assert s.source_path() is None and s.folder() == Path.cwd() and s.export_stem() == "scene"
+    assert s.up_axis() == DEFAULT_UP and s.n_shown() == 0
+
+
+def test_open_scene_replaces_the_scene_and_drops_its_result():
+    s = Session()
+    s.open_scene(original("/scenes/a.ply"))
+    s.set_compressed(compressed(result=fresh_result()))
+    s.show_clusters([True, False, True], color_by_cluster=True, highlight=1)
+    s.mark_exported("/out/a.ngs")
+    b = original("/other/b.ply")
+    s.open_scene(b)
+    assert s.original is b and s.compressed is None
+    assert s.clusters == ClusterDisplay(color_by_cluster=True)  # all shown, none highlighted; colouring stays
+    assert not s.result_exported and not s.has_unexported_result
+    assert s.exported_path == Path("/out/a.ngs")  # what was exported is remembered
+    assert s.source_path() == Path("/other/b.ply") and s.folder() == Path("/other") and s.export_stem() == "b"
+
+
+def test_open_scene_keeps_the_camera_set_and_the_up_override_for_now():
+    """Today's behaviour (issue 14 will drop a dataset of another scene in Session.open_scene)."""
+    s = Session()
+    cams = camera_set()
+    s.set_cameras(cams)
+    s.set_up_override([0, 1, 0])
+    s.open_scene(original())
+    assert s.camera_set is cams and s.up_override == (0.0, 1.0, 0.0)
+    assert s.dataset_cameras() == cams.cameras
+
+
+def test_a_fresh_result_is_unexported_until_exported():
+    s = Session()
+    s.open_scene(original())
+    cs = compressed(result=fresh_result())
+    s.set_compressed(cs)
+    assert s.compressed is cs and s.has_unexported_result and not s.result_exported
+    s.mark_exported("/out/a.ngs", cs)
+    assert s.result_exported and not s.has_unexported_result and s.exported_path == Path("/out/a.ngs")
+    s.set_compressed(compressed(result=fresh_result()))  # a new run: its result is not on disk
+    assert s.has_unexported_result and s.exported_path == Path("/out/a.ngs")
+
+
+def test_an_export_of_a_replaced_result_does_not_mark_the_new_one():
+    s = Session()
+    old = compressed(result=fresh_result())
+    s.set_compressed(old)
+    new = compressed(result=fresh_result())
+    s.set_compressed(new)
+    s.mark_exported("/out/old.ngs", old)  # the export of ``old`` finished after ``new`` arrived
+    assert s.exported_path == Path("/out/old.ngs") and s.has_unexported_result
+    s.mark_exported("/out/new.ngs")  # default: the current result
+    assert not s.has_unexported_result
+
+
+def test_an_opened_ngs_is_on_disk_and_keeps_the_original():
+    s = Session()
+    a = original()
+    s.open_scene(a)
+    s.set_compressed(compressed(result=fresh_result()))
+    opened = compressed(path=Path("/out/a.ngs"))
+    s.open_compressed(opened)
+    assert s.original is a and s.compressed is opened and not s.has_unexported_result
+    assert s.source_path() == Path("/scenes/a.ply")  # the original names the session
+
+
+def test_an_opened_ngs_alone_names_the_session():
+    s = Session()
+    s.open_compressed(compressed(path=Path("/out/x.ngs")))
+    assert s.source_path() == Path("/out/x.ngs") and s.folder() == Path("/out") and s.export_stem() == "scene"
+    s.open_compressed(compressed())  # no file behind it: nothing names the session
+    assert s.source_path() is None and s.folder() == Path.cwd()
+
+
+def test_cluster_display_and_the_gaussians_shown():
+    s = Session()
+    s.show_clusters([True, False])  # before any result: recorded, but it masks nothing
+    assert s.display_mask() is None and s.n_shown() == 0
+    s.set_compressed(compressed())
+    assert s.display_mask() is None and s.n_shown() == 6  # a new result: all shown
+    vis = np.array([True, False, True])
+    s.show_clusters(vis, color_by_cluster=True, highlight=2)
+    vis[0] = False  # the session keeps its own copy
+    np.testing.assert_array_equal(s.display_mask(), [True, False, True])
+    assert s.n_shown() == 4 and s.clusters.color_by_cluster and s.clusters.highlight == 2
+    s.show_clusters([True, False])  # a mask of another result's size masks nothing
+    assert s.display_mask() is None and s.n_shown() == 6
+    s.show_clusters(None)
+    assert s.display_mask() is None
+
+
+def test_up_axis_prefers_the_users_choice_then_the_cameras_then_the_demo():
+    from core.paths import DEMO_SCENE, DEMO_UP
+
+    s = Session()
+    s.open_scene(original())
+    assert s.up_axis() == DEFAULT_UP
+    s.open_scene(original(DEMO_SCENE))
+    assert s.up_axis() == DEMO_UP
+    s.set_cameras(camera_set(up=(0.0, 1.0, 0.0)))
+    np.testing.assert_allclose(s.up_axis(), (0.0, 1.0, 0.0), atol=1e-6)
+    assert s.set_up_override((0, 0, -1)) == (0.0, 0.0, -1.0)
+    assert s.up_axis() == (0.0, 0.0, -1.0) and all(isinstance(v, float) for v in s.up_axis())
+
+
+def test_training_cameras_come_from_the_dataset_else_the_last_compression():
+    s = Session()
+    s.set_compressed(compressed(result=fresh_result(3)))
+    assert s.training_cameras() == ["view 0", "view 1", "view 2"] and s.dataset_cameras() is None
+    s.open_compressed(compressed(path=Path("/out/a.ngs")))  # an opened .ngs has no views
+    assert s.training_cameras() == []
+    cams = camera_set(n=4)
+    s.set_cameras(cams)
+    assert s.training_cameras() == cams.cameras == s.dataset_cameras()
+
+
+def test_compression_config_takes_panel_values_session_up_and_overrides():
+    s = Session()
+    s.open_scene(original())
+    cfg = s.compression_config({"preset": None, "custom": True, "n_clusters": 5, "prune_ratio": 0.3})
+    assert cfg.preset == "preview" and cfg.n_clusters == 5 and cfg.prune_ratio == 0.3
+    assert tuple(cfg.up) == DEFAULT_UP  # the session's up goes to the pipeline's orbit views
+    s.config_overrides = {"n_clusters": 2, "fit_iters": 7}
+    cfg = s.compression_config({"preset": "preview", "n_clusters": 5})
+    assert cfg.n_clusters == 2 and cfg.fit_iters == 7  # overrides win over the panel
+    s.set_cameras(camera_set())
+    assert s.compression_config({"preset": "preview"}).up is None  # cameras given: no orbit up
+    with pytest.raises(ValueError, match="no_such_field"):
+        s.compression_config({"preset": "preview", "no_such_field": 1})
