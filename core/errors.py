@@ -26,3 +26,18 @@ def os_error_problem(exc: OSError, what: str = "a file") -> str:
     if isinstance(exc, PermissionError):
         return "permission denied"
     return f"cannot be read: {exc.strerror or exc}"
+
+
+class UsageError(Exception):
+    """A user error not tied to reading one input file (bad option, existing output, unavailable backend).
+
+    The CLI prints ``error: <message>`` on one line and exits with status 2.
+    """
+
+
+class ConfigError(ValueError):
+    """A compression setting out of range or inconsistent with the others (``core.pipeline.config``).
+
+    A ValueError, so callers that validate settings keep working; the CLI reports it as a usage error
+    (exit 2) and, unlike any other ValueError (a bug), without a traceback.
+    """

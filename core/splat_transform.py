@@ -43,13 +43,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from core.paths import REPO_ROOT
+
 log = logging.getLogger(__name__)
 
 SPLAT_TRANSFORM_VERSION = "3.7.0"
 PACKAGE = "@playcanvas/splat-transform"
 MIN_NODE_MAJOR = 20
 """Measured: 3.7.0 runs on Node 20 although its package.json asks for >= 22 (see the module docstring)."""
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = Path(os.environ.get("NEURALGS_SPLAT_TRANSFORM_DIR") or REPO_ROOT / ".cache" / "splat-transform")
 SOG_ARGS = ("-g", "cpu")
 """SOG on the CPU: the same result on every machine, and the only way without a WebGPU adapter."""

@@ -9,8 +9,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as main.py: idle OpenMP t
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("NEURALGS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+from core.paths import REPO_ROOT, shared_data_dir  # noqa: E402 - after the OMP setting, as main.py
+
+SHARED_DATA = shared_data_dir()
 
 
 def shared_path(*parts: str) -> Path:

@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 import core.cli as cli
-from core.cli_common import UsageError, check_output_path, parse_background, parse_size, parse_up
+from core.cli.common import check_output_path, parse_background, parse_size, parse_up
+from core.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = ROOT / "main.py"
@@ -214,6 +215,9 @@ def test_main_maps_exceptions_to_exit_codes(monkeypatch, exc, code):
     def raiser(args):
         raise exc
 
-    monkeypatch.setattr(cli, "configure_logging", lambda verbose: None)
-    monkeypatch.setattr(cli, "cmd_info", raiser)
+    import core.cli.entry as cli_entry
+    import core.cli.scene as cli_scene
+
+    monkeypatch.setattr(cli_entry, "configure_logging", lambda verbose: None)
+    monkeypatch.setattr(cli_scene, "cmd_info", raiser)
     assert cli.main(["info", "whatever.ply"]) == code

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -74,7 +73,7 @@ def test_eval_text_names_the_view_size(small_ply, compressed):
 
 
 def test_compress_summary_text_names_the_view_size():
-    from core.cli_compress import format_compress_summary
+    from core.cli.compress import format_compress_summary
 
     s = {"output": "x.ngs", "compressed_bytes": 10, "ratio": 2.0, "original_bytes": 20, "n_kept": 5, "n_original": 9,
          "n_clusters": 2, "psnr": 38.5, "ssim": 0.98, "heldout_views": 8, "view_size": 800,
@@ -88,12 +87,12 @@ def test_eval_of_a_file_without_eval_size_uses_800_px_and_says_so(caplog):
     held-out views at the protocol's 800 px (not at the old image_size), with a log line saying so."""
     import logging
 
-    from core.cli_compress import _views_config_from
+    from core.cli.compress import _views_config_from
     from core.pipeline.config import config_from_preset
 
     current = config_from_preset("balanced")
     old = {k: v for k, v in config_from_preset("preview", image_size=128).to_dict().items() if k != "eval_size"}
-    with caplog.at_level(logging.INFO, logger="core.cli_compress"):
+    with caplog.at_level(logging.INFO, logger="core.cli.compress"):
         cfg = _views_config_from(old, current)
     assert cfg.eval_size == 800 and cfg.image_size == 128 and cfg.n_test_views == old["n_test_views"]
     assert "records no held-out view size" in caplog.text and "rendered at 800 px" in caplog.text
@@ -229,7 +228,7 @@ def test_bad_codec_options_are_usage_errors_and_write_nothing(small_ply, tmp_pat
 
 
 def test_parse_size_accepts_units():
-    from core.cli_compress import parse_groups, parse_size
+    from core.cli.compress import parse_byte_size as parse_size, parse_groups
 
     assert parse_size("250000") == 250_000 and parse_size("250k") == 250_000 and parse_size("1.5MB") == 1_500_000
     assert parse_groups("sh_rest,opacity") == ("opacity", "sh_band1", "sh_band2", "sh_band3")

@@ -18,7 +18,6 @@ from core.codec.ngs_format import NgsFormatError, is_ngs_file, read_ngs_header
 
 __all__ = [
     "NgsFormatError",
-    "benchmark_decode",
     "decode_ngs",
     "encode_ngs",
     "is_ngs_file",
@@ -38,7 +37,6 @@ _LAZY = {
     "quantise_model_": "core.codec.ngs",
     "quantise_model_positions_": "core.codec.ngs",
     "quantise_model_weights_": "core.codec.ngs",
-    "benchmark_decode": "core.codec.bench",
 }
 
 

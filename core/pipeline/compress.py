@@ -19,6 +19,7 @@ from typing import Generator, Sequence
 
 import torch
 
+from core.errors import ConfigError
 from core.camera import Camera
 from core.codec.ngs import encode_ngs
 from core.codec.ngs_v2 import encode_v2
@@ -85,7 +86,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False")
+        raise ConfigError("device 'cuda' requested but torch.cuda.is_available() is False")
     return torch.device(name)
 
 
@@ -188,7 +189,7 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     src = scene.detach().to(device, torch.float32)
     n_original = src.num_gaussians
     if n_original == 0:
-        raise ValueError("the scene has no Gaussians")
+        raise ConfigError("the scene has no Gaussians")
     log.info("compress: %d Gaussians, SH degree %d, preset %s, device %s", n_original, src.sh_degree,
              config.preset, device)
 
@@ -239,7 +240,7 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
         target = normalise(attrs[fitted.order], model.attr_lo, model.attr_hi).detach()
         if config.target_psnr or config.target_size:
             if not search_cams:
-                raise ValueError("a PSNR or size target needs held-out views (n_test_views >= 1)")
+                raise ConfigError("a PSNR or size target needs held-out views (n_test_views >= 1)")
             base_idx = kept_idx[fitted.order]  # source index of every Gaussian of the fitted model
             x_hint, cands, all_trials = -5.0, [], []
             t_search = time.perf_counter()

@@ -9,6 +9,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from core.errors import ConfigError
+
 DEVICES = ("auto", "cpu", "cuda")
 RENDER_BACKENDS = ("auto", "cpu", "gsplat", "reference")
 ATTR_WEIGHTINGS = ("uniform", "groups", "render")
@@ -132,17 +134,17 @@ class CompressionConfig:
 def _int_at_least(cfg, name: str, low: int) -> None:
     v = getattr(cfg, name)
     if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        raise ConfigError(f"{name} must be an integer >= {low}, got {v!r}")
 
 
 def _finite(cfg, name: str, low: float | None = None, high: float | None = None, *, open_high: bool = False) -> None:
     v = getattr(cfg, name)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {v!r}")
+        raise ConfigError(f"{name} must be a finite number, got {v!r}")
     if low is not None and v < low:
-        raise ValueError(f"{name} must be >= {low}, got {v}")
+        raise ConfigError(f"{name} must be >= {low}, got {v}")
     if high is not None and (v >= high if open_high else v > high):
-        raise ValueError(f"{name} must be {'<' if open_high else '<='} {high}, got {v}")
+        raise ConfigError(f"{name} must be {'<' if open_high else '<='} {high}, got {v}")
 
 
 def validate(cfg: CompressionConfig) -> None:
@@ -153,14 +155,14 @@ def validate(cfg: CompressionConfig) -> None:
                       ("test_every", 0), ("log_every", 1), ("threads", -1)):
         _int_at_least(cfg, name, low)
     if cfg.pe_freqs > 20:
-        raise ValueError(f"pe_freqs must be <= 20 (2^pe_freqs overflows float32 precision), got {cfg.pe_freqs}")
+        raise ConfigError(f"pe_freqs must be <= 20 (2^pe_freqs overflows float32 precision), got {cfg.pe_freqs}")
     _finite(cfg, "prune_ratio", 0.0, 1.0, open_high=True)
     _finite(cfg, "beta", 0.0)
     _finite(cfg, "lambda_ssim", 0.0, 1.0)
     _finite(cfg, "lambda_freq", 0.0)
     _finite(cfg, "freq_cutoff", 0.0, 2.0, open_high=True)
     if cfg.freq_cutoff <= 0:
-        raise ValueError(f"freq_cutoff must be > 0, got {cfg.freq_cutoff}")
+        raise ConfigError(f"freq_cutoff must be > 0, got {cfg.freq_cutoff}")
     _finite(cfg, "attr_range_pct", 0.0, 50.0, open_high=True)
     _finite(cfg, "kmeans_range_pct", 0.0, 50.0, open_high=True)
     _finite(cfg, "attr_margin", 0.0, 1.0)
@@ -168,23 +170,23 @@ def validate(cfg: CompressionConfig) -> None:
     for name in ("fit_lr", "finetune_lr"):
         lr = getattr(cfg, name)
         if len(lr) != 2 or not all(math.isfinite(v) and v > 0 for v in lr):
-            raise ValueError(f"{name} must be two positive learning rates (start, end), got {lr}")
+            raise ConfigError(f"{name} must be two positive learning rates (start, end), got {lr}")
     lo, hi = cfg.elevation_range_deg if len(cfg.elevation_range_deg) == 2 else (1.0, 0.0)
     if not -90.0 < lo <= hi < 90.0:
-        raise ValueError(f"elevation_range_deg must be (low, high) with -90 < low <= high < 90, "
+        raise ConfigError(f"elevation_range_deg must be (low, high) with -90 < low <= high < 90, "
                          f"got {cfg.elevation_range_deg}")
     if len(cfg.background) != 3 or not all(0.0 <= v <= 1.0 for v in cfg.background):
-        raise ValueError(f"background must be 3 values in [0, 1], got {cfg.background}")
+        raise ConfigError(f"background must be 3 values in [0, 1], got {cfg.background}")
     if cfg.up is not None and (len(cfg.up) != 3 or not all(math.isfinite(v) for v in cfg.up)
                                or not any(cfg.up)):
-        raise ValueError(f"up must be a finite non-zero 3-vector or None, got {cfg.up}")
+        raise ConfigError(f"up must be a finite non-zero 3-vector or None, got {cfg.up}")
     _validate_codec(cfg)
     if cfg.attr_weights not in ATTR_WEIGHTINGS:
-        raise ValueError(f"attr_weights must be one of {', '.join(ATTR_WEIGHTINGS)}, got {cfg.attr_weights!r}")
+        raise ConfigError(f"attr_weights must be one of {', '.join(ATTR_WEIGHTINGS)}, got {cfg.attr_weights!r}")
     if cfg.device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
     if cfg.render_backend not in RENDER_BACKENDS:
-        raise ValueError(f"render_backend must be one of {', '.join(RENDER_BACKENDS)}, got {cfg.render_backend!r}")
+        raise ConfigError(f"render_backend must be one of {', '.join(RENDER_BACKENDS)}, got {cfg.render_backend!r}")
 
 
 RESIDUAL_GROUPS = ("opacity", "log_scales", "rotation", "sh_dc", "sh_band1", "sh_band2", "sh_band3")
@@ -196,27 +198,27 @@ def _validate_codec(cfg: CompressionConfig) -> None:
     object.__setattr__(cfg, "residual_groups", tuple(cfg.residual_groups))
     object.__setattr__(cfg, "prune_candidates", tuple(float(v) for v in cfg.prune_candidates))
     if cfg.format_version not in (1, 2):
-        raise ValueError(f"format_version must be 1 or 2, got {cfg.format_version!r}")
+        raise ConfigError(f"format_version must be 1 or 2, got {cfg.format_version!r}")
     bad = [g for g in cfg.residual_groups if g not in RESIDUAL_GROUPS]
     if bad:
-        raise ValueError(f"residual_groups: unknown group(s) {', '.join(map(str, bad))}; "
+        raise ConfigError(f"residual_groups: unknown group(s) {', '.join(map(str, bad))}; "
                          f"choose from {', '.join(RESIDUAL_GROUPS)}")
     _finite(cfg, "target_psnr", 0.0, 200.0)
     _int_at_least(cfg, "target_size", 0)
     _int_at_least(cfg, "importance_levels", 1)
     _int_at_least(cfg, "search_views", 1)
     if cfg.importance_levels > 16:
-        raise ValueError(f"importance_levels must be <= 16, got {cfg.importance_levels}")
+        raise ConfigError(f"importance_levels must be <= 16, got {cfg.importance_levels}")
     if cfg.target_psnr and cfg.target_size:
-        raise ValueError("give a target PSNR or a target size, not both")
+        raise ConfigError("give a target PSNR or a target size, not both")
     if (cfg.target_psnr or cfg.target_size) and not cfg.residual_groups:
-        raise ValueError("a PSNR or size target needs residual coding (residual_groups must not be empty)")
+        raise ConfigError("a PSNR or size target needs residual coding (residual_groups must not be empty)")
     if cfg.format_version == 1 and (cfg.residual_groups or cfg.target_psnr or cfg.target_size):
-        raise ValueError("format_version 1 stores pure NeuralGS only (no residuals, no targets)")
+        raise ConfigError("format_version 1 stores pure NeuralGS only (no residuals, no targets)")
     if cfg.predictor not in PREDICTORS:
-        raise ValueError(f"predictor must be one of {', '.join(PREDICTORS)}, got {cfg.predictor!r}")
+        raise ConfigError(f"predictor must be one of {', '.join(PREDICTORS)}, got {cfg.predictor!r}")
     if any(not (math.isfinite(v) and 0.0 <= v < 1.0) for v in cfg.prune_candidates):
-        raise ValueError(f"prune_candidates must lie in [0, 1), got {cfg.prune_candidates}")
+        raise ConfigError(f"prune_candidates must lie in [0, 1), got {cfg.prune_candidates}")
     _finite(cfg, "ceiling_margin_db", 0.0, 20.0)
 
 
@@ -257,9 +259,9 @@ PRESETS: dict[str, dict] = {
 def config_from_preset(name: str, **overrides) -> CompressionConfig:
     """The preset's configuration with ``overrides`` applied (ValueError for unknown names or fields)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     known = {f.name for f in dataclasses.fields(CompressionConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ValueError(f"unknown configuration field(s): {', '.join(unknown)}")
+        raise ConfigError(f"unknown configuration field(s): {', '.join(unknown)}")
     return CompressionConfig(**{**PRESETS[name], "preset": name, **overrides})

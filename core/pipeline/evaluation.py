@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from core.errors import ConfigError
 from core.camera import Camera
 from core.images import load_image
 from core.metrics import psnr, ssim
@@ -61,7 +62,7 @@ def evaluate_pair(original: GaussianScene, compressed: GaussianScene, config: Co
     """
     views = heldout_cameras(original, config, cameras)
     if not views:
-        raise ValueError("no held-out views to evaluate on")
+        raise ConfigError("no held-out views to evaluate on")
     clock = StageClock("evaluate", len(views))
     per_view = []
     for i, cam in enumerate(views):

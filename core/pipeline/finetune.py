@@ -20,6 +20,7 @@ from typing import Generator
 
 import torch
 
+from core.errors import ConfigError
 from core.codec.ngs import quantise_model_weights_
 from core.neural_field import NeuralGSModel
 from core.pipeline.config import CompressionConfig
@@ -62,7 +63,7 @@ def finetune(model: NeuralGSModel, views: ViewSet,
     work = copy_model(model)
     total = config.finetune_iters
     if total > 0 and views.n_train == 0:
-        raise ValueError("fine-tuning needs at least one training view")
+        raise ConfigError("fine-tuning needs at least one training view")
     params = [p for f in work.fields for p in f.parameters()]
     for p in params:
         p.requires_grad_(True)

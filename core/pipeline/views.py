@@ -23,6 +23,7 @@ from typing import Generator, Sequence
 import numpy as np
 import torch
 
+from core.errors import ConfigError
 from core.camera import Camera
 from core.cameras import orbit_camera
 from core.images import load_image
@@ -127,17 +128,17 @@ def build_views(scene: GaussianScene, config: CompressionConfig, cameras: Sequen
     cams = list(getattr(cameras, "cameras", cameras) or [])
     if not cams:
         if use_images:
-            raise ValueError("use_images=True needs cameras with image files")
+            raise ConfigError("use_images=True needs cameras with image files")
         train, test = generated_cameras(scene.means, config)
         return (yield from _rendered_viewset(scene, train, test, config))
     have_images = all(c.image_path is not None and c.image_path.is_file() for c in cams)
     if use_images and not have_images:
         missing = next(c for c in cams if c.image_path is None or not c.image_path.is_file())
-        raise ValueError(f"camera {missing.name or '?'} has no image file ({missing.image_path}); "
+        raise ConfigError(f"camera {missing.name or '?'} has no image file ({missing.image_path}); "
                          "cannot use dataset images")
     train_idx, test_idx = split_indices(len(cams), config.test_every)
     if not train_idx:
-        raise ValueError(f"no training views left: {len(cams)} camera(s), every {config.test_every}th held out")
+        raise ConfigError(f"no training views left: {len(cams)} camera(s), every {config.test_every}th held out")
     if use_images is False or not have_images:
         sized = [c.resized(*dataset_size(c, config.dataset_max_size)) for c in cams]
         return (yield from _rendered_viewset(scene, [sized[i] for i in train_idx], [sized[i] for i in test_idx],

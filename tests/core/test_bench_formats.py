@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import torch
 
-import core.bench_formats as bench_formats
-from core.bench_formats import (NGS_SETTINGS, QUICK_OVERRIDES, QUICK_PRESET, RUN_MARKER, BenchPlan,
-                                check_output_dir, default_plan, read_decoded_ply, remove_stale_work_dirs,
-                                run_format_benchmark, splat_transform_or_reason, views_fingerprint)
-from core.bench_formats_report import CSV_COLUMNS, compare_with_peers, format_markdown, summary_table, verdict_line
+import core.bench.formats.run as bench_run
+from core.bench.formats.plan import NGS_SETTINGS, QUICK_OVERRIDES, QUICK_PRESET, BenchPlan, SceneRun, default_plan
+from core.bench.formats.points import point_key, views_fingerprint
+from core.bench.formats.run import (RUN_MARKER, check_output_dir, read_decoded_ply, remove_stale_work_dirs,
+                                    run_format_benchmark, splat_transform_or_reason)
+from core.bench.formats.report import CSV_COLUMNS, compare_with_peers, format_markdown, summary_table, verdict_line
 from core.cli import main
-from core.cli_common import UsageError
-from core.errors import InputFileError
+from core.errors import InputFileError, UsageError
 from tests.conftest import shared_path
 
 PEERS = {"compressed.ply", "spz", "sog"}
@@ -129,7 +129,7 @@ def test_missing_npm_skips_the_peer_formats_with_a_clear_message(tmp_path, monke
                      [("tiny", dict(n_clusters=2, hidden=8))], v2=False)
     out = tmp_path / "out"
     out.mkdir()
-    with caplog.at_level(logging.WARNING, logger="core.bench_formats"):
+    with caplog.at_level(logging.WARNING, logger="core.bench.formats.run"):
         result = run_format_benchmark([scene], out, plan)
     assert "splat-transform formats (compressed .ply, .spz, .sog) not run: npm is not on PATH" in caplog.text
     assert [r["method"] for r in result["rows"]] == ["ply", "ngs"]
@@ -205,7 +205,7 @@ def test_a_second_run_reuses_finished_points_and_recomputes_changed_ones(tmp_pat
     rows = run_format_benchmark([scene], out, bigger, overwrite=True)["rows"]
     assert len(calls) == 7 and {r["view_size"] for r in rows} == {56}  # other held-out view size: recomputed
 
-    monkeypatch.setattr(bench_formats, "views_fingerprint", lambda cameras: {"kind": "dataset", "crc32": 1})
+    monkeypatch.setattr(bench_run, "views_fingerprint", lambda cameras: {"kind": "dataset", "crc32": 1})
     run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True)
     assert len(calls) == 9  # other held-out views (a dataset appeared): nothing reused
     assert not list((out / "donut" / ".points").glob("*.tmp")) and not list(out.glob("donut/.*.tmp"))
@@ -218,8 +218,8 @@ def test_point_key_covers_the_held_out_view_size_of_generated_views_only(tmp_pat
 
     def key(eval_size, cameras=None):
         cfg = config_from_preset(QUICK_PRESET, **dict(QUICK_OVERRIDES, eval_size=eval_size))
-        run = bench_formats._SceneRun("s", None, tmp_path / "s.ply", 1, cfg, cameras, tmp_path, tmp_path, None)
-        return bench_formats._point_key(run, {"method": "ngs"})
+        run = SceneRun("s", None, tmp_path / "s.ply", 1, cfg, cameras, tmp_path, tmp_path, None)
+        return point_key(run, {"method": "ngs"})
 
     assert key(48) != key(800) and key(48)["config"]["eval_size"] == 48
     assert key(48, cameras=object()) == key(800, cameras=object())
@@ -263,7 +263,7 @@ def test_saved_peer_points_stay_in_the_reports_without_splat_transform(tmp_path,
 
     calls: list = []
     monkeypatch.setattr(st, "run_splat_transform", _fake_splat_transform({".sog"}, calls))
-    monkeypatch.setattr(bench_formats, "splat_transform_or_reason", lambda: (tmp_path / "cli.mjs", None))
+    monkeypatch.setattr(bench_run, "splat_transform_or_reason", lambda: (tmp_path / "cli.mjs", None))
     scene = _donut_subset(tmp_path, 300)
     out = check_output_dir(tmp_path / "out", force=False)
     settings = [("a", dict(n_clusters=2, hidden=8))]
@@ -280,11 +280,11 @@ def test_saved_peer_points_stay_in_the_reports_without_splat_transform(tmp_path,
     assert "not run: not requested; the rows of its formats are results saved by an earlier run" in md
     assert "| donut | ahead" in md or "| donut | behind" in md  # the summary still compares with the peers
 
-    monkeypatch.setattr(bench_formats, "splat_transform_or_reason", lambda: (None, "npm is not on PATH"))
+    monkeypatch.setattr(bench_run, "splat_transform_or_reason", lambda: (None, "npm is not on PATH"))
     no_npm = run_format_benchmark([scene], out, dataclasses.replace(_tiny_plan(settings), peers=True), overwrite=True)
     assert no_npm["rows"] == first and len(calls) == n_calls
 
-    monkeypatch.setattr(bench_formats, "splat_transform_or_reason", lambda: (tmp_path / "cli.mjs", None))
+    monkeypatch.setattr(bench_run, "splat_transform_or_reason", lambda: (tmp_path / "cli.mjs", None))
     forced = run_format_benchmark([scene], out, dataclasses.replace(_tiny_plan(settings), peers=True),
                                   overwrite=True, reuse=False)
     assert len(calls) == 2 * n_calls and forced["rows"][3]["note"].startswith("failed:")  # --force retries
@@ -420,6 +420,6 @@ def test_an_unreadable_scene_is_named_and_skipped_and_the_others_run(tmp_path, m
 
     def fake_run(*args, **kwargs):
         return dict(result, failed_scenes=[f"{bad}: truncated"])
-    monkeypatch.setattr(bench_formats, "run_format_benchmark", fake_run)
+    monkeypatch.setattr(bench_run, "run_format_benchmark", fake_run)
     assert main(["bench", "formats", "--scenes", str(good), "--out", str(out)]) == 2  # scripts notice
     assert f"error: {bad}: truncated (scene skipped)" in capsys.readouterr().err

@@ -33,7 +33,7 @@ from core.codec import (
     write_ngs,
 )
 from core.codec import ngs_format as fmt
-from core.codec.bench import make_random_model, random_cluster_sizes
+from core.bench.decode import make_random_model, random_cluster_sizes
 from core.neural_field import FieldArch, NeuralGSModel
 from core.scene import SH_REST_COUNTS
 from tests.conftest import shared_path
@@ -556,7 +556,7 @@ def test_file_errors(tmp_path):
 
 
 def test_benchmark_decode_runs_small():
-    from core.codec import benchmark_decode
+    from core.bench.decode import benchmark_decode
 
     r = benchmark_decode(n_gaussians=3000, n_clusters=4, hidden=8, sh_degree=3, layers=3, pe_freqs=2, repeats=2,
                          threads=1)

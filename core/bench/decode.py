@@ -1,7 +1,6 @@
 """Random NeuralGS models and the ``.ngs`` decode benchmark (issue target: 1M Gaussians in < 10 s on CPU).
 
-``python -m core.codec.bench [--hidden 64] [--sh 3] [--clusters 50] [--n 1000000] [--repeats 3]`` logs
-the timings as JSON.
+``python main.py bench decode [--n 1000000] [--clusters 50] [--hidden 64] [--sh-degree 3]`` runs it.
 """
 
 from __future__ import annotations
@@ -62,7 +61,7 @@ def make_random_model(n_gaussians: int, n_clusters: int, *, sh_degree: int = 0, 
         arch=arch, positions=torch.from_numpy(pos), cluster_sizes=sizes, fields=fields,
         pos_lo=torch.from_numpy(lo.copy()), pos_hi=torch.from_numpy(hi.copy()),
         attr_lo=torch.from_numpy(attr_lo), attr_hi=torch.from_numpy(attr_hi),
-        meta={"seed": seed, "generator": "core.codec.bench.make_random_model"},
+        meta={"seed": seed, "generator": "core.bench.decode.make_random_model"},
     )  # fmt: skip
 
 
@@ -131,26 +130,12 @@ def _timed_runs(data: bytes, repeats: int) -> tuple[list[float], dict]:
     return runs, best
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import json
+def run_decode_benchmark(n: int, clusters: int, hidden: int, sh_degree: int, repeats: int) -> dict:
+    """``.ngs`` bytes -> GaussianScene for ``n`` Gaussians (random model); target < 10 s for 1M on CPU."""
+    from core.bench.decode import benchmark_decode
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--clusters", type=int, default=50)
-    ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--sh", type=int, default=3)
-    ap.add_argument("--layers", type=int, default=5)
-    ap.add_argument("--pe", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    res = benchmark_decode(args.n, args.clusters, args.hidden, args.sh, args.layers, args.pe, repeats=args.repeats,
-                           threads=args.threads)
-    logger.info("%s", json.dumps(res))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    result = benchmark_decode(n_gaussians=n, n_clusters=clusters, hidden=hidden, sh_degree=sh_degree,
+                              repeats=repeats)
+    result["target_s"] = 10.0
+    result["pass"] = result.get("seconds", float("inf")) < 10.0 if n >= 1_000_000 else None
+    return result

@@ -1,4 +1,4 @@
-"""Helpers shared by the command-line commands: argument parsing, scene loading, summaries, PNG output.
+"""Helpers shared by the command-line commands: exit statuses, argument parsing, summaries, progress, PNG output.
 
 Everything heavy (torch, numpy, the readers, the renderer) is imported inside the functions, so that
 ``python main.py --help`` stays fast.
@@ -7,19 +7,22 @@ Everything heavy (torch, numpy, the readers, the renderer) is imported inside th
 from __future__ import annotations
 
 import logging
+import math
+import sys
+import time
 from pathlib import Path
+
+from core.errors import UsageError
 
 
 log = logging.getLogger(__name__)
 
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+"""Exit statuses: success, a bug (internal error), bad input or usage, interrupted (Ctrl-C, SIGTERM)."""
+
 NAMED_BACKGROUNDS = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "gray": (0.5, 0.5, 0.5), "grey": (0.5, 0.5, 0.5)}
 
 
-class UsageError(Exception):
-    """A user error not tied to reading one input file (bad option, existing output, unavailable backend).
-
-    The CLI prints ``error: <message>`` on one line and exits with status 2.
-    """
 
 
 # -- argument parsing --------------------------------------------------------------------------------
@@ -172,3 +175,50 @@ def write_png(path: Path, image, overwrite: bool = False) -> None:
         save_png(path, to_uint8(image), overwrite=overwrite)
     except FileExistsError as exc:
         raise UsageError(f"{path}: already exists (use --force to overwrite)") from exc
+
+
+# -- progress on stderr ------------------------------------------------------------------------------
+class ProgressLine:
+    """Draws ``stage [#####.....] 42% step/total eta 1m20s  message`` on stderr.
+
+    On a terminal the line is redrawn in place (at most 10 times a second); otherwise (a log file,
+    CI) one line per stage change or every 10 s, so logs stay readable.
+    """
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.last_draw = 0.0
+        self.stage = None
+        self.width = 0
+
+    def __call__(self, rec) -> None:
+        now = time.monotonic()
+        changed = rec.stage != self.stage
+        if not changed and now - self.last_draw < (0.1 if self.tty else 10.0):
+            return
+        if changed and self.stage is not None and self.tty:
+            self.stream.write("\n")
+        self.stage, self.last_draw = rec.stage, now
+        frac = min(1.0, rec.step / rec.total) if rec.total else 0.0
+        bar = "#" * int(frac * 20)
+        eta = f" eta {duration_text(rec.eta_s)}" if rec.eta_s is not None and math.isfinite(rec.eta_s) else ""
+        text = f"{rec.stage:<10} [{bar:<20}] {frac:4.0%} {rec.step}/{rec.total}{eta}  {rec.message}"
+        if self.tty:
+            pad = max(0, self.width - len(text))
+            self.stream.write("\r" + text + " " * pad)
+            self.width = len(text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.stage is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def duration_text(seconds: float) -> str:
+    """``seconds`` as ``42s`` or ``3m05s``."""
+    s = int(round(seconds))
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"

@@ -1,4 +1,4 @@
-"""Compression benchmarks: the paper's Table-4 ablation on a real scene, and ``.ngs`` decode speed.
+"""Compression benchmarks: the paper's Table-4 ablation on a real scene.
 
 ``bench ablation`` compresses one scene four times, adding the paper's improvements one by one
 (NeuralGS §4.3, Table 4): one MLP for all Gaussians; + cluster-based fitting; + importance weights
@@ -61,14 +61,3 @@ def format_ablation(r: dict) -> str:
         lines.append(f"{row['method']:<28} {row['n_clusters']:>3} {row['bytes']:>10,} {row['ratio']:>6.1f}x "
                      f"{row['psnr']:>7.2f} {row['ssim']:>7.4f} {fl:>9} {row['seconds']:>6.0f}s")
     return "\n".join(lines)
-
-
-def run_decode_benchmark(n: int, clusters: int, hidden: int, sh_degree: int, repeats: int) -> dict:
-    """``.ngs`` bytes -> GaussianScene for ``n`` Gaussians (random model); target < 10 s for 1M on CPU."""
-    from core.codec.bench import benchmark_decode
-
-    result = benchmark_decode(n_gaussians=n, n_clusters=clusters, hidden=hidden, sh_degree=sh_degree,
-                              repeats=repeats)
-    result["target_s"] = 10.0
-    result["pass"] = result.get("seconds", float("inf")) < 10.0 if n >= 1_000_000 else None
-    return result

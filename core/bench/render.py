@@ -33,13 +33,11 @@ TARGETS = {"cpu_fwd_bwd_s_max": 0.8, "display_fps_min": 10.0, "peak_rss_mb_max":
 TARGET_CONDITIONS = {"n_gaussians": 100_000, "size": (512, 512), "display_size": (800, 600)}
 """Where the targets apply; at other sizes the pass flags are indicative only."""
 
-DEFAULT_SCENE = Path(__file__).resolve().parents[2] / "shared" / "data" / "scenes" / "lego-3dgs.ply"
-
-
 def default_scene_path() -> Path | None:
     """lego-3dgs.ply from the shared data folder (``$NEURALGS_SHARED_DATA`` overrides), if present."""
-    root = os.environ.get("NEURALGS_SHARED_DATA")
-    p = Path(root) / "scenes" / "lego-3dgs.ply" if root else DEFAULT_SCENE
+    from core.paths import shared_data_dir
+
+    p = shared_data_dir() / "scenes" / "lego-3dgs.ply"
     return p if p.is_file() else None
 
 

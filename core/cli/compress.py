@@ -11,63 +11,20 @@ view size they measured at.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-import math
-import sys
 import time
 from pathlib import Path
 
-from core.cli_common import UsageError, check_output_path
-from core.errors import InputFileError
+from core.cli.common import ProgressLine, check_output_path, parse_background, parse_up
+from core.errors import ConfigError, InputFileError, UsageError
 
 log = logging.getLogger(__name__)
 
 
-# -- progress on stderr ------------------------------------------------------------------------------
-class ProgressLine:
-    """Draws ``stage [#####.....] 42% step/total eta 1m20s  message`` on stderr.
-
-    On a terminal the line is redrawn in place (at most 10 times a second); otherwise (a log file,
-    CI) one line per stage change or every 10 s, so logs stay readable.
-    """
-
-    def __init__(self, stream=None) -> None:
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.last_draw = 0.0
-        self.stage = None
-        self.width = 0
-
-    def __call__(self, rec) -> None:
-        now = time.monotonic()
-        changed = rec.stage != self.stage
-        if not changed and now - self.last_draw < (0.1 if self.tty else 10.0):
-            return
-        if changed and self.stage is not None and self.tty:
-            self.stream.write("\n")
-        self.stage, self.last_draw = rec.stage, now
-        frac = min(1.0, rec.step / rec.total) if rec.total else 0.0
-        bar = "#" * int(frac * 20)
-        eta = f" eta {_duration(rec.eta_s)}" if rec.eta_s is not None and math.isfinite(rec.eta_s) else ""
-        text = f"{rec.stage:<10} [{bar:<20}] {frac:4.0%} {rec.step}/{rec.total}{eta}  {rec.message}"
-        if self.tty:
-            pad = max(0, self.width - len(text))
-            self.stream.write("\r" + text + " " * pad)
-            self.width = len(text)
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self.stage is not None:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
-def _duration(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
@@ -88,7 +45,7 @@ def build_config(args):
     overrides.update(codec_overrides(args, preset))
     try:
         return config_from_preset(preset or "codec", **overrides)
-    except ValueError as exc:
+    except ConfigError as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -135,7 +92,7 @@ def codec_overrides(args, preset: str | None) -> dict:
     return out
 
 
-def parse_size(text: str) -> int:
+def parse_byte_size(text: str) -> int:
     """'250000', '250k', '250KB', '1.5MB', '1.5M' -> bytes (k = 1000, as file managers show)."""
     import argparse
     import re
@@ -206,7 +163,7 @@ def cmd_compress(args) -> int:
     t0 = time.perf_counter()
     try:
         result = run_to_completion(compress(scene, config, cameras=cameras, dataset_images=use_images), progress)
-    except ValueError as exc:
+    except ConfigError as exc:  # settings that do not fit this scene or dataset; any other ValueError is a bug
         raise UsageError(str(exc)) from None
     finally:
         progress.close()
@@ -407,3 +364,83 @@ def _codec_info(hdr: dict) -> dict | None:
     return {**describe_codec(hdr), "position_bits": hdr.get("position_bits"),
             "section_bytes": [s["length"] for s in hdr.get("sections", [])],
             "target": (hdr.get("meta") or {}).get("codec")}
+
+
+# -- the parsers ----------------------------------------------------------------------------------------
+def pipeline_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by compress and eval: the preset and what decides the views."""
+    p.add_argument("--preset", choices=("codec", "preview", "balanced", "paper"), default=None,
+                   help="settings bundle. Default codec: .ngs v2 with residuals and rate control (no target: "
+                        "--target-psnr 40, visually lossless). preview, balanced, paper: the paper's pure NeuralGS "
+                        "(no residuals unless a target is given; paper: 60k/25k iterations, for a CUDA machine)")
+    p.add_argument("--up", type=parse_up, metavar="AXIS",
+                   help="world up for generated views: +z (Blender), -y (COLMAP/3DGS, the default)")
+    p.add_argument("--background", type=parse_background, metavar="R,G,B",
+                   help="background of targets and renders (default white)")
+    p.add_argument("--seed", type=int, help="random seed (default 0): the same seed gives the same file")
+    p.add_argument("--eval-size", type=int, metavar="PX",
+                   help="long side in pixels of the generated held-out views PSNR/SSIM are measured at (default "
+                        "800, the evaluation protocol; eval: the one the .ngs records). A dataset's views keep "
+                        "its own size")
+
+
+def add_commands(sub, common) -> None:
+    """compress, decompress, eval."""
+    c = sub.add_parser("compress", parents=[common], help="compress a scene to .ngs with NeuralGS",
+                       description="Importance pruning, k-means clusters, one tiny MLP per cluster, fine-tuning "
+                                   "through the renderer; writes OUT.ngs atomically (Ctrl-C leaves nothing).")
+    c.add_argument("input", help="scene file (.ply, .compressed.ply, .splat)")
+    c.add_argument("-o", "--output", required=True, help="output .ngs (refused if it exists, unless --force)")
+    c.add_argument("--force", action="store_true", help="replace --output if it exists")
+    pipeline_options(c)
+    c.add_argument("--clusters", type=int, metavar="K", help="number of clusters (one MLP each)")
+    c.add_argument("--prune", type=float, metavar="R", help="fraction of the least important Gaussians removed "
+                                                            "(default 0.4)")
+    c.add_argument("--lambda-freq", type=float, metavar="F", help="weight of the frequency loss (default 0.01)")
+    c.add_argument("--fit-iters", type=int, metavar="N", help="MLP fitting iterations")
+    c.add_argument("--finetune-iters", type=int, metavar="N", help="fine-tuning iterations")
+    c.add_argument("--hidden", type=int, metavar="W", help="MLP hidden width")
+    c.add_argument("--pe-freqs", type=int, metavar="L", help="positional-encoding frequencies (default 10)")
+    c.add_argument("--views", type=int, metavar="N", help="generated training views (without --dataset)")
+    c.add_argument("--view-size", type=int, metavar="PX", help="generated training view size in pixels")
+    c.add_argument("--dataset", metavar="DIR", help="dataset whose images are the fine-tuning targets "
+                                                     "(every 8th image held out)")
+    c.add_argument("--cameras", metavar="PATH", help="cameras to render targets of the original from")
+    c.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to compute (default auto)")
+    g = c.add_argument_group(".ngs v2 codec and rate control")
+    g.add_argument("--target-psnr", type=float, metavar="DB",
+                   help="smallest file reaching this PSNR on the held-out views (against the original's renders, or "
+                        "the images with --dataset); default 40 without a preset")
+    g.add_argument("--target-size", type=parse_byte_size, metavar="BYTES",
+                   help="best quality within this size (bytes; 300k, 1.2MB also accepted)")
+    g.add_argument("--residuals", type=parse_groups, metavar="GROUPS",
+                   help="attribute groups that may carry residuals: all (default with a target), none, or a comma "
+                        "list of opacity, log_scales, rotation, sh_dc, sh_band1, sh_band2, sh_band3 (sh_rest: all "
+                        "three bands)")
+    g.add_argument("--predictor", choices=("auto", "mlp", "constant"),
+                   help="per-cluster predictor: auto (default: whichever of the cluster's MLP and a constant gives "
+                        "fewer bytes), mlp, constant")
+    g.add_argument("--no-importance-steps", action="store_true",
+                   help="one residual step for every Gaussian (default: coarser steps for less important ones)")
+    g.add_argument("--format-version", type=int, choices=(1, 2),
+                   help="2 (default): entropy-coded .ngs v2; 1: the paper's storage (pure NeuralGS presets only)")
+    c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    c.set_defaults(func=cmd_compress)
+
+    d = sub.add_parser("decompress", parents=[common], help="decode a .ngs file to a standard .ply",
+                       description="Decode a .ngs file (optionally only its first, largest n clusters) to .ply.")
+    d.add_argument("input", help=".ngs file")
+    d.add_argument("-o", "--output", required=True, help="output .ply (refused if it exists, unless --force)")
+    d.add_argument("--clusters", type=int, metavar="N", help="decode only the first N clusters (progressive)")
+    d.add_argument("--force", action="store_true", help="replace --output if it exists")
+    d.set_defaults(func=cmd_decompress)
+
+    e = sub.add_parser("eval", parents=[common], help="sizes and held-out PSNR/SSIM of a compressed scene",
+                       description="Render ORIGINAL and COMPRESSED at the held-out views the compression used "
+                                   "and compare; with --dataset, also against the dataset's images.")
+    e.add_argument("original", help="original scene file")
+    e.add_argument("compressed", help="compressed scene (.ngs or any scene file)")
+    e.add_argument("--dataset", metavar="DIR", help="dataset with images (held-out: every 8th)")
+    pipeline_options(e)
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=cmd_eval)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
 
-from core.cli_common import UsageError, check_output_path, format_summary, scene_summary, write_png
-from core.demo import DEMO_SCENE, DEMO_UP
+from core.cli.common import (EXIT_OK, check_output_path, format_summary, parse_background, parse_size, parse_up,
+                             scene_summary, write_png)
+from core.errors import UsageError
+from core.paths import DEMO_SCENE, DEMO_UP
 from core.errors import InputFileError
 
 log = logging.getLogger(__name__)
@@ -118,3 +121,55 @@ def cmd_demo(args) -> int:
     done["path"] = str(out.resolve())
     print(report(done))
     return 0
+
+
+def cmd_info(args) -> int:
+    """``info FILE [--json]``: format, Gaussian count, SH degree, bounds, size and reader warnings."""
+    from core.cli.compress import ngs_summary
+    from core.codec import is_ngs_file
+    from core.io import check_input_file, read_scene_with_info
+
+    path = check_input_file(Path(args.file))
+    if is_ngs_file(path):
+        summary = ngs_summary(path)
+    else:
+        scene, info = read_scene_with_info(path)
+        summary = scene_summary(scene, info)
+    print(json.dumps(summary) if args.json else format_summary(summary))
+    return EXIT_OK
+
+
+def add_commands(sub, common) -> None:
+    """``info``, ``render`` and ``demo``."""
+    info = sub.add_parser("info", parents=[common], help="what a scene file holds",
+                          description="Format, Gaussian count, SH degree, bounds, file size and warnings.")
+    info.add_argument("file", help="scene file (.ply, .compressed.ply, .splat, .ngs)")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(func=cmd_info)
+
+    r = sub.add_parser("render", parents=[common], help="render one view of a scene to a PNG",
+                       description="Render one view: camera N of a cameras file, or an orbit view around "
+                                   "the scene's robust bounds (default azimuth 0, elevation 20).")
+    r.add_argument("file", help="scene file")
+    r.add_argument("--out", "-o", required=True, help="output .png (refused if it exists, unless --force)")
+    r.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    r.add_argument("--cameras", metavar="PATH",
+                   help="cameras.json, transforms*.json, a COLMAP model folder or a dataset folder")
+    r.add_argument("--camera", metavar="N", help="camera index (or name) in --cameras (default 0)")
+    r.add_argument("--orbit", type=float, metavar="DEGREES", help="orbit view at this azimuth")
+    r.add_argument("--elevation", type=float, metavar="DEG", help="orbit elevation (default 20)")
+    r.add_argument("--up", type=parse_up, metavar="AXIS",
+                   help="world up for orbit views: +z, -y, ... or X,Y,Z (default -y, as COLMAP/3DGS "
+                        "captures; Blender scenes such as NeRF-synthetic are +z)")
+    r.add_argument("--size", type=parse_size, metavar="WxH",
+                   help="image size (default: the camera's size, 800x600 for orbits)")
+    r.add_argument("--background", type=parse_background, default=(0.0, 0.0, 0.0), metavar="R,G,B",
+                   help="background colour, values in [0, 1], or white/black/gray (default black)")
+    r.add_argument("--backend", choices=("auto", "cpu", "gsplat"), default="auto",
+                   help="renderer: gsplat needs CUDA; auto uses it when it works, else cpu")
+    r.set_defaults(func=cmd_render)
+
+    d = sub.add_parser("demo", parents=[common], help="summarise and render the bundled demo scene",
+                       description="Summarise the bundled demo scene and render it to demo-render.png.")
+    d.add_argument("--out", "-o", help="output .png (default demo-render.png in the current folder)")
+    d.set_defaults(func=cmd_demo)
