@@ -153,23 +153,13 @@ def check_output_path(path: Path, force: bool, suffix: str = ".png") -> Path:
     return path
 
 
-def to_uint8(color):
-    """A float image [H, W, 3] (torch or numpy, nominally [0, 1]) clamped and quantised to uint8 numpy."""
-    import numpy as np
-
-    if hasattr(color, "detach"):
-        color = color.detach().cpu().numpy()
-    a = np.nan_to_num(np.asarray(color, dtype=np.float32), nan=0.0)
-    return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
 def write_png(path: Path, image, overwrite: bool = False) -> None:
     """Write an image ([H, W, 3] float, clamped to [0, 1]; NaN -> 0) as a PNG, atomically.
 
     Goes through ``core.images.save_png`` (temp file + rename): an interrupted write never leaves a
     half-written PNG, and an existing file is replaced only with ``overwrite``.
     """
-    from core.images import save_png
+    from core.images import save_png, to_uint8
 
     try:
         save_png(path, to_uint8(image), overwrite=overwrite)
