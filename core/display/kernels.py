@@ -193,7 +193,9 @@ def bin_tiles(inst, width, height):
     m = inst.shape[0]
     tiles_x, tiles_y = tile_grid(width, height)
     near_to_far = np.arange(m - 1, -1, -1, dtype=np.int64)
-    return bin_footprints(inst[:, 0], inst[:, 1], inst[:, 11], inst[:, 15], near_to_far, tiles_x, tiles_y, True)
+    # contiguous columns: one compiled signature whatever m (a column of a 1-row table is contiguous)
+    cx, cy, hx, hy = (np.ascontiguousarray(inst[:, j]) for j in (0, 1, 11, 15))
+    return bin_footprints(cx, cy, hx, hy, near_to_far, tiles_x, tiles_y, True)
 
 
 @njit(nogil=True, fastmath=True, boundscheck=False, inline="always")

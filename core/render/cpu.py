@@ -26,9 +26,8 @@ def tile_lists(proj: Projected, width: int, height: int) -> tuple[np.ndarray, np
     idx = np.nonzero(vis)[0]
     depths = proj.depths.detach().cpu().numpy()[idx]
     order = idx[np.argsort(depths, kind="stable")].astype(np.int64)
-    means2d, radii = _np32(proj.means2d), proj.radii.cpu().numpy()
-    offsets, gaussians = bin_footprints(means2d[:, 0], means2d[:, 1], radii[:, 0], radii[:, 1], order,
-                                        tiles_x, tiles_y, False)
+    means2d, radii = _np32(proj.means2d.T), np.ascontiguousarray(proj.radii.cpu().numpy().T)  # [2, N] each
+    offsets, gaussians = bin_footprints(means2d[0], means2d[1], radii[0], radii[1], order, tiles_x, tiles_y, False)
     return offsets, gaussians, tiles_x
 
 
