@@ -156,11 +156,22 @@ def donut() -> GaussianScene:
 
 # -- tests -----------------------------------------------------------------------------------------
 
-def test_display_available_reports_bool_and_reason():
-    from core.display import display_available
+def test_display_available_tells_whether_a_gl_renderer_can_be_created():
+    from core.display import DisplayRenderer, display_available
 
     ok, why = display_available()
-    assert isinstance(ok, bool) and isinstance(why, str) and why
+    assert display_available() == (ok, why)  # probed once per process
+    if ok:  # the reason names the context a GL renderer then gets, and that renderer draws
+        cam = tiny_camera(16, 12)
+        with DisplayRenderer(16, 12, backend="gl") as r:
+            assert r.backend == "gl" and why == r.renderer_info and ", OpenGL " in why
+            r.set_scene(single_gaussian((0.0, 0.0, 3.0), scale=0.3))  # a red blob in the middle
+            img = r.render(cam)
+        assert img.shape == (12, 16, 3) and img[6, 8, 0] > 200 and img[0, 0].max() == 0
+    else:
+        assert why.startswith("cannot create an EGL OpenGL 4.3 context")
+        with pytest.raises(Exception):  # noqa: B017 - whatever moderngl raises
+            DisplayRenderer(16, 12, backend="gl")
 
 
 @pytest.mark.parametrize("sh_degree", [0, 1, 2, 3])
@@ -317,10 +328,24 @@ def test_numba_projection_matches_numpy():
         np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-4)
 
 
-def test_warm_up_compiles_the_kernels():
-    from core.display import warm_up
+def test_warm_up_compiles_every_kernel_a_frame_needs():
+    """After warm_up, drawing a frame on the CPU backend (uint8 and float output) compiles nothing more."""
+    from core.display import DisplayRenderer, kernels, warm_up
+    from core.raster import tiles
 
-    assert warm_up() >= 0.0
+    dispatchers = {"project": kernels.project, "argsort_u32": kernels.argsort_u32,
+                   "gather_reversed": kernels.gather_reversed, "raster_tiles": kernels.raster_tiles,
+                   "bin_footprints": tiles.bin_footprints}
+    seconds = warm_up()
+    assert seconds > 0.0
+    compiled = {name: len(d.signatures) for name, d in dispatchers.items()}
+    assert all(compiled.values()), compiled
+    cam = tiny_camera()
+    with DisplayRenderer(cam.width, cam.height, backend="cpu") as r:
+        r.set_scene(tiny_scene(sh_degree=1, seed=2))
+        assert r.render(cam, (1.0, 1.0, 1.0)).std() > 0
+        assert r.render_float(cam).std() > 0
+    assert {name: len(d.signatures) for name, d in dispatchers.items()} == compiled
 
 
 def test_back_to_front_sort():
