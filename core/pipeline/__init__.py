@@ -21,7 +21,8 @@ from core.pipeline.progress import ProgressRecord, Throttle, run_to_completion
 _LAZY = {
     "compress": "core.pipeline.compress",
     "CompressionResult": "core.pipeline.compress",
-    "evaluate": "core.pipeline.compress",
+    "score_renders": "core.pipeline.evaluation",
+    "evaluate_pair": "core.pipeline.evaluation",
     "ViewSet": "core.pipeline.views",
     "build_views": "core.pipeline.views",
 }

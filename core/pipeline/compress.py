@@ -23,9 +23,9 @@ from core.errors import ConfigError
 from core.camera import Camera
 from core.codec.ngs import encode_ngs
 from core.codec.ngs_v2 import encode_v2
-from core.metrics import psnr, ssim
 from core.neural_field import FieldArch, NeuralGSModel, normalise, scene_to_attributes, width_within_budget
 from core.pipeline.config import CompressionConfig
+from core.pipeline.evaluation import score_renders
 from core.pipeline.finetune import finetune
 from core.pipeline.fit import fit_clusters
 from core.pipeline.importance import importance_scores, prune
@@ -41,7 +41,6 @@ from core.pipeline.rate_control import (
     subset_model,
 )
 from core.pipeline.views import ViewSet, build_views
-from core.render.api import render
 from core.scene import GaussianScene
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,7 @@ log = logging.getLogger(__name__)
 MIN_PER_CLUSTER = 500
 """With residual coding, at least this many kept Gaussians per cluster (fewer clusters for small scenes)."""
 
-__all__ = ["CompressionResult", "compress", "evaluate", "resolve_device", "run_to_completion"]
+__all__ = ["CompressionResult", "compress", "resolve_device", "run_to_completion"]
 
 
 @dataclass
@@ -138,24 +137,6 @@ def _timed(gen: Generator, name: str, timings: dict[str, float]) -> Generator:
     finally:
         timings[name] = timings.get(name, 0.0) + spent
         gen.close()
-
-
-def evaluate(scene: GaussianScene, cameras: Sequence[Camera], targets: Sequence[torch.Tensor],
-             config: CompressionConfig, stage: str = "evaluate") -> Generator[ProgressRecord, None, dict]:
-    """PSNR (dB) and SSIM of renders of ``scene`` (clamped to [0, 1]) against ``targets``.
-
-    Returns {"psnr": mean, "ssim": mean, "per_view": [{"name", "psnr", "ssim"}]} (empty views: NaN).
-    """
-    clock = StageClock(stage, len(cameras))
-    per_view = []
-    for i, (cam, tgt) in enumerate(zip(cameras, targets)):
-        with torch.no_grad():  # never across a yield: grad mode is the driver's thread state too
-            img = render(scene, cam, config.background, backend=config.render_backend, with_depth=False).color
-        img = img.clamp(0.0, 1.0)
-        per_view.append({"name": cam.name, "psnr": float(psnr(img, tgt)), "ssim": float(ssim(img, tgt))})
-        yield clock.record(i + 1, f"view {i + 1}/{len(cameras)}: {per_view[-1]['psnr']:.2f} dB")
-    mean = lambda key: sum(v[key] for v in per_view) / len(per_view) if per_view else float("nan")  # noqa: E731
-    return {"psnr": mean("psnr"), "ssim": mean("ssim"), "per_view": per_view}
 
 
 def _fit_width_to_budget(config: CompressionConfig, n_kept: int, sh_degree: int) -> CompressionConfig:
@@ -407,7 +388,7 @@ def _evaluate_model(model: NeuralGSModel, views: ViewSet, config: CompressionCon
     """The held-out evaluation of ``model``'s decoded scene, timed as the "evaluate" stage."""
     with torch.no_grad():
         decoded = model.decode().detach()
-    return (yield from _timed(evaluate(decoded, views.test_cameras, views.test_targets, config), "evaluate",
+    return (yield from _timed(score_renders(decoded, views.test_cameras, views.test_targets, config), "evaluate",
                               timings))
 
 

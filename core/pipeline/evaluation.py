@@ -9,7 +9,7 @@ dataset's protocol, ``dataset_max_size``). Renders are clamped to [0, 1]; PSNR i
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Generator, Sequence
 
 import torch
 
@@ -18,9 +18,8 @@ from core.camera import Camera
 from core.images import load_image
 from core.metrics import psnr, ssim
 from core.pipeline.config import CompressionConfig
-from core.pipeline.progress import StageClock
-from core.pipeline.views import dataset_size, generated_cameras, split_indices
-from core.render.api import render
+from core.pipeline.progress import ProgressRecord, StageClock
+from core.pipeline.views import dataset_size, generated_cameras, render_view, split_indices
 from core.scene import GaussianScene
 
 
@@ -40,10 +39,27 @@ def view_size(cameras: Sequence[Camera]) -> int | None:
     return max((max(c.width, c.height) for c in cameras), default=None)
 
 
-def _image(scene: GaussianScene, cam: Camera, config: CompressionConfig) -> torch.Tensor:
-    with torch.no_grad():
-        out = render(scene, cam, config.background, backend=config.render_backend, with_depth=False)
-    return out.color.clamp(0.0, 1.0)
+def score_renders(scene: GaussianScene, cameras: Sequence[Camera], targets: Sequence[torch.Tensor],
+                  config: CompressionConfig, stage: str = "evaluate",
+                  with_ssim: bool = True) -> Generator[ProgressRecord, None, dict]:
+    """PSNR (dB) and, with ``with_ssim``, SSIM of renders of ``scene`` (:func:`render_view`) against ``targets``
+    ([H, W, 3] in [0, 1], one per camera), one progress record per view.
+
+    Returns {"psnr": mean, "ssim": mean (None without ``with_ssim``), "per_view": [{"name", "psnr", "ssim"}]}
+    (no views: NaN means).
+    """
+    clock = StageClock(stage, len(cameras))
+    per_view = []
+    for i, (cam, tgt) in enumerate(zip(cameras, targets)):
+        img = render_view(scene, cam, config)
+        per_view.append({"name": cam.name, "psnr": float(psnr(img, tgt)),
+                         "ssim": float(ssim(img, tgt)) if with_ssim else None})
+        yield clock.record(i + 1, f"view {i + 1}/{len(cameras)}: {per_view[-1]['psnr']:.2f} dB")
+
+    def mean(key):
+        return sum(v[key] for v in per_view) / len(per_view) if per_view else float("nan")
+
+    return {"psnr": mean("psnr"), "ssim": mean("ssim") if with_ssim else None, "per_view": per_view}
 
 
 def evaluate_pair(original: GaussianScene, compressed: GaussianScene, config: CompressionConfig,
@@ -67,12 +83,12 @@ def evaluate_pair(original: GaussianScene, compressed: GaussianScene, config: Co
     per_view = []
     for i, cam in enumerate(views):
         if reference_renders is None:
-            ref = _image(original, cam, config)
+            ref = render_view(original, cam, config)
         else:
             if i not in reference_renders:
-                reference_renders[i] = _image(original, cam, config)
+                reference_renders[i] = render_view(original, cam, config)
             ref = reference_renders[i]
-        img = _image(compressed, cam, config)
+        img = render_view(compressed, cam, config)
         row = {"name": cam.name, "psnr": psnr(img, ref), "ssim": ssim(img, ref)}
         if cam.image_path is not None and cam.image_path.is_file():
             gt = torch.from_numpy(load_image(cam.image_path, size=(cam.width, cam.height),

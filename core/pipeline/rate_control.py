@@ -31,11 +31,10 @@ import torch
 from core.camera import Camera
 from core.codec.ngs_format_v2 import GROUP_NAMES
 from core.codec.ngs_v2 import DEFAULT_LEVEL_FRACTIONS, DEFAULT_LEVEL_STEPS, CodecSettings, EncodedV2, encode_v2
-from core.metrics import psnr
 from core.neural_field import NeuralGSModel
 from core.pipeline.config import CompressionConfig
-from core.pipeline.progress import ProgressRecord, StageClock
-from core.render.api import render
+from core.pipeline.evaluation import score_renders
+from core.pipeline.progress import ProgressRecord, StageClock, run_to_completion
 from core.scene import GaussianScene
 
 log = logging.getLogger(__name__)
@@ -83,14 +82,10 @@ class RateResult:
 
 
 def render_psnr(scene: GaussianScene, cameras: Sequence[Camera], targets: Sequence[torch.Tensor],
-                config: CompressionConfig) -> float:  # fmt: skip
-    """Mean PSNR (dB) of renders of ``scene`` (clamped to [0, 1]) against ``targets``."""
-    vals = []
-    for cam, tgt in zip(cameras, targets):
-        with torch.no_grad():
-            img = render(scene, cam, config.background, backend=config.render_backend, with_depth=False).color
-        vals.append(float(psnr(img.clamp(0.0, 1.0), tgt)))
-    return sum(vals) / len(vals) if vals else float("nan")
+                config: CompressionConfig) -> float:
+    """Mean PSNR (dB) of renders of ``scene`` against ``targets`` (:func:`~core.pipeline.evaluation.score_renders`
+    without SSIM): what every trial of the search measures."""
+    return run_to_completion(score_renders(scene, cameras, targets, config, stage="search", with_ssim=False))["psnr"]
 
 
 def search_subset(n: int, k: int) -> list[int]:
@@ -108,9 +103,9 @@ def settings_for(groups: Sequence[str], x: float | None, config: CompressionConf
         lsteps, fracs = (1.0,), ()
     else:
         lsteps = tuple(DEFAULT_LEVEL_STEPS[:levels]) if levels <= len(DEFAULT_LEVEL_STEPS) else tuple(
-            1.5 ** i for i in range(levels))  # fmt: skip
+            1.5 ** i for i in range(levels))
         fracs = tuple(DEFAULT_LEVEL_FRACTIONS[: levels - 1]) if levels == 4 else tuple(
-            (i + 1) / levels for i in range(levels - 1))  # fmt: skip
+            (i + 1) / levels for i in range(levels - 1))
     return CodecSettings(steps=steps, level_steps=lsteps, level_fractions=fracs, predictor=config.predictor,
                          position_bits=bits)
 
@@ -122,7 +117,8 @@ def variants(config: CompressionConfig, sh_degree: int) -> list[tuple[str, tuple
     to the predictor is often the cheapest way to a target. :func:`encode_to_target` goes on to the next
     variant while one cannot reach the target, and tries one more after the first that can."""
     bands = [f"sh_band{b}" for b in (1, 2, 3) if b <= sh_degree]
-    groups = tuple(g for g in GROUP_NAMES if g in config.residual_groups and (not g.startswith("sh_band") or g in bands))
+    groups = tuple(g for g in GROUP_NAMES
+                   if g in config.residual_groups and (not g.startswith("sh_band") or g in bands))
     out = [("residuals: " + _group_names(groups), groups)]
     for b in reversed(bands):
         groups = tuple(g for g in groups if g != b)
@@ -136,7 +132,7 @@ def _group_names(groups: Sequence[str]) -> str:
 
 
 def _ceiling(src: GaussianScene, scores: torch.Tensor, ratio: float, bits: int, cameras, targets,
-             config: CompressionConfig) -> float:  # fmt: skip
+             config: CompressionConfig) -> float:
     """PSNR of the scene pruned at ``ratio`` with positions on a ``bits``-bit grid and exact attributes."""
     from core.codec.ngs_format import dequantise_positions, quantise_positions
     from core.pipeline.importance import prune
@@ -178,7 +174,7 @@ class Ceilings:
             mid = (lo + hi) // 2
             p = self(cands[mid])
             yield clock.record(min(len(self.tried), clock.total), f"prune {cands[mid]:.2f}: ceiling {p:.2f} dB "
-                                                                   f"(need {need:.2f})")  # fmt: skip
+                                                                   f"(need {need:.2f})")
             if p >= need:
                 hi = mid
             else:
@@ -189,7 +185,7 @@ class Ceilings:
         """The fewest position bits (down to MIN_BITS) whose positions add at most BITS_SHARE of the MSE
         headroom between the 16-bit ceiling and the target (measured on donut: 16 -> 10 bits cost 1.4 dB of a
         45.5 dB ceiling and saved 55% of the position bytes, 24% of the file)."""
-        mse = lambda db: 10.0 ** (-db / 10.0)  # noqa: E731
+        mse = lambda db: 10.0 ** (-db / 10.0)
         top = self(ratio, 16)
         allowed = mse(top) + BITS_SHARE * max(0.0, mse(target_psnr) - mse(top))
         lo, hi = MIN_BITS, 16
@@ -216,7 +212,7 @@ def prune_candidates(most: float, config: CompressionConfig) -> list[float]:
 
 
 def subset_model(model: NeuralGSModel, keep: torch.Tensor, target: torch.Tensor, importance: torch.Tensor,
-                 ) -> tuple[NeuralGSModel, torch.Tensor, torch.Tensor, list[int]]:  # fmt: skip
+                 ) -> tuple[NeuralGSModel, torch.Tensor, torch.Tensor, list[int]]:
     """The model restricted to the Gaussians where ``keep`` [N] is True, its clusters re-sorted largest first
     (empty ones dropped); with the matching target [M, D] and importance [M], and for each new cluster the
     index of the old one. The MLPs are shared, not copied (a constant predictor is recomputed when encoding)."""
@@ -241,7 +237,7 @@ def _solve_step(evaluate, goal: float, x0: float, report):
     goal or the bracket is narrower than 1/16 octave; at most SOLVE_MAX evaluations. A generator (yields
     ``report(trial)``) returning (best passing (enc, st, trial) or None, the closest point seen).
     """
-    mse = lambda db: 10.0 ** (-db / 10.0)  # noqa: E731
+    mse = lambda db: 10.0 ** (-db / 10.0)
     pts: list[tuple[float, float]] = []  # (x, mse)
     lo, hi, good, closest = None, None, None, None
     x = min(max(x0, X_FINEST), X_COARSEST)
@@ -294,7 +290,8 @@ def _scene(enc: EncodedV2) -> GaussianScene:
 
 def encode_to_target(model: NeuralGSModel, target: torch.Tensor, importance: torch.Tensor,
                      cameras: Sequence[Camera], targets: Sequence[torch.Tensor], config: CompressionConfig,
-                     bits: int = 16, x_hint: float = -5.0, label: str = "") -> Generator[ProgressRecord, None, RateResult]:  # fmt: skip
+                     bits: int = 16, x_hint: float = -5.0,
+                     label: str = "") -> Generator[ProgressRecord, None, RateResult]:
     """Search steps and variants for ``config.target_psnr`` (dB) or ``config.target_size`` (bytes), with
     positions on a ``bits``-bit grid."""
     vs = variants(config, model.arch.sh_degree)
@@ -325,9 +322,10 @@ def encode_to_target(model: NeuralGSModel, target: torch.Tensor, importance: tor
         for name, groups in vs:
             if reachable >= 2:  # the first variant that reaches the target and the next one (one more band)
                 break
-            found = yield from _solve_step(lambda x: trial(name, groups, x, True), goal, x_hint,
+            found = yield from _solve_step(lambda x, name=name, groups=groups: trial(name, groups, x, True),
+                                           goal, x_hint,
                                            lambda t: rec(f"{t.variant}: step 2^{t.log2_step:.2f}, {t.n_bytes:,} B, "
-                                                         f"{t.psnr:.2f} dB"))  # fmt: skip
+                                                         f"{t.psnr:.2f} dB"))
             good, closest = found
             if good is None:  # even the finest step misses: more coded groups may reach it
                 if fallback is None or closest[2].psnr > fallback[4].psnr:
@@ -338,9 +336,9 @@ def encode_to_target(model: NeuralGSModel, target: torch.Tensor, importance: tor
                 best = (good[2].n_bytes, good[0], good[1], name, good[2])
         if best is None:
             _, enc, st, name, t = fallback
-            msg = (f"target {goal:.2f} dB not reached: the best found is {t.psnr:.2f} dB ({goal - t.psnr:.2f} dB short) "
-                   f"at {t.n_bytes:,} bytes; the kept Gaussians and their positions cap the quality (try a lower "
-                   f"--prune)")
+            msg = (f"target {goal:.2f} dB not reached: the best found is {t.psnr:.2f} dB "
+                   f"({goal - t.psnr:.2f} dB short) at {t.n_bytes:,} bytes; the kept Gaussians and their positions "
+                   f"cap the quality (try a lower --prune)")
             return RateResult(enc, st, name, trials, False, msg, t.psnr)
         _, enc, st, name, t = best
         msg = f"chose {name} at step 2^{t.log2_step:.2f}: {t.n_bytes:,} bytes, {t.psnr:.2f} dB on the search views"

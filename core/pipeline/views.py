@@ -104,14 +104,21 @@ def dataset_size(camera: Camera, max_size: int) -> tuple[int, int]:
     return max(1, round(w / factor)), max(1, round(h / factor))
 
 
+def render_view(scene: GaussianScene, camera: Camera, config: CompressionConfig) -> torch.Tensor:
+    """The image of ``scene`` at ``camera`` as the pipeline compares images: [H, W, 3] float in [0, 1]
+    (clamped), on ``config.background`` with ``config.render_backend``, without autograd. The one render
+    behind every target, score and search of the pipeline."""
+    with torch.no_grad():  # never across a yield (callers yield between views): grad mode is thread state
+        img = render(scene, camera, config.background, backend=config.render_backend, with_depth=False).color
+    return img.clamp(0.0, 1.0).contiguous()
+
+
 def render_targets(scene: GaussianScene, cameras: Sequence[Camera], config: CompressionConfig,
                    clock: StageClock, offset: int = 0) -> Generator[ProgressRecord, None, list[torch.Tensor]]:
-    """Renders of ``scene`` clamped to [0, 1], one record per view."""
+    """Renders of ``scene`` (:func:`render_view`), one record per view."""
     out = []
     for i, cam in enumerate(cameras):
-        with torch.no_grad():  # never across a yield: grad mode is the driver's thread state too
-            img = render(scene, cam, config.background, backend=config.render_backend, with_depth=False).color
-        out.append(img.clamp(0.0, 1.0).contiguous())
+        out.append(render_view(scene, cam, config))
         yield clock.record(offset + i + 1, f"rendered target {offset + i + 1}/{clock.total}")
     return out
 

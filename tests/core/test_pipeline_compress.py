@@ -14,7 +14,9 @@ from core.pipeline import run_to_completion
 from core.pipeline.compress import compress, limited_threads
 from core.render.api import render
 from tests.conftest import shared_path
-from tests.core.test_pipeline_helpers import single_thread, tiny_config, tiny_scene  # noqa: F401
+from tests.core.pipeline_helpers import tiny_config, tiny_scene
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # one torch and one numba thread (tests/core/conftest.py)
 
 STAGES = ["views", "importance", "prune", "cluster", "fit", "finetune", "evaluate"]
 
@@ -173,7 +175,7 @@ def test_width_budget_narrows_the_mlps_of_a_small_scene():
 
 
 @pytest.mark.parametrize("name, min_ratio", [("sh3-capture.ply", 12.0), ("lego-3dgs.ply", 20.0)])
-def test_balanced_preset_meets_the_size_targets_on_real_scenes(name, min_ratio, single_thread):  # noqa: F811
+def test_balanced_preset_meets_the_size_targets_on_real_scenes(name, min_ratio, single_thread):
     """The file size follows from the preset's architecture and pruning, not from training, so it is
     checked here without training (0 iterations, 4 tiny views for the importance); issue 3's targets:
     sh3-capture at least 12x and lego-3dgs at least 20x smaller than the .ply, and sh3-capture's
@@ -206,8 +208,8 @@ def test_evaluate_pair_renders_each_reference_view_once_with_a_cache(monkeypatch
     plain = evaluation.evaluate_pair(scene, other, cfg)
     assert plain["view_size"] == 24 and plain["n_views"] == 3
     rendered = []
-    real = evaluation._image
-    monkeypatch.setattr(evaluation, "_image", lambda s, cam, c: (rendered.append(s), real(s, cam, c))[1])
+    real = evaluation.render_view
+    monkeypatch.setattr(evaluation, "render_view", lambda s, cam, c: (rendered.append(s), real(s, cam, c))[1])
     cache: dict = {}
     first = evaluation.evaluate_pair(scene, other, cfg, reference_renders=cache)
     second = evaluation.evaluate_pair(scene, other, cfg, reference_renders=cache)
