@@ -26,6 +26,12 @@ SH_C0 = 0.28209479177387814
 """The degree-0 real SH basis constant 1 / (2 sqrt(pi)): colour = SH_C0 * sh_dc + 0.5 (before the
 higher bands). The one definition of the project; every reader, writer and renderer imports it."""
 
+SH_C1 = 0.4886025119029199
+SH_C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
+SH_C3 = (-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154,
+         -0.4570457994644658, 1.445305721320277, -0.5900435899266435)
+"""The real SH basis constants of bands 1-3 in graphdeco's order (the renderers' ``eval_sh``)."""
+
 
 class SceneValidationError(ValueError):
     """A GaussianScene was built from tensors of the wrong shape, dtype or with non-finite values."""

@@ -2,10 +2,10 @@
 
 Per frame, every splat is projected exactly as gsplat 1.5.3's classic rasterisation does (EWA with
 the clamped Jacobian, eps2d = 0.3 on the diagonal, opacity-aware 3.33-sigma radii, near plane 0.01,
-the same culling; the constants are ``core.raster.conventions``), its SH colour evaluated (``max(SH(dir) + 0.5, 0)``, ``dir`` from the camera centre
-to the mean), and the survivors sorted back to front by camera-space z. The result is one instance
-record per splat (``INSTANCE_FLOATS`` float32 each, see ``project_frame``) for the GL quads or the CPU
-tile rasteriser (``rasterize_cpu``).
+the same culling; the constants are ``core.raster.conventions``), its SH colour evaluated
+(``max(SH(dir) + 0.5, 0)``, ``dir`` from the camera centre to the mean), and the survivors sorted back
+to front by camera-space z. The result is one instance record per splat (``INSTANCE_FLOATS`` float32
+each, see ``project_frame``) for the GL quads or the CPU tile rasteriser (``rasterize_cpu``).
 
 The footprint is not gsplat's axis-aligned rectangle but the oriented rectangle of the ellipse
 ``d^T cov2d^-1 d = extend^2`` (25-35 % fewer fragments). Outside that ellipse alpha is below 1/255,
@@ -23,14 +23,9 @@ import numpy as np
 
 from core.camera import Camera
 from core.raster.conventions import ALPHA_THRESHOLD, EPS2D, FAR_PLANE, FOV_CLAMP_MARGIN, MAX_EXTEND, NEAR_PLANE
-from core.scene import SH_C0, GaussianScene
+from core.scene import SH_C0, SH_C1, SH_C2, SH_C3, GaussianScene
 
 log = logging.getLogger(__name__)
-
-SH_C1 = 0.4886025119029199
-SH_C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
-SH_C3 = (-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154,
-         -0.4570457994644658, 1.445305721320277, -0.5900435899266435)
 
 INSTANCE_FLOATS = 16
 """Per-splat instance record, float32 (pixels; x right, y down):
@@ -282,7 +277,7 @@ def warm_up() -> float:
     t0 = time.perf_counter()
     if _numba_kernels() is None:
         return 0.0
-    t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+    t = lambda a: torch.tensor(a, dtype=torch.float32)
     scene = GaussianScene(t([[0.0, 0.0, 2.0]]), t([[1.0, 0.0, 0.0, 0.0]]), t([[-2.0, -2.0, -2.0]]), t([2.0]),
                           t([[0.5, 0.5, 0.5]]), torch.zeros(1, 15, 3))
     cam = Camera(np.eye(4), 20.0, 20.0, 8.0, 8.0, 16, 16)

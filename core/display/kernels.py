@@ -14,15 +14,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from core.display import frame
 from core.raster.conventions import (ALPHA_MAX, ALPHA_THRESHOLD, EPS2D, FAR_PLANE, FOV_CLAMP_MARGIN, MAX_EXTEND,
                                      NEAR_PLANE, T_MIN, TILE)
 from core.raster.tiles import bin_footprints, tile_grid
+from core import scene
 from core.scene import SH_C0
 
-SH_C1 = frame.SH_C1
-SH_C2 = np.array(frame.SH_C2)
-SH_C3 = np.array(frame.SH_C3)
+SH_C1 = scene.SH_C1
+SH_C2 = np.array(scene.SH_C2)  # numba reads module-level arrays as constants
+SH_C3 = np.array(scene.SH_C3)
 
 
 @njit(parallel=True, nogil=True, cache=True)

@@ -9,19 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from core.scene import SH_C0
+from core.scene import SH_C0, SH_C1, SH_C2, SH_C3
 
-C1 = 0.4886025119029199
-C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
-C3 = (
-    -0.5900435899266435,
-    2.890611442640554,
-    -0.4570457994644658,
-    0.3731763325901154,
-    -0.4570457994644658,
-    1.445305721320277,
-    -0.5900435899266435,
-)
 
 
 def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
@@ -32,26 +21,26 @@ def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
     out = [SH_C0 * ones]
     if degree >= 1:
         x, y, z = dirs.unbind(-1)
-        out += [-C1 * y, C1 * z, -C1 * x]
+        out += [-SH_C1 * y, SH_C1 * z, -SH_C1 * x]
         if degree >= 2:
             xx, yy, zz = x * x, y * y, z * z
             xy, yz, xz = x * y, y * z, x * z
             out += [
-                C2[0] * xy,
-                C2[1] * yz,
-                C2[2] * (2.0 * zz - xx - yy),
-                C2[3] * xz,
-                C2[4] * (xx - yy),
+                SH_C2[0] * xy,
+                SH_C2[1] * yz,
+                SH_C2[2] * (2.0 * zz - xx - yy),
+                SH_C2[3] * xz,
+                SH_C2[4] * (xx - yy),
             ]
             if degree >= 3:
                 out += [
-                    C3[0] * y * (3 * xx - yy),
-                    C3[1] * xy * z,
-                    C3[2] * y * (4 * zz - xx - yy),
-                    C3[3] * z * (2 * zz - 3 * xx - 3 * yy),
-                    C3[4] * x * (4 * zz - xx - yy),
-                    C3[5] * z * (xx - yy),
-                    C3[6] * x * (xx - 3 * yy),
+                    SH_C3[0] * y * (3 * xx - yy),
+                    SH_C3[1] * xy * z,
+                    SH_C3[2] * y * (4 * zz - xx - yy),
+                    SH_C3[3] * z * (2 * zz - 3 * xx - 3 * yy),
+                    SH_C3[4] * x * (4 * zz - xx - yy),
+                    SH_C3[5] * z * (xx - yy),
+                    SH_C3[6] * x * (xx - 3 * yy),
                 ]
     return torch.stack(out, dim=-1)
 
