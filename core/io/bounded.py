@@ -26,7 +26,9 @@ MAX_SPLATS = 10_000_000
 than 10,000,000 points (``maxPointsToRead``); the SOG reader uses the same limit."""
 
 
-def gunzip_bounded(data: bytes, limit: int, path: str | os.PathLike[str], what: str = "gzip stream") -> tuple[bytes, bool]:
+def gunzip_bounded(
+    data: bytes, limit: int, path: str | os.PathLike[str], what: str = "gzip stream"
+) -> tuple[bytes, bool]:
     """Inflate the first gzip member of ``data``, keeping at most ``limit`` bytes of output.
 
     Returns ``(out, more)``: ``out`` has ``min(limit, inflated size)`` bytes, ``more`` says the
@@ -59,7 +61,9 @@ def gunzip_bounded(data: bytes, limit: int, path: str | os.PathLike[str], what: 
     return blob[:limit], more
 
 
-def zstd_bounded(data: bytes, limit: int, path: str | os.PathLike[str], what: str = "zstd stream") -> tuple[bytes, bool]:
+def zstd_bounded(
+    data: bytes, limit: int, path: str | os.PathLike[str], what: str = "zstd stream"
+) -> tuple[bytes, bool]:
     """Decompress the zstd frames in ``data``, keeping at most ``limit`` bytes of output.
 
     Returns ``(out, more)`` as :func:`gunzip_bounded`. Frame headers that declare a content size
@@ -99,4 +103,4 @@ def check_splat_count(n: int, file_bytes: int, path: str | os.PathLike[str], fmt
     if n > PLAUSIBLE_SPLATS and n > MAX_SPLATS_PER_BYTE * file_bytes:
         raise InputFileError(path, f"{fmt} header says {n:,} splats, implausibly many for {file_bytes:,} bytes of "
                                    f"data (real files hold 10-50 bytes per splat): refusing a likely "
-                                   f"decompression bomb")  # fmt: skip
+                                   f"decompression bomb")

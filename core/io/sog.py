@@ -117,21 +117,21 @@ class _ZipSource:
             raise _Problem(f"bundle member '{name}' is encrypted")
         if info.file_size > cap:
             raise _Problem(f"bundle member '{name}' says {info.file_size:,} bytes, more than the {cap:,} its "
-                           f"contents can need: refusing a possible zip bomb")  # fmt: skip
+                           f"contents can need: refusing a possible zip bomb")
         if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
             raise _Problem(f"bundle member '{name}' is stored but says {info.file_size:,} bytes and holds "
-                           f"{info.compress_size:,}")  # fmt: skip
+                           f"{info.compress_size:,}")
         if info.compress_size > self.size:
             raise _Problem(f"bundle member '{name}' says {info.compress_size:,} compressed bytes, more than the "
-                           f"{self.size:,}-byte file")  # fmt: skip
+                           f"{self.size:,}-byte file")
         if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > info.compress_size * DEFLATE_MAX_RATIO + 64:
             raise _Problem(f"bundle member '{name}' says {info.file_size:,} bytes from {info.compress_size:,} "
-                           f"deflated, beyond deflate's {DEFLATE_MAX_RATIO}:1")  # fmt: skip
+                           f"deflated, beyond deflate's {DEFLATE_MAX_RATIO}:1")
         try:
             with self.zf.open(info) as f:
                 blob = f.read(cap + 1)
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, OSError, EOFError, struct.error,
-                zlib.error, lzma.LZMAError) as exc:  # fmt: skip
+                zlib.error, lzma.LZMAError) as exc:
             raise _Problem(f"bundle member '{name}' cannot be read: {exc}") from None
         if len(blob) != info.file_size:
             raise _Problem(f"bundle member '{name}' holds {len(blob):,} bytes, its header says {info.file_size:,}")
@@ -248,7 +248,7 @@ def _webp_is_lossy(blob: bytes) -> bool:
 
 
 def _decode_image(source, name: str, min_texels: int, max_texels: int, warnings: list[str],
-                  width: int | None = None) -> tuple[np.ndarray, int, int]:  # fmt: skip
+                  width: int | None = None) -> tuple[np.ndarray, int, int]:
     """Decode one WebP to RGBA uint8 [h * w, 4] after checking its size; returns (texels, w, h)."""
     blob = source.load(name, _max_webp_bytes(max_texels))
     if len(blob) < 12 or blob[:4] != b"RIFF" or blob[8:12] != b"WEBP":
@@ -266,16 +266,16 @@ def _decode_image(source, name: str, min_texels: int, max_texels: int, warnings:
                     raise _Problem(f"image '{name}' is {w} wide; expected {width}")
                 if w * h < min_texels:
                     raise _Problem(f"image '{name}' is {w}x{h} = {w * h:,} texels, fewer than the {min_texels:,} "
-                                   f"meta.json needs")  # fmt: skip
+                                   f"meta.json needs")
                 if w * h > max_texels:
                     raise _Problem(f"image '{name}' is {w}x{h} = {w * h:,} texels, far more than the {min_texels:,} "
-                                   f"meta.json needs: refusing a possible decompression bomb")  # fmt: skip
+                                   f"meta.json needs: refusing a possible decompression bomb")
                 im.load()
                 rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
     except _Problem:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning, struct.error) as exc:  # fmt: skip
+            Image.DecompressionBombWarning, struct.error) as exc:
         raise _Problem(f"image '{name}' cannot be decoded as WebP: {exc}") from None
     if rgba.shape != (h, w, 4):
         raise _Problem(f"image '{name}' decoded to shape {rgba.shape}, expected ({h}, {w}, 4)")
@@ -374,20 +374,20 @@ def _decode_v2(meta: dict, source, n: int, warnings: list[str]):
         table = _palette_indices(cen, cw, ch, m, palette)
         if palette > ch * 64:
             warnings.append(f"SH palette says {palette:,} entries but its image holds {ch * 64:,}; the rest "
-                            f"decode as codebook entry 0 (as splat-transform)")  # fmt: skip
+                            f"decode as codebook entry 0 (as splat-transform)")
         ok = labels < palette
         sh = np.zeros((n, m, 3), np.float64)
         sh[ok] = sh_cb[table[labels[ok]]]
         if not ok.all():
             warnings.append(f"{int((~ok).sum()):,} splats have an SH palette label past its {palette:,} entries; "
-                            f"their higher SH set to zero")  # fmt: skip
+                            f"their higher SH set to zero")
     return means, quats, log_scales, logit, dc, sh
 
 
 def _count_v1(meta: dict) -> int:
     shape = _get(_get(meta, "means", ""), "shape", "means")
     if not isinstance(shape, list) or not shape or isinstance(shape[0], bool) or not isinstance(shape[0], int) \
-            or not 0 <= shape[0] <= 2**31:  # fmt: skip
+            or not 0 <= shape[0] <= 2**31:
         raise _Problem(f"meta.json 'means.shape' is {shape!r}; expected [count, ...]")
     return shape[0]
 
@@ -435,7 +435,7 @@ def _decode_v1(meta: dict, source, n: int, warnings: list[str]):
         sh[ok] = sh_min + (sh_max - sh_min) * (table[labels[ok]] / 255.0)
         if not ok.all():
             warnings.append(f"{int((~ok).sum()):,} splats have an SH palette label past its {palette:,} entries; "
-                            f"their higher SH set to zero")  # fmt: skip
+                            f"their higher SH set to zero")
     return means, quats, log_scales, logit, dc, sh
 
 
@@ -464,7 +464,7 @@ def read_sog(data: bytes, path: str | os.PathLike[str]) -> tuple[GaussianScene, 
             meta = _parse_meta(data)
         else:
             raise _Problem(f"not a SOG file: starts with {data[:4].hex(' ')}, expected a zip bundle (PK) or "
-                           f"meta.json")  # fmt: skip
+                           f"meta.json")
         version = meta.get("version")
         if version == 2:
             n, decode = _int(meta, "count", "", 0, 2**31), _decode_v2
@@ -473,11 +473,13 @@ def read_sog(data: bytes, path: str | os.PathLike[str]) -> tuple[GaussianScene, 
             n, decode = _count_v1(meta), _decode_v1
         elif version is None:
             raise _Problem("meta.json has no 'version' and is not the version 1 layout (no 'means.shape'): "
-                           "not a SOG meta.json")  # fmt: skip
+                           "not a SOG meta.json")
         else:
             raise _Problem(f"SOG version {version!r} is not supported (this reader knows versions 1 and 2)")
         check_splat_count(n, source.data_bytes(_referenced(meta)), path, "SOG")
         means, quats, log_scales, logit, dc, sh = decode(meta, source, n, warnings)
+        if n == 0:
+            warnings.append("the file holds no splats")
     except _Problem as exc:
         raise InputFileError(path, str(exc)) from None
     encoding = f"sog v{version} ({source.kind})"
@@ -490,7 +492,7 @@ def read_sog(data: bytes, path: str | os.PathLike[str]) -> tuple[GaussianScene, 
         warnings.append(f"bundle members not used: {', '.join(unused[:8])}{' ...' if len(unused) > 8 else ''}")
 
     arrays = {"means": means, "quats": quats, "log_scales": log_scales, "opacity_logits": logit, "sh_dc": dc,
-              "sh_rest": sh}  # fmt: skip
+              "sh_rest": sh}
     tensors = {}
     for name, a in arrays.items():
         with np.errstate(over="ignore", invalid="ignore"):
@@ -498,7 +500,7 @@ def read_sog(data: bytes, path: str | os.PathLike[str]) -> tuple[GaussianScene, 
         bad = ~np.isfinite(f32.reshape(len(f32), -1)).all(axis=1) if f32.size else np.zeros(0, bool)
         if bad.any():
             raise InputFileError(path, f"non-finite values in {name} ({int(bad.sum()):,} splats): the ranges in "
-                                       f"meta.json overflow float32")  # fmt: skip
+                                       f"meta.json overflow float32")
         tensors[name] = torch.from_numpy(f32)
     scene = GaussianScene(**tensors)
     logger.debug("%s: %s, %d splats, SH degree %d", path, encoding, n, scene.sh_degree)

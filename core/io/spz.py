@@ -115,7 +115,9 @@ def _block_sizes(h: _Header) -> list[int]:
 
 def _parse_header(head: bytes, path, container: str, file_bytes: int) -> _Header:
     if len(head) < LEGACY_HEADER:
-        raise InputFileError(path, f"SPZ file too short for its header ({len(head)} of {LEGACY_HEADER} bytes{container})")
+        raise InputFileError(
+            path, f"SPZ file too short for its header ({len(head)} of {LEGACY_HEADER} bytes{container})"
+        )
     magic, version, n, sh_degree, fb, flags = struct.unpack_from("<IIIBBB", head)
     if magic != MAGIC:
         raise InputFileError(path, f"not an SPZ file: magic 0x{magic:08x}{container}, expected 0x{MAGIC:08x} ('NGSP')")
@@ -146,11 +148,11 @@ def _read_legacy_gzip(data: bytes, path) -> tuple[_Header, list[bytes], list[str
     if expected > len(data) * DEFLATE_MAX_RATIO + 64:
         raise InputFileError(path, f"SPZ header says {h.n:,} splats ({expected:,} bytes once inflated), more than "
                                    f"this {len(data):,}-byte gzip file can hold (deflate expands at most "
-                                   f"{DEFLATE_MAX_RATIO}:1)")  # fmt: skip
+                                   f"{DEFLATE_MAX_RATIO}:1)")
     body, more = gunzip_bounded(data, expected, path, "SPZ gzip stream")
     if len(body) < expected:
         raise InputFileError(path, f"SPZ data truncated: the gzip stream inflates to {len(body):,} bytes, the "
-                                   f"header's {h.n:,} splats need {expected:,}")  # fmt: skip
+                                   f"header's {h.n:,} splats need {expected:,}")
     warnings = ["data after the splats in the gzip stream ignored"] if more else []
     return h, _split(body, LEGACY_HEADER, sizes), warnings
 
@@ -170,7 +172,7 @@ def _read_plain(data: bytes, path) -> tuple[_Header, list[bytes], list[str]]:
         expected = LEGACY_HEADER + sum(sizes)
         if len(data) < expected:
             raise InputFileError(path, f"SPZ v{h.version} file truncated: {len(data):,} bytes, the header's "
-                                       f"{h.n:,} splats need {expected:,}")  # fmt: skip
+                                       f"{h.n:,} splats need {expected:,}")
         warnings = [f"SPZ v{h.version} file is not gzip-compressed (read as is)"]
         if len(data) > expected:
             warnings.append(f"{len(data) - expected:,} bytes after the splats ignored")
@@ -182,11 +184,11 @@ def _read_v4(data: bytes, path, h: _Header, sizes: list[int]) -> tuple[_Header, 
     warnings = []
     if h.num_streams != len(sizes):
         raise InputFileError(path, f"SPZ v4 header says {h.num_streams} streams; SH degree {h.sh_degree} needs "
-                                   f"{len(sizes)}")  # fmt: skip
+                                   f"{len(sizes)}")
     toc_end = h.toc_offset + TOC_ENTRY * h.num_streams
     if h.toc_offset < V4_HEADER or toc_end > len(data):
         raise InputFileError(path, f"SPZ v4 stream table at byte {h.toc_offset:,} ({TOC_ENTRY * h.num_streams} "
-                                   f"bytes) lies outside the {len(data):,}-byte file")  # fmt: skip
+                                   f"bytes) lies outside the {len(data):,}-byte file")
     if h.toc_offset > V4_HEADER:
         what = "extensions" if h.flags & FLAG_EXTENSIONS else "bytes between header and stream table"
         warnings.append(f"{h.toc_offset - V4_HEADER:,} bytes of SPZ {what} ignored")
@@ -196,10 +198,10 @@ def _read_v4(data: bytes, path, h: _Header, sizes: list[int]) -> tuple[_Header, 
     for i, ((compressed, uncompressed), want) in enumerate(zip(table, sizes)):
         if uncompressed != want:
             raise InputFileError(path, f"SPZ v4 {names[i]} stream says {uncompressed:,} bytes uncompressed; "
-                                       f"{h.n:,} splats need {want:,}")  # fmt: skip
+                                       f"{h.n:,} splats need {want:,}")
         if compressed > len(data) - offset:
             raise InputFileError(path, f"SPZ v4 {names[i]} stream ({compressed:,} bytes at {offset:,}) runs past "
-                                       f"the end of the {len(data):,}-byte file")  # fmt: skip
+                                       f"the end of the {len(data):,}-byte file")
         offset += compressed
     if offset < len(data):
         warnings.append(f"{len(data) - offset:,} bytes after the last SPZ stream ignored")
@@ -209,7 +211,7 @@ def _read_v4(data: bytes, path, h: _Header, sizes: list[int]) -> tuple[_Header, 
         out, more = zstd_bounded(data[offset : offset + compressed], want, path, f"SPZ {names[i]} stream")
         if len(out) != want or more:
             raise InputFileError(path, f"SPZ v4 {names[i]} stream decompresses to "
-                                       f"{'more than ' if more else ''}{len(out):,} bytes; expected {want:,}")  # fmt: skip
+                                       f"{'more than ' if more else ''}{len(out):,} bytes; expected {want:,}")
         blocks.append(out)
         offset += compressed
     return h, blocks, warnings
@@ -274,15 +276,17 @@ def read_spz(
         encoding = f"spz v{h.version}"
     else:
         raise InputFileError(path, f"not an SPZ file: starts with {data[:4].hex(' ')}, expected gzip (1f 8b) "
-                                   f"or 'NGSP'")  # fmt: skip
+                                   f"or 'NGSP'")
     n = h.n
+    if n == 0:
+        warnings.append("the file holds no splats")
     known = FLAG_ANTIALIASED | (FLAG_EXTENSIONS if h.version >= 4 else 0)
     if h.flags & ~known:
         warnings.append(f"unknown SPZ header flags 0x{h.flags & ~known:02x} ignored")
     if h.flags & FLAG_ANTIALIASED:
         encoding += ", antialiased"
         warnings.append("SPZ antialiased flag set: the scene was trained with a 3D smoothing filter "
-                        "(Mip-Splatting); read as plain Gaussians")  # fmt: skip
+                        "(Mip-Splatting); read as plain Gaussians")
 
     pos24 = np.frombuffer(blocks[0], np.uint8).reshape(n, 3, 3).astype(np.int32)
     fixed = pos24[..., 0] | (pos24[..., 1] << 8) | (pos24[..., 2] << 16)
@@ -292,7 +296,7 @@ def read_spz(
     logit = np.log(alpha / (1.0 - alpha))
     dc = (np.frombuffer(blocks[2], np.uint8).reshape(n, 3).astype(np.float64) / 255.0 - 0.5) / COLOR_SCALE
     log_scales = np.frombuffer(blocks[3], np.uint8).reshape(n, 3).astype(np.float64) / 16.0 - 10.0
-    quats = _decode_quats(np.frombuffer(blocks[4], np.uint8).reshape(n, -1), h.version)
+    quats = _decode_quats(np.frombuffer(blocks[4], np.uint8).reshape(n, 3 if h.version == 2 else 4), h.version)
     m_file = SH_COMPONENTS[h.sh_degree] // 3
     sh = np.zeros((n, 0, 3))
     if m_file:
@@ -308,7 +312,7 @@ def read_spz(
 
     scene = GaussianScene(t(means), t(quats), t(log_scales), t(logit), t(dc), t(sh))
     logger.debug("%s: %s, %d splats, SH degree %d, %d fractional bits", path, encoding, n, h.sh_degree,
-                 h.fractional_bits)  # fmt: skip
+                 h.fractional_bits)
     return scene, encoding, warnings
 
 
@@ -361,7 +365,9 @@ def _quantize_sh(x: np.ndarray, bits: int) -> np.ndarray:
     return np.clip(q, 0, 255).astype(np.uint8)
 
 
-def encode_spz_blocks(scene: GaussianScene, version: int = 4, coordinate_system: str = "rdf") -> tuple[int, list[bytes]]:
+def encode_spz_blocks(
+    scene: GaussianScene, version: int = 4, coordinate_system: str = "rdf"
+) -> tuple[int, list[bytes]]:
     """The uncompressed attribute blocks of ``scene`` and the fractional bits used.
 
     Quantisation as Niantic's ``packGaussians`` (float32 arithmetic, C rounding), so blocks agree
@@ -389,7 +395,7 @@ def encode_spz_blocks(scene: GaussianScene, version: int = 4, coordinate_system:
         rotations = _pack_quats_smallest_three(quats)
     blocks = [positions.tobytes(), alphas.tobytes(), colors.tobytes(), scales.tobytes(), rotations.tobytes()]
     if sh.shape[1]:
-        flat = sh.reshape(len(sh), -1)
+        flat = sh.reshape(len(sh), 3 * sh.shape[1])
         packed = np.concatenate([_quantize_sh(flat[:, :9], SH1_BITS), _quantize_sh(flat[:, 9:], SH_REST_BITS)], 1)
         blocks.append(packed.tobytes())
     return fb, blocks
@@ -417,7 +423,7 @@ def spz_bytes(
     cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
     streams = [cctx.compress(b) for b in blocks]
     header = struct.pack("<IIIBBBBI12x", MAGIC, 4, scene.num_gaussians, scene.sh_degree, fb, flags, len(blocks),
-                         V4_HEADER)  # fmt: skip
+                         V4_HEADER)
     toc = b"".join(struct.pack("<QQ", len(c), len(b)) for c, b in zip(streams, blocks))
     return header + toc + b"".join(streams)
 
@@ -444,5 +450,5 @@ def write_spz(
     data = spz_bytes(scene, version, antialiased, coordinate_system)
     atomic_write_bytes(Path(path), data, overwrite=overwrite)
     logger.info("wrote %s: SPZ v%d, %d splats, SH degree %d, %d bytes", path, version, scene.num_gaussians,
-                scene.sh_degree, len(data))  # fmt: skip
+                scene.sh_degree, len(data))
     return len(data)

@@ -492,6 +492,12 @@ def test_zip_bombs_are_refused(tmp_path):
         read_sog(stored, path)
 
 
+def test_empty_scene(tmp_path):
+    files, meta, _ = hand_built_v2()
+    scene, _, warnings = read_sog(bundle(files, {**meta, "count": 0}), tmp_path / "empty.sog")
+    assert scene.num_gaussians == 0 and scene.sh_degree == 1 and warnings == ["the file holds no splats"]
+
+
 def test_lossy_webp_and_unused_members_warn(tmp_path):
     files, meta, _ = hand_built_v2()
     lossy = io.BytesIO()

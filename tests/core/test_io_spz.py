@@ -19,9 +19,10 @@ import zstandard
 from core.errors import InputFileError
 from core.io import write_ply
 from core.io.spz import MAGIC, encode_spz_blocks, read_spz, spz_bytes, write_spz
+from core.paths import DEMO_SCENE
 from core.render.sh import sh_basis
 from core.scene import GaussianScene
-from tests.conftest import REPO_ROOT, shared_path
+from tests.conftest import shared_path
 from tests.core.splat_transform_helper import (
     SplatTransformUnavailable,
     ensure_splat_transform,
@@ -30,7 +31,7 @@ from tests.core.splat_transform_helper import (
 from tests.core.test_io_ply import random_scene
 
 logger = logging.getLogger(__name__)
-DONUT = REPO_ROOT / "resources" / "demo" / "donut.ply"
+DONUT = DEMO_SCENE
 
 # Quantisation half-steps of SPZ as Niantic's packer writes it (round to nearest):
 POS_TOL = 2.0**-13  # 12 fractional bits
@@ -81,7 +82,7 @@ def assert_within_spz_quantisation(got: GaussianScene, src: GaussianScene, versi
     check("means", g["means"], s["means"], POS_TOL * (1 + 1e-6) + 1e-7 * np.abs(s["means"]).max())
     check("log_scales", g["log_scales"], np.clip(s["log_scales"], *LOG_SCALE_RANGE), LOG_SCALE_TOL + 1e-6)
     check("alpha", torch.sigmoid(got.opacity_logits.double()).numpy(),
-          torch.sigmoid(src.opacity_logits.double()).numpy().clip(1e-6, 1 - 1e-6), ALPHA_TOL + 2e-6)  # fmt: skip
+          torch.sigmoid(src.opacity_logits.double()).numpy().clip(1e-6, 1 - 1e-6), ALPHA_TOL + 2e-6)
     check("sh_dc", g["sh_dc"], np.clip(s["sh_dc"], *DC_RANGE), DC_TOL + 1e-6)
     q_src, q_got = src.unit_quats().double(), got.quats.double()
     if version == 2:  # x y z stored with w >= 0; w rebuilt from unit length (its error grows as w -> 0)
@@ -122,7 +123,7 @@ def v2_bytes(gzipped: bool = True) -> bytes:
     scales = bytes([0, 160, 255,  80, 96, 112])
     rotations = bytes([128, 128, 128,  255, 0, 128])  # x y z; w rebuilt
     sh = bytes(range(100, 109)) + bytes([0, 128, 255] * 3)  # per splat 3 coefficients x RGB (RGB innermost)
-    raw = header + positions + alphas + colors + scales + rotations + sh  # fmt: skip
+    raw = header + positions + alphas + colors + scales + rotations + sh
     return gzip.compress(raw) if gzipped else raw
 
 
@@ -165,7 +166,7 @@ def test_smallest_three_words_decode_as_documented(tmp_path):
         [1.0, 0.0, 0.0, 0.0],
         [0.0, math.sqrt(max(0.0, 1 - 2 * r(511) ** 2)), r(511), -r(511)],
         [-r(300), r(100), r(200), math.sqrt(1 - r(100) ** 2 - r(200) ** 2 - r(300) ** 2)],
-    ], dtype=torch.float64).float()  # fmt: skip
+    ], dtype=torch.float64).float()
     assert torch.equal(scene.quats, want)
 
 
@@ -209,6 +210,13 @@ def test_large_coordinates_use_fewer_fractional_bits(tmp_path):
     assert float((back.means - scene.means).abs().max()) <= 2.0 ** -(fb + 1) + 1e-3
 
 
+@pytest.mark.parametrize("version", [2, 3, 4])
+def test_empty_scene(tmp_path, version):
+    empty = spz_friendly_scene(4, 1, seed=0).subset(torch.zeros(4, dtype=torch.bool))
+    back, _, warnings = read_spz(spz_bytes(empty, version), tmp_path / "empty.spz")
+    assert back.num_gaussians == 0 and back.sh_degree == 1 and warnings == ["the file holds no splats"]
+
+
 def test_antialiased_flag_reported(tmp_path):
     scene = spz_friendly_scene(5, 0, seed=3)
     for version, encoding in ((4, "spz v4, antialiased"), (3, "spz v3 (gzip), antialiased")):
@@ -222,7 +230,7 @@ def _rotation_matrices(q: torch.Tensor) -> torch.Tensor:
         1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
         2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
         2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], 1).reshape(-1, 3, 3)  # fmt: skip
+    ], 1).reshape(-1, 3, 3)
 
 
 def test_rub_coordinate_system_is_a_half_turn_about_x(tmp_path):
@@ -299,7 +307,8 @@ def test_malformed_spz(tmp_path):
     # a stream that is valid zstd but inflates beyond its table entry: refused without inflating it all
     bomb = zstandard.ZstdCompressor().compress(bytes(50_000_000))
     start = toc + 16 * len(table)
-    bad = v4[:toc] + struct.pack("<QQ", len(bomb), table[0][1]) + v4[toc + 16 : start] + bomb + v4[start + table[0][0] :]
+    entry = struct.pack("<QQ", len(bomb), table[0][1])
+    bad = v4[:toc] + entry + v4[toc + 16 : start] + bomb + v4[start + table[0][0] :]
     raises(bad, "positions stream decompresses to more than 360 bytes")
     # corrupt zstd
     bad = bytearray(v4)
