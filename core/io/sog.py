@@ -439,6 +439,17 @@ def _decode_v1(meta: dict, source, n: int, warnings: list[str]):
     return means, quats, log_scales, logit, dc, sh
 
 
+def looks_like_sog(data: bytes, path: str | os.PathLike[str]) -> bool:
+    """True when ``data`` (the content of ``path``) is a SOG scene: a zip holding ``meta.json``, or a file
+    named ``meta.json`` (or ``*.meta.json``) holding a JSON object. Never raises."""
+    if data[:4] == b"PK\x03\x04":
+        try:
+            return "meta.json" in zipfile.ZipFile(io.BytesIO(data)).namelist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, struct.error):
+            return False
+    return Path(path).name.lower().endswith("meta.json") and data.lstrip()[:1] == b"{"
+
+
 def read_sog(data: bytes, path: str | os.PathLike[str]) -> tuple[GaussianScene, str, list[str]]:
     """Read a SOG scene; returns ``(scene, encoding, warnings)``.
 

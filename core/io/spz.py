@@ -254,6 +254,20 @@ def _check_coordinate_system(coordinate_system: str) -> None:
         raise ValueError(f"coordinate_system must be one of {COORDINATE_SYSTEMS}, got {coordinate_system!r}")
 
 
+def looks_like_spz(data: bytes) -> bool:
+    """True when ``data`` starts like an SPZ file: the 'NGSP' magic (v4, or an un-gzipped legacy file), or a
+    gzip stream whose first inflated bytes are 'NGSP' (v2/v3). Never raises; inflates at most 4 bytes."""
+    magic = struct.pack("<I", MAGIC)
+    if data[:4] == magic:
+        return True
+    if data[:2] != b"\x1f\x8b":
+        return False
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[:65536], 4) == magic
+    except zlib.error:
+        return False
+
+
 def read_spz(
     data: bytes, path: str | os.PathLike[str], coordinate_system: str = "rdf"
 ) -> tuple[GaussianScene, str, list[str]]:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from core.errors import InputFileError
 from core.io import read_scene, write_ply
-from core.io.sog import read_sog
+from core.io.sog import looks_like_sog, read_sog
 from core.paths import DEMO_SCENE
 from core.scene import GaussianScene
 from tests.conftest import shared_path
@@ -490,6 +490,25 @@ def test_zip_bombs_are_refused(tmp_path):
     stored = _set_zip_sizes(bundle(files, meta), "quats.webp", 10**6)
     with pytest.raises(InputFileError, match="quats.webp"):
         read_sog(stored, path)
+
+
+def test_looks_like_sog(tmp_path):
+    files, meta, _ = hand_built_v2()
+    assert looks_like_sog(bundle(files, meta), tmp_path / "x.bin")
+    assert looks_like_sog(b' {"version": 2}', tmp_path / "meta.json")
+    assert looks_like_sog(b'{"version": 2}', tmp_path / "scene.meta.json")
+    assert not looks_like_sog(b'{"version": 2}', tmp_path / "cameras.json")
+    assert not looks_like_sog(b"PK\x03\x04 broken", tmp_path / "x.sog")
+    assert not looks_like_sog(_zip_bytes({"other.txt": b"x"}), tmp_path / "x.zip")
+    assert not looks_like_sog(b"ply\n", tmp_path / "meta.json")
+
+
+def _zip_bytes(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
 
 
 def test_empty_scene(tmp_path):

@@ -18,7 +18,7 @@ import zstandard
 
 from core.errors import InputFileError
 from core.io import write_ply
-from core.io.spz import MAGIC, encode_spz_blocks, read_spz, spz_bytes, write_spz
+from core.io.spz import MAGIC, encode_spz_blocks, looks_like_spz, read_spz, spz_bytes, write_spz
 from core.paths import DEMO_SCENE
 from core.render.sh import sh_basis
 from core.scene import GaussianScene
@@ -252,6 +252,14 @@ def test_rub_coordinate_system_is_a_half_turn_about_x(tmp_path):
     assert spz_bytes(rub, 4, coordinate_system="rub") == spz_bytes(raw, 4)
     with pytest.raises(ValueError, match="coordinate_system"):
         read_spz(data, tmp_path / "a.spz", coordinate_system="luf")
+
+
+def test_looks_like_spz():
+    scene = spz_friendly_scene(5, 0, seed=0)
+    for data in (v2_bytes(True), v2_bytes(False), spz_bytes(scene, 3), spz_bytes(scene, 4)):
+        assert looks_like_spz(data)
+    for data in (b"", b"ply\n", gzip.compress(b"ply\nformat"), b"\x1f\x8b broken", b"PK\x03\x04", b"NGS"):
+        assert not looks_like_spz(data)
 
 
 # -- malformed files -----------------------------------------------------------------------------------
