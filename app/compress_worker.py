@@ -126,7 +126,7 @@ class CompressionWorker(QThread):
                 return
             self.outcome = "succeeded"
             self.succeeded.emit(outcome)
-        except Exception as exc:  # noqa: BLE001 - reported in the window, never raised into the event loop
+        except Exception as exc:
             log.exception("compression failed")
             self.outcome = "failed"
             self.failed.emit(f"{type(exc).__name__}: {exc}")

@@ -146,7 +146,7 @@ class RenderThread(QThread):
                 self._renderers[side] = _make_renderer(64, 64)
             self._renderers[side].set_scene(scene)
             self._has_scene[side] = True
-        except Exception as exc:  # noqa: BLE001 - shown in the window, never raised into the event loop
+        except Exception as exc:
             log.exception("could not prepare the scene for display")
             self._has_scene[side] = False
             self.sceneFailed.emit(side, f"{type(exc).__name__}: {exc}")
@@ -175,7 +175,7 @@ class RenderThread(QThread):
                 psnr, ssim = view_metrics(images[0], images[1])
             return RenderResult(req.request_id, req.full, (images[0], images[1]), seconds, psnr, ssim,
                                 (drawn[0], drawn[1]), None, backend)
-        except Exception as exc:  # noqa: BLE001 - errors travel inside the result
+        except Exception as exc:
             log.exception("render failed")
             return RenderResult(req.request_id, req.full, (images[0], images[1]), time.perf_counter() - t0,
                                 error=f"render failed: {type(exc).__name__}: {exc}")

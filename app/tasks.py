@@ -44,7 +44,7 @@ class TaskRunner(QObject):
         def work() -> None:
             try:
                 result = fn()
-            except Exception as exc:  # noqa: BLE001 - handed to on_error on the GUI thread
+            except Exception as exc:
                 if not isinstance(exc, (InputFileError, OSError, ValueError)):  # those are the user's, not bugs
                     log.exception("%s failed", name)
                 self._done.emit(task_id, None, exc)

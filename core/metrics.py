@@ -30,12 +30,13 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 
 
 def ssim_map(a: torch.Tensor, b: torch.Tensor, window_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Per-pixel SSIM of two [H, W, C] tensors in [0, 1], zero-padded as graphdeco 3DGS does (differentiable), [H, W, C]."""
+    """Per-pixel SSIM of two [H, W, C] tensors in [0, 1], zero-padded as graphdeco 3DGS does (differentiable),
+    [H, W, C]."""
     c = a.shape[-1]
     x = a.permute(2, 0, 1)[None]
     y = b.permute(2, 0, 1)[None]
     w = _gaussian_window(window_size, sigma).to(a)[None, None].expand(c, 1, window_size, window_size)
-    conv = lambda t: torch.nn.functional.conv2d(t, w, padding=window_size // 2, groups=c)  # noqa: E731
+    conv = lambda t: torch.nn.functional.conv2d(t, w, padding=window_size // 2, groups=c)
     mu_x, mu_y = conv(x), conv(y)
     sxx = conv(x * x) - mu_x**2
     syy = conv(y * y) - mu_y**2

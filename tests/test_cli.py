@@ -55,7 +55,8 @@ def test_help_lists_the_commands_without_importing_torch():
     probe = subprocess.run([sys.executable, "-c", "import sys, core.cli; core.cli.build_parser(); "
                             "print(sorted(m for m in ('torch', 'numba', 'moderngl', 'numpy') if m in sys.modules))"],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert probe.stdout.strip() == "[]", "main.py --help should not import heavy modules: " + probe.stdout + probe.stderr
+    assert probe.stdout.strip() == "[]", ("main.py --help should not import heavy modules: "
+                                          + probe.stdout + probe.stderr)
 
 
 # -- info -------------------------------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ def _synthetic_tree(tmp_path: Path, violation: dict[str, str]) -> Path:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
     layers = next(c for c in config["contracts"] if c["type"] == "layers")["layers"]
     files = {"app/__init__.py": "", "widgets/__init__.py": "", "core/__init__.py": "",
-             "core/io/scene_files.py": "import core.codec\nimport core.codec.ngs\n", "core/codec/ngs.py": ""}  # the declared exception: must stay allowed
+             # the declared exception: must stay allowed
+             "core/io/scene_files.py": "import core.codec\nimport core.codec.ngs\n", "core/codec/ngs.py": ""}
     for layer in layers:
         for name in layer.replace("|", " ").replace(":", " ").split():
             files.setdefault(f"core/{name}/__init__.py", "")

@@ -34,7 +34,7 @@ def random_cluster_sizes(n: int, k: int, rng: np.random.Generator) -> list[int]:
 
 def make_random_model(n_gaussians: int, n_clusters: int, *, sh_degree: int = 0, hidden: int = 16, layers: int = 3,
                       pe_freqs: int = 2, seed: int = 0, extent: float = 10.0, center: float = 0.0,
-                      init_scale: float = 1.0) -> NeuralGSModel:  # fmt: skip
+                      init_scale: float = 1.0) -> NeuralGSModel:
     """A random NeuralGSModel: positions uniform in a cube of half-size ``extent`` (world units) around
     ``center``, pos_lo/pos_hi their min/max, random attribute ranges, torch-default MLP init scaled by
     ``init_scale`` (deterministic for a seed). For tests and benchmarks."""
@@ -62,12 +62,12 @@ def make_random_model(n_gaussians: int, n_clusters: int, *, sh_degree: int = 0, 
         pos_lo=torch.from_numpy(lo.copy()), pos_hi=torch.from_numpy(hi.copy()),
         attr_lo=torch.from_numpy(attr_lo), attr_hi=torch.from_numpy(attr_hi),
         meta={"seed": seed, "generator": "core.bench.decode.make_random_model"},
-    )  # fmt: skip
+    )
 
 
 def benchmark_decode(n_gaussians: int = 1_000_000, n_clusters: int = 50, hidden: int = 64, sh_degree: int = 3,
                      layers: int = 5, pe_freqs: int = 10, seed: int = 0, repeats: int = 1,
-                     threads: int | None = None) -> dict:  # fmt: skip
+                     threads: int | None = None) -> dict:
     """Time decoding ``n_gaussians`` from ``.ngs`` bytes to a GaussianScene on the CPU.
 
     Builds a random model (positions spanning 1000 units), encodes it, then times ``decode_ngs``
@@ -89,7 +89,7 @@ def benchmark_decode(n_gaussians: int = 1_000_000, n_clusters: int = 50, hidden:
     from core.codec.ngs import encode_ngs
 
     model = make_random_model(n_gaussians, n_clusters, sh_degree=sh_degree, hidden=hidden, layers=layers,
-                              pe_freqs=pe_freqs, seed=seed, extent=500.0)  # fmt: skip
+                              pe_freqs=pe_freqs, seed=seed, extent=500.0)
     data = encode_ngs(model)
     del model
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -105,7 +105,7 @@ def benchmark_decode(n_gaussians: int = 1_000_000, n_clusters: int = 50, hidden:
         **best, "runs": runs, "bytes": len(data), "threads": used_threads, "load_avg": load,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""), "hidden": hidden, "sh_degree": sh_degree,
         "n_clusters": n_clusters, "layers": layers, "pe_freqs": pe_freqs,
-    }  # fmt: skip
+    }
     logger.info("decode benchmark: %s", out)
     return out
 
@@ -125,7 +125,7 @@ def _timed_runs(data: bytes, repeats: int) -> tuple[list[float], dict]:
         runs.append(t2 - t0)
         if not best or t2 - t0 < best["seconds"]:
             best = {"seconds": t2 - t0, "n": scene.num_gaussians, "cpu_seconds": c2 - c0,
-                    "parse_seconds": t1 - t0, "mlp_seconds": t2 - t1}  # fmt: skip
+                    "parse_seconds": t1 - t0, "mlp_seconds": t2 - t1}
         del decoded, scene
     return runs, best
 

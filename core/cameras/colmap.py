@@ -196,7 +196,8 @@ def _read_cameras_txt(path: Path) -> dict[int, _Intrinsics]:
         model = tokens[1]
         if model not in MODEL_IDS:
             raise InputFileError(path, f"line {lineno}: unknown camera model {model!r}")
-        cam_id, width, height = _numbers(path, lineno, [tokens[0], tokens[2], tokens[3]], int, "CAMERA_ID, WIDTH, HEIGHT")
+        cam_id, width, height = _numbers(path, lineno, [tokens[0], tokens[2], tokens[3]], int,
+                                         "CAMERA_ID, WIDTH, HEIGHT")
         params = tuple(_numbers(path, lineno, tokens[4:], float, "camera parameters"))
         n = MODELS[MODEL_IDS[model]][1]
         if len(params) != n:

@@ -143,7 +143,8 @@ def _intrinsics(frame: dict, top: dict, actual: tuple[int, int] | None, path: Pa
 
     dist = [k for k in _DISTORTION_KEYS if get(k) is not None and as_number(get(k), path, f"{what}: {k}") != 0.0]
     if dist or "fisheye" in str(get("camera_model") or "").lower() or get("is_fisheye"):
-        note = f"lens distortion ({', '.join(dist) or 'fisheye'}) is ignored: views are rendered as an undistorted pinhole"
+        note = (f"lens distortion ({', '.join(dist) or 'fisheye'}) is ignored: views are rendered as an "
+                f"undistorted pinhole")
         if note not in warnings:
             warnings.append(note)
     return fx, fy, cx, cy, width, height

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 """Exit statuses: success, a bug (internal error), bad input or usage, interrupted (Ctrl-C, SIGTERM)."""
 
-NAMED_BACKGROUNDS = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "gray": (0.5, 0.5, 0.5), "grey": (0.5, 0.5, 0.5)}
+NAMED_BACKGROUNDS = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "gray": (0.5, 0.5, 0.5),
+                     "grey": (0.5, 0.5, 0.5)}
 
 
 
@@ -89,7 +90,7 @@ def scene_bounds(means) -> dict | None:
     if m.shape[0] == 0:
         return None
     lo, hi = np.percentile(m, [2.0, 98.0], axis=0)
-    r = lambda a: [float(f"{v:.6g}") for v in a]  # noqa: E731 - compact, readable JSON numbers
+    r = lambda a: [float(f"{v:.6g}") for v in a]
     return {"min": r(m.min(axis=0)), "max": r(m.max(axis=0)), "p02": r(lo), "p98": r(hi),
             "robust_extent": r(hi - lo)}
 
@@ -124,7 +125,7 @@ def format_summary(summary: dict) -> str:
     if b is None:
         lines.append("bounds:       (no finite positions)")
     else:
-        v = lambda a: "(" + ", ".join(f"{x:.4g}" for x in a) + ")"  # noqa: E731
+        v = lambda a: "(" + ", ".join(f"{x:.4g}" for x in a) + ")"
         lines += [
             f"bounds min:   {v(b['min'])}",
             f"bounds max:   {v(b['max'])}",

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         log.error("out of memory (try a smaller --size or --n)")
         return EXIT_INTERNAL
-    except Exception as exc:  # noqa: BLE001 - a bug, not bad input: one line, the traceback with -v
+    except Exception as exc:
         if verbose:
             log.exception("internal error")
         else:

@@ -49,7 +49,8 @@ def camera_from_file(path: Path, which: str, size: tuple[int, int] | None):
             raise InputFileError(path, f"no camera named {which!r}") from None
         index = matches[0]
     if not -len(cameras) <= index < len(cameras):
-        raise InputFileError(path, f"camera {index} out of range (the file has {len(cameras)} cameras, 0-{len(cameras) - 1})")
+        raise InputFileError(path, f"camera {index} out of range (the file has {len(cameras)} cameras, "
+                                   f"0-{len(cameras) - 1})")
     camera = cameras[index]
     if size is not None and tuple(size) != (camera.width, camera.height):
         camera = camera.resized(*size)

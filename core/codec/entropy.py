@@ -27,7 +27,7 @@ MIN_SCALE = 0.02
 
 # 2^(i/8) for i = 0..7, as exact float64 literals: scale codes -> scales without libm (see scale_from_code).
 _EIGHTH_POWERS = (1.0, 1.0905077326652577, 1.189207115002721, 1.2968395546510096,
-                  1.4142135623730951, 1.5422108254079407, 1.681792830507429, 1.8340080864093424)  # fmt: skip
+                  1.4142135623730951, 1.5422108254079407, 1.681792830507429, 1.8340080864093424)
 SCALE_CODE_BIAS = 160
 """scale code k (uint8) means 2^((k - SCALE_CODE_BIAS) / 8): 2^-20 .. 2^11.9."""
 

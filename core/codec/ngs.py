@@ -67,7 +67,7 @@ def quantise_model_weights_(model: NeuralGSModel) -> NeuralGSModel:
                 h = p.to(torch.float16)
                 if not bool(torch.isfinite(h).all()):
                     raise ValueError(f"cluster {c} parameter {name} has values that are non-finite or beyond "
-                                     f"float16's range (|w| > {_F16_MAX:g}); it cannot be stored in .ngs v1")  # fmt: skip
+                                     f"float16's range (|w| > {_F16_MAX:g}); it cannot be stored in .ngs v1")
                 p.copy_(h.to(p.dtype))
     return model
 
@@ -101,9 +101,9 @@ def _check_model(model: NeuralGSModel, allow_v2: bool = False) -> None:
         raise ValueError("this model has residuals or constant predictors: only .ngs v2 stores them")
     a = model.arch
     if not (0 <= a.sh_degree <= 3 and 1 <= a.hidden <= MAX_HIDDEN and MIN_LAYERS <= a.layers <= MAX_LAYERS
-            and 0 <= a.pe_freqs <= MAX_PE_FREQS):  # fmt: skip
+            and 0 <= a.pe_freqs <= MAX_PE_FREQS):
         raise ValueError(f"architecture {a} is outside .ngs v1 limits (SH 0..3, hidden 1..{MAX_HIDDEN}, "
-                         f"layers {MIN_LAYERS}..{MAX_LAYERS}, pe_freqs 0..{MAX_PE_FREQS})")  # fmt: skip
+                         f"layers {MIN_LAYERS}..{MAX_LAYERS}, pe_freqs 0..{MAX_PE_FREQS})")
     sizes = [int(s) for s in model.cluster_sizes]
     k, n = len(sizes), model.num_gaussians
     if k > MAX_CLUSTERS or n > MAX_GAUSSIANS:
@@ -112,12 +112,12 @@ def _check_model(model: NeuralGSModel, allow_v2: bool = False) -> None:
         raise ValueError(f"positions have shape {tuple(model.positions.shape)}, expected (N, 3)")
     if len(model.fields) != k or sum(sizes) != n or any(s < 0 for s in sizes):
         raise ValueError(f"inconsistent model: {k} cluster sizes summing to {sum(sizes)}, {len(model.fields)} "
-                         f"fields, {n} positions")  # fmt: skip
+                         f"fields, {n} positions")
     if any(sizes[i] > sizes[i - 1] for i in range(1, k)):
         raise ValueError(f"cluster sizes must be non-increasing (largest cluster first), got {sizes[:10]}...")
     d = a.out_dim
     for name, t, m in (("pos_lo", model.pos_lo, 3), ("pos_hi", model.pos_hi, 3),
-                       ("attr_lo", model.attr_lo, d), ("attr_hi", model.attr_hi, d)):  # fmt: skip
+                       ("attr_lo", model.attr_lo, d), ("attr_hi", model.attr_hi, d)):
         v = _np32(t)
         if v.shape != (m,) or not np.isfinite(v).all():
             raise ValueError(f"{name} must hold {m} finite values, got {v.shape[0]}: {v[:8]}")
@@ -140,7 +140,7 @@ def _field_bytes(f: ClusterField, arch: FieldArch, c: int) -> bytes:
         h = w.astype("<f2")
     if not np.isfinite(h).all():
         raise ValueError(f"cluster {c}'s MLP has non-finite weights or weights beyond float16's range "
-                         f"(|w| > {_F16_MAX:g})")  # fmt: skip
+                         f"(|w| > {_F16_MAX:g})")
     return h.tobytes()
 
 
@@ -193,13 +193,13 @@ def write_ngs(model: NeuralGSModel, path: str | os.PathLike[str], *, overwrite: 
             f.write(c)
     n = sum(len(c) for c in chunks)
     logger.info("wrote %s: %d Gaussians, %d clusters, %d bytes in %.3f s",
-                path, model.num_gaussians, model.n_clusters, n, time.perf_counter() - start)  # fmt: skip
+                path, model.num_gaussians, model.n_clusters, n, time.perf_counter() - start)
     return n
 
 
 # -- decoding ---------------------------------------------------------------------------------------------
 def decode_ngs(data: bytes | bytearray | memoryview, *, source: str | os.PathLike[str] = "<bytes>",
-               n_clusters: int | None = None) -> NeuralGSModel:  # fmt: skip
+               n_clusters: int | None = None) -> NeuralGSModel:
     """Decode ``.ngs`` bytes; ``source`` names them in errors. See :func:`read_ngs`."""
     return _decode(ByteSource(data), Path(source), n_clusters)
 
@@ -246,7 +246,7 @@ def _decode(src: ByteSource | FileSource, path: Path, n_clusters: int | None) ->
         raise NgsFormatError(path, f"unexpected error while decoding: {exc}") from exc
     logger.info("decoded %s (v%d): %d of %d clusters, %d Gaussians, SH %d, in %.3f s", path, hdr.version,
                 model.n_clusters, hdr.n_clusters, model.num_gaussians, hdr.sh_degree,
-                time.perf_counter() - start)  # fmt: skip
+                time.perf_counter() - start)
     return model
 
 

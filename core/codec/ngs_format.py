@@ -204,7 +204,8 @@ def assemble(header: dict, payloads: list[tuple[str, bytes]], version: int = VER
         raise ValueError(f"the .ngs header (meta included) is not JSON-serialisable: {exc}") from exc
     hbytes = text.encode("utf-8")
     if len(hbytes) > MAX_HEADER_BYTES:
-        raise ValueError(f"the .ngs header is {len(hbytes)} bytes, over the {MAX_HEADER_BYTES}-byte limit (large meta?)")
+        raise ValueError(f"the .ngs header is {len(hbytes)} bytes, over the {MAX_HEADER_BYTES}-byte limit "
+                         f"(large meta?)")
     flags = 0
     if version >= 2:  # v2 deflates its header: half the bytes of a small file's header (2.9 -> 1.4 KB measured)
         hbytes, flags = zlib.compress(hbytes, 9), FLAG_DEFLATED_HEADER
@@ -243,7 +244,7 @@ class FileSource:
         data = self._f.read(n)
         if len(data) != n:  # the file shrank under us
             raise NgsFormatError(self._path, f"file changed while reading (expected {n} bytes at offset {offset}, "
-                                             f"got {len(data)})")  # fmt: skip
+                                             f"got {len(data)})")
         return data
 
 
@@ -340,7 +341,7 @@ class _Checker:
 
 def _jtype(v: Any) -> str:
     return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null",
-            int: "integer", float: "number"}.get(type(v), type(v).__name__)  # fmt: skip
+            int: "integer", float: "number"}.get(type(v), type(v).__name__)
 
 
 def _short(v: Any, n: int = 40) -> str:
@@ -365,7 +366,7 @@ def parse_header_json(hbytes: bytes, path: Path) -> dict:
     """The header JSON object; NgsFormatError for invalid UTF-8, invalid JSON, NaN/Infinity, duplicates."""
     try:
         obj = json.loads(bytes(hbytes).decode("utf-8"), parse_constant=_reject_constant,
-                         object_pairs_hook=_no_duplicates)  # fmt: skip
+                         object_pairs_hook=_no_duplicates)
     except UnicodeDecodeError as exc:
         raise NgsFormatError(path, f"header JSON is invalid: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except RecursionError:
@@ -406,7 +407,7 @@ def check_cluster_sizes(c: "_Checker", obj: dict, n: int, k: int) -> list[int]:
             raise c.fail(f"header value cluster_sizes[{i}] = {_short(s)} is out of range (allowed 0..{MAX_GAUSSIANS})")
         if i and s > sizes[i - 1]:
             raise c.fail(f"counts inconsistent: cluster sizes must be non-increasing (largest first), "
-                         f"but cluster {i} has {s} > cluster {i - 1}'s {sizes[i - 1]}")  # fmt: skip
+                         f"but cluster {i} has {s} > cluster {i - 1}'s {sizes[i - 1]}")
         total += s
     if total != n:
         raise c.fail(f"counts inconsistent: cluster sizes sum to {total} but n_gaussians is {n}")
@@ -451,7 +452,7 @@ def validate_header(obj: dict, version: int, header_len: int, path: Path) -> Ngs
         raise c.fail(f"header key 'sections' has the wrong type (expected a list, got {_jtype(secs)})")
     if len(secs) != len(expected):
         raise c.fail(f"counts inconsistent: the header lists {len(secs)} sections, expected {len(expected)} "
-                     f"(positions + one MLP per cluster, K = {k})")  # fmt: skip
+                     f"(positions + one MLP per cluster, K = {k})")
     sections = []
     offset = PRELUDE_BYTES + header_len + U32.size
     for i, (s, (want_name, want_len)) in enumerate(zip(secs, expected)):
@@ -461,11 +462,11 @@ def validate_header(obj: dict, version: int, header_len: int, path: Path) -> Ngs
         sections.append(Section(want_name, want_len, s["crc32"], offset))
         offset += SECTION_OVERHEAD + want_len
     return NgsHeader(version, header_len, n, k, sh, hidden, layers, pe, tuple(sizes), pos_lo, pos_hi,
-                     attr_lo, attr_hi, tuple(sections), dict(meta), obj)  # fmt: skip
+                     attr_lo, attr_hi, tuple(sections), dict(meta), obj)
 
 
 def _section_entry_problem(c: _Checker, i: int, s: Any, want_name: str, want_len: int, n: int, sh: int,
-                           hidden: int, layers: int, pe: int) -> None:  # fmt: skip
+                           hidden: int, layers: int, pe: int) -> None:
     """Raise the NgsFormatError describing what is wrong with header ``sections[i]``."""
     where = f"header 'sections'[{i}]"
     if not isinstance(s, dict):
@@ -477,7 +478,7 @@ def _section_entry_problem(c: _Checker, i: int, s: Any, want_name: str, want_len
     if length != want_len:
         why = (f"n_gaussians ({n} x 6 bytes)" if i == 0 else
                f"the architecture (2 bytes x {want_len // 2} parameters: SH {sh}, hidden {hidden}, "
-               f"{layers} layers, {pe} frequencies)")  # fmt: skip
+               f"{layers} layers, {pe} frequencies)")
         raise c.fail(f"counts inconsistent: section {name} length {length} does not match {why} = {want_len} bytes")
     c.int_in(s, "crc32", 0, 0xFFFFFFFF, where)
     raise c.fail(f"{where} is invalid")  # pragma: no cover (the checks above cover the fast path's tests)
@@ -496,7 +497,7 @@ def read_layout(src: ByteSource | FileSource, path: Path):  # -> NgsHeader | Ngs
     _, version, flags, hlen = PRELUDE.unpack(head)
     if version not in SUPPORTED_VERSIONS:
         raise NgsFormatError(path, f"unsupported .ngs version {version} (this reader supports version "
-                                   f"{', '.join(map(str, SUPPORTED_VERSIONS))})")  # fmt: skip
+                                   f"{', '.join(map(str, SUPPORTED_VERSIONS))})")
     allowed = 0 if version == 1 else FLAG_DEFLATED_HEADER
     if flags & ~allowed:
         raise NgsFormatError(path, f"unsupported flags 0x{flags:04x} (version {version} defines "
@@ -512,7 +513,8 @@ def read_layout(src: ByteSource | FileSource, path: Path):  # -> NgsHeader | Ngs
     (stored,) = U32.unpack(bytes(src.read(PRELUDE_BYTES + hlen, U32.size)))
     computed = crc32(hbytes)
     if stored != computed:
-        raise NgsFormatError(path, f"CRC mismatch in the header JSON (stored 0x{stored:08x}, computed 0x{computed:08x})")
+        raise NgsFormatError(path, f"CRC mismatch in the header JSON (stored 0x{stored:08x}, "
+                                   f"computed 0x{computed:08x})")
     if flags & FLAG_DEFLATED_HEADER:
         hbytes = inflate_header(hbytes, path)
     if version == 1:
@@ -525,11 +527,11 @@ def read_layout(src: ByteSource | FileSource, path: Path):  # -> NgsHeader | Ngs
         need = SECTION_OVERHEAD + s.length
         if size - s.offset < need:
             raise NgsFormatError(path, f"truncated section {s.name} (expected {need} bytes: 4 length + {s.length} "
-                                       f"data + 4 CRC, found {max(0, size - s.offset)})")  # fmt: skip
+                                       f"data + 4 CRC, found {max(0, size - s.offset)})")
     if size > hdr.file_size:
         last = hdr.sections[-1].name if hdr.sections else "header"
         raise NgsFormatError(path, f"{size - hdr.file_size} trailing bytes after the last section ({last}): "
-                                   f"a valid file with this header is {hdr.file_size} bytes")  # fmt: skip
+                                   f"a valid file with this header is {hdr.file_size} bytes")
     return hdr
 
 
@@ -537,15 +539,17 @@ def read_section(src: ByteSource | FileSource, sec: Section, path: Path) -> byte
     """The payload of a section whose range read_layout has checked; verifies length field and CRCs."""
     (length,) = U32.unpack(bytes(src.read(sec.offset, U32.size)))
     if length != sec.length:
-        raise NgsFormatError(path, f"section {sec.name} length field says {length} bytes but the header says {sec.length}")
+        raise NgsFormatError(path, f"section {sec.name} length field says {length} bytes but the header says "
+                                   f"{sec.length}")
     payload = src.read(sec.offset + U32.size, sec.length)
     (stored,) = U32.unpack(bytes(src.read(sec.offset + U32.size + sec.length, U32.size)))
     computed = crc32(payload)
     if stored != sec.crc32:
         raise NgsFormatError(path, f"CRC mismatch in section {sec.name}: the CRC field 0x{stored:08x} disagrees "
-                                   f"with the header's 0x{sec.crc32:08x}")  # fmt: skip
+                                   f"with the header's 0x{sec.crc32:08x}")
     if computed != stored:
-        raise NgsFormatError(path, f"CRC mismatch in section {sec.name} (stored 0x{stored:08x}, computed 0x{computed:08x})")
+        raise NgsFormatError(path, f"CRC mismatch in section {sec.name} (stored 0x{stored:08x}, "
+                                   f"computed 0x{computed:08x})")
     return payload
 
 

@@ -160,7 +160,7 @@ def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> 
     for g in GROUP_NAMES:
         v = c.get(steps_obj, g, "header 'codec' 'steps'")
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
-                              or not 0 < v < 1e6 or not np.float32(v) > 0):  # fmt: skip
+                              or not 0 < v < 1e6 or not np.float32(v) > 0):
             raise c.fail(f"header 'codec' step of group {g} = {_short(v)} is not null or a positive finite number")
         steps[g] = None if v is None else float(v)
     lsteps = c.get(codec, "level_steps", "header 'codec'")
@@ -213,7 +213,7 @@ def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> 
                          f"{n_params(sh, hidden, layers, pe)} weights")  # bounds what decoding allocates
         if pred == "mlp" and parts[1] < fixed_mlp:
             raise c.fail(f"counts inconsistent: {where} MLP predictor of {parts[1]} bytes, at least {fixed_mlp} "
-                         f"expected")  # fmt: skip
+                         f"expected")
         if not coded and parts[2] != 0:
             raise c.fail(f"counts inconsistent: {where} has {parts[2]} residual bytes but no group is coded")
         length = sum(parts)
@@ -225,14 +225,14 @@ def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> 
         slen = c.int_in(s, "length", 0, 0xFFFFFFFF, sw)
         if slen != length:
             raise c.fail(f"counts inconsistent: section cluster_{i} length {slen} does not match its parts "
-                         f"({parts[0]} + {parts[1]} + {parts[2]} = {length} bytes)")  # fmt: skip
+                         f"({parts[0]} + {parts[1]} + {parts[2]} = {length} bytes)")
         crc = c.int_in(s, "crc32", 0, 0xFFFFFFFF, sw)
         entries.append(ClusterEntry(npos, pred, parts[0], parts[1], parts[2]))
         sections.append(Section(f"cluster_{i}", length, crc, offset))
         offset += SECTION_OVERHEAD + length
     return NgsHeaderV2(version, header_len, n, k, sh, hidden, layers, pe, tuple(sizes), pos_lo, pos_hi, attr_lo,
                        attr_hi, bits, steps, level_steps, level_counts, tuple(entries), tuple(sections), dict(meta),
-                       obj)  # fmt: skip
+                       obj)
 
 
 def describe_codec(raw: dict) -> dict[str, Any]:
@@ -240,4 +240,4 @@ def describe_codec(raw: dict) -> dict[str, Any]:
     codec = raw.get("codec") or {}
     preds = [e.get("predictor") for e in raw.get("clusters") or []]
     return {"steps": codec.get("steps"), "levels": len(codec.get("level_steps") or []),
-            "predictors": {p: preds.count(p) for p in PREDICTORS}}  # fmt: skip
+            "predictors": {p: preds.count(p) for p in PREDICTORS}}

@@ -80,7 +80,7 @@ class CodecSettings:
         if any(not 1.0 <= s <= 1e6 for s in self.level_steps):
             raise ValueError(f"level_steps must lie in 1..1e6, got {self.level_steps}")
         if list(self.level_fractions) != sorted(self.level_fractions) or any(
-                not 0 < f < 1 for f in self.level_fractions):  # fmt: skip
+                not 0 < f < 1 for f in self.level_fractions):
             raise ValueError(f"level_fractions must increase within (0, 1), got {self.level_fractions}")
         if self.predictor not in ("auto", "mlp", "constant"):
             raise ValueError(f"predictor must be auto, mlp or constant, got {self.predictor!r}")
@@ -91,7 +91,7 @@ class CodecSettings:
 
     def to_dict(self) -> dict:
         return {"steps": dict(self.steps), "level_steps": list(self.level_steps), "position_bits": self.position_bits,
-                "level_fractions": list(self.level_fractions), "predictor": self.predictor}  # fmt: skip
+                "level_fractions": list(self.level_fractions), "predictor": self.predictor}
 
 
 @dataclass
@@ -163,7 +163,7 @@ def _predict(f: torch.nn.Module, pos_norm: torch.Tensor) -> np.ndarray:
 
 
 def encode_v2(model: NeuralGSModel, settings: CodecSettings, target: torch.Tensor | None = None,
-              importance: torch.Tensor | None = None) -> EncodedV2:  # fmt: skip
+              importance: torch.Tensor | None = None) -> EncodedV2:
     """Encode ``model`` as .ngs v2.
 
     target [N, D]: the true normalised attributes of the model's Gaussians (needed when residuals are
@@ -299,7 +299,7 @@ def decode_v2(src: ByteSource | FileSource, hdr: NgsHeaderV2, path: Path, n_clus
         positions.append(pos)
         fields.append(f)
         residuals.append(torch.from_numpy(full))
-    cat = lambda xs, shape: torch.cat(xs) if xs else torch.zeros(shape)  # noqa: E731
+    cat = lambda xs, shape: torch.cat(xs) if xs else torch.zeros(shape)
     return NeuralGSModel(
         arch=arch, positions=cat(positions, (0, 3)), cluster_sizes=list(hdr.cluster_sizes[:k]), fields=fields,
         pos_lo=torch.from_numpy(hdr.pos_lo.copy()), pos_hi=torch.from_numpy(hdr.pos_hi.copy()),

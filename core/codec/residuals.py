@@ -50,7 +50,7 @@ def _symbol_scales(codes: np.ndarray, level_mult: np.ndarray) -> np.ndarray:
 
 
 def encode_residuals(residual: np.ndarray, steps: np.ndarray, levels: np.ndarray, level_steps: np.ndarray,
-                     level_counts: np.ndarray) -> tuple[bytes, np.ndarray]:  # fmt: skip
+                     level_counts: np.ndarray) -> tuple[bytes, np.ndarray]:
     """Quantise and code one cluster's residuals.
 
     residual [n, Dc] float (coded dimensions only); steps [Dc] float64 (Δ_d, finite); levels [n] int;
@@ -71,7 +71,7 @@ def encode_residuals(residual: np.ndarray, steps: np.ndarray, levels: np.ndarray
 
 
 def decode_residuals(block: bytes | memoryview, n: int, steps: np.ndarray, level_steps: np.ndarray,
-                     level_counts: np.ndarray) -> np.ndarray:  # fmt: skip
+                     level_counts: np.ndarray) -> np.ndarray:
     """Inverse of :func:`encode_residuals`: the dequantised residual [n, Dc] float32. EntropyError if damaged."""
     data = bytes(block)
     dc = steps.shape[0]

@@ -80,7 +80,7 @@ def _validate(header: PlyHeader, path) -> tuple[int, bool, int, list[str]]:
     problems = scalar_property_problems(vertex, list(PACKED))
     problems += scalar_property_problems(chunk, list(CHUNK_BOUNDS + (CHUNK_COLORS if has_color else ())))
     problems += [f"'{n}' is {vertex.prop(n).type_name}, expected uint" for n in PACKED
-                 if vertex.prop(n).type_name not in ("uint", "uint32", "int", "int32")]  # fmt: skip
+                 if vertex.prop(n).type_name not in ("uint", "uint32", "int", "int32")]
     n_rest = 0
     if sh is not None:
         n_rest = len(sh.properties)
@@ -89,7 +89,7 @@ def _validate(header: PlyHeader, path) -> tuple[int, bool, int, list[str]]:
                 path, f"compressed PLY 'sh' element has {n_rest} properties; expected f_rest_0.. 9, 24 or 45"
             )
         problems += [f"sh '{p.name}' is {p.describe()}, expected uchar" for p in sh.properties
-                     if p.is_list or p.type_name not in ("uchar", "uint8")]  # fmt: skip
+                     if p.is_list or p.type_name not in ("uchar", "uint8")]
         if sh.count != vertex.count:
             raise InputFileError(path, f"compressed PLY has {sh.count} 'sh' records for {vertex.count} splats")
     if problems:

@@ -31,7 +31,7 @@ PLY_TYPES = {
     "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
     "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
     "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
-}  # fmt: skip
+}
 """PLY scalar type names (both spellings) -> numpy type codes without byte order."""
 
 BYTE_ORDER = {"binary_little_endian": "<", "binary_big_endian": ">", "ascii": "="}
@@ -40,12 +40,12 @@ _END_HEADER = re.compile(rb"(?:^|\n)end_header[ \t]*(?:\r?\n|\Z)")
 _MAGIC_HINTS = {
     b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"PK\x03\x04": "a ZIP archive",
     b"\x1f\x8b": "a gzip file", b"GIF8": "a GIF image", b"{": "JSON text",
-}  # fmt: skip
+}
 
 GRAPHDECO_REQUIRED = (
     "x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
     "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3",
-)  # fmt: skip
+)
 NORMALS = ("nx", "ny", "nz")
 F_REST_COUNTS = (0, 9, 24, 45)
 
@@ -89,7 +89,7 @@ class PlyElement:
     def why_unreadable(self) -> str:
         bad = [p for p in self.properties if p.is_list or p.type_name not in PLY_TYPES]
         return ", ".join(f"'{p.name}' is a list property" if p.is_list else f"'{p.name}' has unknown type "
-                         f"'{p.type_name}'" for p in bad)  # fmt: skip
+                         f"'{p.type_name}'" for p in bad)
 
 
 @dataclass
@@ -394,7 +394,7 @@ def graphdeco_table(scene: GaussianScene, include_normals: bool = True) -> tuple
 def write_ply(
     scene: GaussianScene, path: str | os.PathLike[str], *, ascii: bool = False, overwrite: bool = False,
     include_normals: bool = True,
-) -> None:  # fmt: skip
+) -> None:
     """Write ``scene`` as a graphdeco 3DGS PLY (all ``property float``), atomically.
 
     Binary little-endian by default; ``ascii=True`` writes ``%.9g`` text, which round-trips every

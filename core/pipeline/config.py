@@ -242,7 +242,8 @@ PRESETS: dict[str, dict] = {
     # MLP only where it saves more residual bytes than its weights cost (measured per cluster).
     "codec": dict(n_clusters=8, hidden=32, layers=4, pe_freqs=6, fit_iters=300, finetune_iters=0, n_views=24,
                   n_test_views=8, image_size=256, kmeans_iters=15, residual_groups=RESIDUAL_GROUPS,
-                  target_psnr=40.0, prune_candidates=(0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 0.0), **_SHORT_SCHEDULE),
+                  target_psnr=40.0, prune_candidates=(0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3,
+                                                      0.25, 0.2, 0.15, 0.1, 0.05, 0.0), **_SHORT_SCHEDULE),
     # about a minute on a 2-core CPU for a ~50k-Gaussian object (donut.ply)
     "preview": dict(n_clusters=4, hidden=32, fit_iters=300, finetune_iters=150, n_views=24, n_test_views=4,
                     image_size=128, kmeans_iters=15, **_SHORT_SCHEDULE),

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from core.raster.tiles import bin_footprints, tile_grid
-from core.render import cpu_kernels as K
+from core.render import cpu_kernels
 from core.render.projection import Projected
 
 
@@ -38,7 +38,7 @@ class _BlendFunction(torch.autograd.Function):
     def forward(ctx, means2d, conics, opacities, feats, background, tiles, width, height):
         offsets, gaussians, tiles_x = tiles
         arrays = (_np32(means2d), _np32(conics), _np32(opacities), _np32(feats), _np32(background))
-        out, t_final, last = K.blend_forward(*arrays, offsets, gaussians, width, height, tiles_x)
+        out, t_final, last = cpu_kernels.blend_forward(*arrays, offsets, gaussians, width, height, tiles_x)
         ctx.arrays = arrays
         ctx.tiles = tiles
         ctx.size = (width, height)
@@ -51,12 +51,13 @@ class _BlendFunction(torch.autograd.Function):
     def backward(ctx, grad_out, grad_alpha):
         offsets, gaussians, tiles_x = ctx.tiles
         width, height = ctx.size
-        g_out = _np32(grad_out) if grad_out is not None else np.zeros((height, width, ctx.arrays[3].shape[1]), np.float32)
+        g_out = (_np32(grad_out) if grad_out is not None
+                 else np.zeros((height, width, ctx.arrays[3].shape[1]), np.float32))
         g_alpha = _np32(grad_alpha) if grad_alpha is not None else np.zeros((height, width), np.float32)
-        g_means, g_conics, g_op, g_feats = K.blend_backward(
+        g_means, g_conics, g_op, g_feats = cpu_kernels.blend_backward(
             *ctx.arrays, offsets, gaussians, width, height, tiles_x, ctx.t_final, ctx.last, g_out, g_alpha
         )
-        conv = lambda a: torch.from_numpy(a).to(ctx.device, ctx.dtype)  # noqa: E731
+        conv = lambda a: torch.from_numpy(a).to(ctx.device, ctx.dtype)
         return conv(g_means), conv(g_conics), conv(g_op), conv(g_feats), None, None, None, None
 
 

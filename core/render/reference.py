@@ -47,13 +47,13 @@ def render_reference(scene: GaussianScene, camera: Camera, background=(0.0, 0.0,
     rs = _rotation(scene.quats.to(dt)) @ torch.diag_embed(scales)
     sigma3 = w2c[:3, :3] @ (rs @ rs.transpose(1, 2)) @ w2c[:3, :3].T
 
-    W, H = camera.width, camera.height
+    width, height = camera.width, camera.height
     fx, fy, cx, cy = camera.fx, camera.fy, camera.cx, camera.cy
-    half_margin = FOV_CLAMP_MARGIN * 0.5  # the margin times tan(half FOV) is half_margin * W / fx
-    ux = torch.minimum(torch.maximum(x / zs, torch.tensor(-(cx / fx + half_margin * W / fx), dtype=dt)),
-                       torch.tensor((W - cx) / fx + half_margin * W / fx, dtype=dt))
-    uy = torch.minimum(torch.maximum(y / zs, torch.tensor(-(cy / fy + half_margin * H / fy), dtype=dt)),
-                       torch.tensor((H - cy) / fy + half_margin * H / fy, dtype=dt))
+    half_margin = FOV_CLAMP_MARGIN * 0.5  # the margin times tan(half FOV) is half_margin * width / fx
+    ux = torch.minimum(torch.maximum(x / zs, torch.tensor(-(cx / fx + half_margin * width / fx), dtype=dt)),
+                       torch.tensor((width - cx) / fx + half_margin * width / fx, dtype=dt))
+    uy = torch.minimum(torch.maximum(y / zs, torch.tensor(-(cy / fy + half_margin * height / fy), dtype=dt)),
+                       torch.tensor((height - cy) / fy + half_margin * height / fy, dtype=dt))
     jac = torch.zeros(means.shape[0], 2, 3, dtype=dt)
     jac[:, 0, 0] = fx / zs
     jac[:, 1, 1] = fy / zs
@@ -71,12 +71,12 @@ def render_reference(scene: GaussianScene, camera: Camera, background=(0.0, 0.0,
                             for o in opac.tolist()], dtype=dt)
         rad = torch.ceil(ext[:, None] * torch.sqrt(torch.diagonal(cov2, dim1=1, dim2=2).clamp_min(0)))
         m2 = mean2.detach()
-        on = ((m2 + rad > 0) & (m2 - rad < torch.tensor([W, H], dtype=dt))).all(-1)
+        on = ((m2 + rad > 0) & (m2 - rad < torch.tensor([width, height], dtype=dt))).all(-1)
         keep = good_z & good_det & (opac >= ALPHA_THRESHOLD) & (rad > 0).any(-1) & on
         t0 = torch.clamp(torch.floor((m2 - rad) / TILE), min=0)
         t1 = torch.ceil((m2 + rad) / TILE)
 
-    jj, ii = torch.meshgrid(torch.arange(W, dtype=dt), torch.arange(H, dtype=dt), indexing="xy")
+    jj, ii = torch.meshgrid(torch.arange(width, dtype=dt), torch.arange(height, dtype=dt), indexing="xy")
     pix = torch.stack([jj + 0.5, ii + 0.5], -1).reshape(-1, 2)  # [P, 2]
     tile_xy = torch.floor(pix / TILE)
     in_rect = ((tile_xy[:, None, :] >= t0[None]) & (tile_xy[:, None, :] < t1[None])).all(-1)  # [P, N]
@@ -106,6 +106,7 @@ def render_reference(scene: GaussianScene, camera: Camera, background=(0.0, 0.0,
     depth = weights @ z[order]
     depth = torch.where(alpha_img > 0, depth / alpha_img.clamp_min(1e-10), torch.zeros_like(depth))
     dtype = scene.means.dtype
-    return RenderOutput(rgb.reshape(H, W, 3).to(dtype), alpha_img.reshape(H, W).to(dtype),
-                        depth.reshape(H, W).to(dtype) if with_depth else torch.zeros(H, W, dtype=dtype),
+    return RenderOutput(rgb.reshape(height, width, 3).to(dtype), alpha_img.reshape(height, width).to(dtype),
+                        depth.reshape(height, width).to(dtype) if with_depth
+                        else torch.zeros(height, width, dtype=dtype),
                         "reference", int(keep.sum()))

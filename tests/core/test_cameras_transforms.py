@@ -124,7 +124,8 @@ def make_image(path: Path, size=(40, 30), mode="RGB") -> None:
 
 
 def frame(file_path, c2w=None, **extra):
-    return {"file_path": file_path, "transform_matrix": (np.eye(4) if c2w is None else np.asarray(c2w)).tolist(), **extra}
+    return {"file_path": file_path, "transform_matrix": (np.eye(4) if c2w is None else np.asarray(c2w)).tolist(),
+            **extra}
 
 
 def write(tmp_path: Path, data, name="transforms.json") -> Path:

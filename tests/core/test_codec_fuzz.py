@@ -69,7 +69,7 @@ def test_every_truncation():
     assert len(VALID) > 500
     # each part of the file reports its own name
     for part in ("empty file", "truncated prelude", "truncated header JSON", "truncated header CRC",
-                 "truncated section positions", "truncated section mlp_0", "truncated section mlp_1"):  # fmt: skip
+                 "truncated section positions", "truncated section mlp_0", "truncated section mlp_1"):
         assert any(m.startswith(part) for m in messages), (part, sorted(messages))
 
 
@@ -163,15 +163,16 @@ def test_hypothesis_edits(edits):
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.integers(-(10**400), 10**400) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.integers(-(10**400), 10**400)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
     max_leaves=12,
-)  # fmt: skip
+)
 HEADER = json.loads(VALID[12: 12 + struct.unpack_from("<I", VALID, 8)[0]])
 PATHS = [(k,) for k in HEADER] + [("arch", k) for k in HEADER["arch"]] + \
         [("sections", i, k) for i in range(3) for k in ("name", "length", "crc32")] + \
-        [("cluster_sizes", 0), ("pos_lo", 1), ("attr_hi", 9)]  # fmt: skip
+        [("cluster_sizes", 0), ("pos_lo", 1), ("attr_hi", 9)]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -220,9 +221,13 @@ def lie_huge_n(h):
 
 
 def lie_huge_arch(h):
-    h["arch"] = {"hidden": 4096, "layers": 16, "pe_freqs": 16}
+    h["arch"] = {"hidden": fmt.MAX_HIDDEN, "layers": 16, "pe_freqs": 16}
     h["sh_degree"] = 0
-    _set_sections(h, 2 * fmt.n_params(0, 4096, 16, 16))
+    _set_sections(h, 2 * fmt.n_params(0, fmt.MAX_HIDDEN, 16, 16))
+
+
+def lie_wider_than_any_real_file(h):
+    h["arch"] = {"hidden": 4096, "layers": 2, "pe_freqs": 10}
 
 
 def lie_many_k(h, k=3000):
@@ -242,11 +247,12 @@ def lie_section_length(h):
 
 @pytest.mark.parametrize("lie,fragment,limit", [
     (lie_huge_n, "truncated section positions (expected 4294967300 bytes", 2**20),
-    (lie_huge_arch, "truncated section mlp_0 (expected 470777884 bytes", 2**20),
+    (lie_huge_arch, f"truncated section mlp_0 (expected {2 * fmt.n_params(0, fmt.MAX_HIDDEN, 16, 16) + 8} bytes", 2**20),
+    (lie_wider_than_any_real_file, "hidden", 2**20),
     (lie_many_k, "truncated section positions (expected 54008 bytes", 4 * 2**20),  # a 140 kB header
     (lie_k_without_sizes, "cluster_sizes has 2 entries but n_clusters is 65535", 2**20),
     (lie_section_length, "section positions length 4294967295 does not match", 2**20),
-])  # fmt: skip
+])
 def test_lying_header_is_refused_before_allocating(tmp_path, lie, fragment, limit):
     data = rewrite_header(VALID, lie)
     peak, err = _peak_bytes(lambda: outcome(data))
@@ -273,7 +279,7 @@ def test_max_k_header_is_refused_quickly():
     (lambda v: v[:8] + struct.pack("<I", fmt.MAX_HEADER_BYTES) + v[12:], "truncated header JSON (expected 16777216"),
     (lambda v: _inline_length(v, 0, 0xFFFFFFFF), "length field says 4294967295"),
     (lambda v: _inline_length(v, 2, 2**31), "section mlp_1 length field says 2147483648"),
-])  # fmt: skip
+])
 def test_lying_prelude_and_length_fields(make, fragment):
     data = make(VALID)
     peak, err = _peak_bytes(lambda: outcome(data))

@@ -160,7 +160,7 @@ def test_every_truncation():
         messages.add(must_fail(VALID[:n]).problem.split(" (")[0])
     for part in ("empty file", "truncated prelude", "truncated header JSON", "truncated header CRC",
                  "truncated section cluster_0", "truncated section cluster_1",
-                 "truncated section cluster_2"):  # fmt: skip
+                 "truncated section cluster_2"):
         assert any(m.startswith(part) for m in messages), (part, sorted(messages))
 
 
@@ -334,7 +334,7 @@ def test_position_histogram_edits_behind_valid_crcs():
                     struct.pack_into("<I", v, 2 + 4 * b, cb + 1)
                     variants.append(v)
         for cmin, cmax in ((0, block[1] - block[0]), (block[0] + 1, block[1] + 1), (block[1], block[0]),
-                           (0, 48), (48, 48), (block[0], 49)):  # fmt: skip
+                           (0, 48), (48, 48), (block[0], 49)):
             v = bytearray(block)
             v[0], v[1] = cmin, cmax
             variants.append(v)
@@ -392,10 +392,10 @@ def _mutations() -> list:
         muts.append(_set(("position_bits",), v))
     for v in ([], [0, 0, 0, 0], [1], [1, 1, 1], [1] * 5, [-1, 1, 1, 1], [1.5, 1, 1, 1], [2**40, 1, 1, 1],
               [0, 0, 0, 5], [5, 0, 0, 0], [True, 1, 1, 1], [fmt.MAX_GAUSSIANS, 1, 1, 1], "1111", None,
-              [1, 1, 1, 2**32]):  # fmt: skip
+              [1, 1, 1, 2**32]):
         muts.append(_set(("codec", "level_counts"), v))
     for v in ([], [1.0], [1.0] * 4, [0.5, 1, 1, 1], [1, 1, 1, 1e6], [1, 1, 1, 1e7], [1, 2, 3, "4"], [1] * 17,
-              [1, 1, 1, None], [3.5, 2.0, 1.0, 1.0], [1e-30, 1, 1, 1], None, 1.0):  # fmt: skip
+              [1, 1, 1, None], [3.5, 2.0, 1.0, 1.0], [1e-30, 1, 1, 1], None, 1.0):
         muts.append(_set(("codec", "level_steps"), v))
     muts.append(lambda h: h["codec"].update(level_steps=[1.0], level_counts=[48]))
     muts.append(lambda h: h["codec"].update(level_steps=[1.0, 2.0], level_counts=[24, 24]))
@@ -419,7 +419,7 @@ def _mutations() -> list:
         parts = _parts(i)
         for v in (parts[::-1], [parts[1], parts[0], parts[2]], parts[:2], parts + [0], [0, 0, sum(parts)],
                   [sum(parts), 0, 0], [-1, parts[1], parts[2] + 1], [float(x) for x in parts],
-                  [parts[0], parts[1], parts[2] + 2**32], [True, parts[1], parts[2]], None, {}):  # fmt: skip
+                  [parts[0], parts[1], parts[2] + 2**32], [True, parts[1], parts[2]], None, {}):
             muts.append(_set(("clusters", i, "parts"), v))
         for a, b in ((0, 1), (1, 0), (1, 2), (2, 1), (0, 2), (2, 0)):
             for d in (1, 2, 4, 5, 8):
@@ -432,7 +432,7 @@ def _mutations() -> list:
     s0, s1, s2 = sizes
     for v in ([s1, s0, s2], [s0 + 1, s1, s2], [s0 - 1, s1, s2], [s0 + 1, s1 - 1, s2], [s0, s1, s2 + 5],
               [0, s1, s2], [s0, s1, 0], [s0 * 8, s1, s2], [s0, s1, s2 * 9], [s0, s1], [s0, s1, s2, 0],
-              [s0, s1, float(s2)], [s0, s1, -s2], [2**40, s1, s2]):  # fmt: skip
+              [s0, s1, float(s2)], [s0, s1, -s2], [2**40, s1, s2]):
         muts.append(_sizes(v))
     muts.append(_set(("n_gaussians",), 47))
     muts.append(_set(("n_gaussians",), 49))
@@ -442,7 +442,7 @@ def _mutations() -> list:
         muts.append(_sh(sh))
         muts.append(_set(("sh_degree",), sh))
     for key, vals in (("hidden", (1, 2, 4, 64, 4096, 0, 4097)), ("layers", (1, 3, 16, 17)),
-                      ("pe_freqs", (1, 16, 17, -1))):  # fmt: skip
+                      ("pe_freqs", (1, 16, 17, -1))):
         for v in vals:
             muts.append(_set(("arch", key), v))
     for key in ("pos_lo", "pos_hi", "attr_lo", "attr_hi"):
@@ -481,7 +481,7 @@ def test_header_edits_of_the_section_list():
 
     edits = [sec(i, k, v) for i in range(3) for k, v in (
         ("length", 0), ("length", 2**32 - 1), ("length", -1), ("length", "10"), ("crc32", 0), ("crc32", 2**32),
-        ("name", "cluster_9"), ("name", None))]  # fmt: skip
+        ("name", "cluster_9"), ("name", None))]
     edits += [lambda h: h["sections"].pop(), lambda h: h.update(sections={})]
     for i in range(3):
         edits.append(sec(i, "length", HEADER["clusters"][i]["parts"][0]))
@@ -516,12 +516,12 @@ JSON = st.recursive(
     | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
     max_leaves=10,
-)  # fmt: skip
+)
 PATHS = ([(k,) for k in HEADER] + [("arch", k) for k in HEADER["arch"]] + [("codec", k) for k in HEADER["codec"]]
          + [("codec", "steps", g) for g in GROUP_NAMES] + [("codec", "level_steps", 2), ("codec", "level_counts", 1)]
          + [("clusters", i, k) for i in range(3) for k in ("predictor", "parts")]
          + [("clusters", i, "parts", j) for i in range(3) for j in range(3)]
-         + [("cluster_sizes", 0), ("cluster_sizes", 2), ("pos_lo", 1), ("attr_hi", 9)])  # fmt: skip
+         + [("cluster_sizes", 0), ("cluster_sizes", 2), ("pos_lo", 1), ("attr_hi", 9)])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -183,7 +183,7 @@ def test_quantised_model_decodes_bit_identically(sh):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sh=st.integers(0, 3), k=st.integers(1, 5), hidden=st.integers(1, 24), layers=st.integers(2, 5),
        pe=st.integers(0, 4), n_extra=st.integers(0, 30), seed=st.integers(0, 2**16),
-       extent=st.sampled_from([1e-3, 1.0, 1000.0, 1e6]), center=st.sampled_from([0.0, -250.0, 1e4]))  # fmt: skip
+       extent=st.sampled_from([1e-3, 1.0, 1000.0, 1e6]), center=st.sampled_from([0.0, -250.0, 1e4]))
 def test_round_trip_property(sh, k, hidden, layers, pe, n_extra, seed, extent, center):
     m = small_model(k + n_extra, k, sh, hidden, layers, pe, seed=seed, extent=extent, center=center)
     quantise_model_(m)
@@ -361,7 +361,7 @@ def test_sh3_capture_positions_within_target():
     from core.neural_field import ClusterField
 
     m = NeuralGSModel(arch, pos, sizes, [ClusterField(arch) for _ in sizes], lo, hi,
-                      torch.zeros(arch.out_dim), torch.ones(arch.out_dim))  # fmt: skip
+                      torch.zeros(arch.out_dim), torch.ones(arch.out_dim))
     d = decode_ngs(encode_ngs(m))
     err = (d.positions.double() - pos.double()).abs()
     extent = float((hi - lo).max())
@@ -453,7 +453,7 @@ def test_header_problems(good):
     (lambda h: h["arch"].update(layers=17), "layers = 17 is out of range"),
     (lambda h: h["arch"].update(pe_freqs=17), "pe_freqs = 17 is out of range"),
     (lambda h: h.update(sh_degree=4), "sh_degree = 4 is out of range (allowed 0..3)"),
-])  # fmt: skip
+])
 def test_absurd_values(good, edit, fragment):
     expect_error(rewrite_header(good, edit), fragment)
 
@@ -477,7 +477,7 @@ def test_absurd_values(good, edit, fragment):
     (lambda h: h["attr_hi"].__setitem__(0, "1"), "'attr_hi'[0] has the wrong type"),
     (lambda h: h["pos_hi"].__setitem__(2, -1e30), "pos_hi[2]"),
     (lambda h: h["sections"][1].update(crc32=-1), "crc32 = -1 is out of range"),
-])  # fmt: skip
+])
 def test_inconsistent_counts_and_ranges(good, edit, fragment):
     expect_error(rewrite_header(good, edit), fragment)
 
@@ -531,8 +531,9 @@ def test_non_finite_weights_with_valid_crcs(good):
     payload = bytearray(sections[2][1])
     payload[0:2] = np.float16("inf").tobytes()
     crc = zlib.crc32(payload)
-    body = b"".join(struct.pack("<I", len(p)) + (bytes(payload) if i == 2 else p) + struct.pack("<I", crc if i == 2 else c)
-                    for i, (_, p, c) in enumerate(sections))  # fmt: skip
+    body = b"".join(struct.pack("<I", len(p)) + (bytes(payload) if i == 2 else p)
+                    + struct.pack("<I", crc if i == 2 else c)
+                    for i, (_, p, c) in enumerate(sections))
 
     def edit(h):
         h["sections"][2]["crc32"] = crc
@@ -572,7 +573,7 @@ def test_cuda_model_encodes_like_the_cpu_model():
     quantise_model_(m)
     cpu_bytes = encode_ngs(m)
     g = NeuralGSModel(m.arch, m.positions.cuda(), list(m.cluster_sizes), [copy.deepcopy(f).cuda() for f in m.fields],
-                      m.pos_lo.cuda(), m.pos_hi.cuda(), m.attr_lo.cuda(), m.attr_hi.cuda(), dict(m.meta))  # fmt: skip
+                      m.pos_lo.cuda(), m.pos_hi.cuda(), m.attr_lo.cuda(), m.attr_hi.cuda(), dict(m.meta))
     quantise_model_(g)  # idempotent, stays on the GPU
     assert g.positions.is_cuda and next(g.fields[0].parameters()).is_cuda
     assert encode_ngs(g) == cpu_bytes

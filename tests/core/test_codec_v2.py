@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(120)
 
 LEVELS4 = {"level_steps": (1.0, 1.5, 2.25, 3.375), "level_fractions": (0.25, 0.5, 0.75)}
 ALL_STEPS = {"opacity": 0.02, "log_scales": 0.03, "rotation": 0.05, "sh_dc": 0.01, "sh_band1": 0.04,
-             "sh_band2": 0.06, "sh_band3": 0.08}  # fmt: skip
+             "sh_band2": 0.06, "sh_band3": 0.08}
 
 
 # -- helpers (also used by test_codec_fuzz_v2.py) ----------------------------------------------------------
@@ -81,7 +81,7 @@ def assert_same_model(enc_model: NeuralGSModel, dec: NeuralGSModel) -> None:
     for fa, fb in zip(enc_model.fields, dec.fields, strict=True):
         assert type(fa) is type(fb)
         for pa, pb in zip(list(fa.parameters()) + list(fa.buffers()), list(fb.parameters()) + list(fb.buffers()),
-                          strict=True):  # fmt: skip
+                          strict=True):
             assert_bit_equal(pa.detach(), pb.detach())
     assert_models_bit_equal(enc_model, dec)
 
@@ -257,14 +257,14 @@ def test_damaged_streams_raise_entropy_error_or_decode():
     cat = ent.encode_categorical(sym, counts)
     outcomes = {"lap": 0, "cat": 0}
     for bad in _damaged_variants(lap, rng):
-        _decodes_or_entropy_error(lambda: ent.decode_laplace(bad, scales), 600)
+        _decodes_or_entropy_error(lambda bad=bad: ent.decode_laplace(bad, scales), 600)
         outcomes["lap"] += 1
     for bad in _damaged_variants(cat, rng):
-        _decodes_or_entropy_error(lambda: ent.decode_categorical(bad, counts, 600), 600)
+        _decodes_or_entropy_error(lambda bad=bad: ent.decode_categorical(bad, counts, 600), 600)
         outcomes["cat"] += 1
     # a stream ending in a zero word is refused by constriction's constructor: EntropyError, not ValueError
     for data, dec in ((lap, lambda d: ent.decode_laplace(d, scales)),
-                      (cat, lambda d: ent.decode_categorical(d, counts, 600))):  # fmt: skip
+                      (cat, lambda d: ent.decode_categorical(d, counts, 600))):
         with pytest.raises(ent.EntropyError):
             dec(data + b"\x00\x00\x00\x00")
         with pytest.raises(ent.EntropyError):
@@ -343,7 +343,7 @@ def test_position_block_histogram_check():
         except ent.EntropyError:
             pass
     for bad in (bytes([40, 3]) + bytes(block[2:]), bytes([0, 49]) + bytes(block[2:]), bytes(block[:1]),
-                bytes(block[:7]), bytes(block[:-1])):  # fmt: skip
+                bytes(block[:7]), bytes(block[:-1])):
         with pytest.raises(ent.EntropyError):
             decode_position_groups(bad, [100])
 
@@ -696,7 +696,7 @@ def test_encoder_refusals():
     for bad in (dict(position_bits=7), dict(position_bits=17), dict(steps={"sh_rest": 0.1}),
                 dict(steps={"opacity": 0.0}), dict(level_steps=(1.0, 0.5), level_fractions=(0.5,)),
                 dict(level_steps=(1.0, 2.0)), dict(level_steps=(1.0, 2.0, 3.0), level_fractions=(0.6, 0.3)),
-                dict(predictor="linear")):  # fmt: skip
+                dict(predictor="linear")):
         with pytest.raises(ValueError):
             CodecSettings(**bad)
 

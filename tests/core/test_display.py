@@ -109,7 +109,7 @@ def tiny_scene(n: int = 20, sh_degree: int = 3, seed: int = 0) -> GaussianScene:
     k = (sh_degree + 1) ** 2
     sh = g.normal(0, 0.3, (m, k, 3))
     sh[:, 0] = g.normal(0, 1.0, (m, 3))
-    t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32)
     return GaussianScene(t(means), t(g.normal(size=(m, 4))), t(log_scales), t(g.normal(0.5, 1.5, m)),
                          t(sh[:, 0]), t(sh[:, 1:]))
 
@@ -119,7 +119,7 @@ def tiny_camera(width: int = 64, height: int = 48) -> Camera:
 
 
 def single_gaussian(pos, rgb_dc=(1.8, -1.8, -1.8), scale=0.05, opacity_logit=4.0) -> GaussianScene:
-    t = lambda a: torch.tensor([a], dtype=torch.float32)  # noqa: E731
+    t = lambda a: torch.tensor([a], dtype=torch.float32)
     return GaussianScene(t(list(pos)), t([1.0, 0.0, 0.0, 0.0]), t([math.log(scale)] * 3), t(opacity_logit),
                          t(list(rgb_dc)), torch.zeros(1, 0, 3))
 
@@ -209,7 +209,7 @@ def test_huge_and_near_plane_splats_match_reference(renderer):
     """A splat far larger than the view (its Jacobian is clamped), one just beyond the near plane and
     one almost edge-on: no overflow, same image as the reference."""
     cam = tiny_camera()
-    t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+    t = lambda a: torch.tensor(a, dtype=torch.float32)
     scene = GaussianScene(
         t([[0.3, 0.1, 1.0], [0.02, 0.01, 0.011], [0.0, -0.2, 3.0], [-0.5, 0.3, 2.0]]),
         t([[1.0, 0.0, 0.0, 0.0], [0.9, 0.1, 0.3, 0.0], [0.7, 0.7, 0.0, 0.1], [1.0, 0.0, 0.0, 0.0]]),

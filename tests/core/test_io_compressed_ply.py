@@ -21,7 +21,7 @@ from tests.core.test_io_ply import random_scene
 logger = logging.getLogger(__name__)
 SH_C0 = 0.28209479177387814
 BOUNDS = ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z",
-          "min_scale_x", "min_scale_y", "min_scale_z", "max_scale_x", "max_scale_y", "max_scale_z"]  # fmt: skip
+          "min_scale_x", "min_scale_y", "min_scale_z", "max_scale_x", "max_scale_y", "max_scale_z"]
 COLORS = ["min_r", "min_g", "min_b", "max_r", "max_g", "max_b"]
 
 
@@ -89,23 +89,23 @@ def test_hand_packed_records_decode_as_documented(tmp_path):
         [0, (0 << 30) | (512 << 20) | (512 << 10) | 512, 0xFFFFFFFF, 0xFF0080FF],
         [(2047 << 21) | (0 << 11) | 1023, (3 << 30) | (1023 << 20) | (0 << 10) | 1023, 0, 0x00FF0000],
         [(1023 << 21) | (1023 << 11) | 2047, (2 << 30) | (100 << 20) | (900 << 10) | 511, 1 << 11, 0x40404080],
-    ], dtype=np.uint32)  # fmt: skip
+    ], dtype=np.uint32)
     sh = np.array([[0, 255, 128, 1, 2, 3, 10, 20, 30]] * 3, np.uint8)
     path = tmp_path / "hand.compressed.ply"
     path.write_bytes(build_compressed(chunk, packed, sh))
     scene, info = read_scene_with_info(path)
     assert (info.format, info.n_gaussians, info.sh_degree, info.warnings) == ("compressed_ply", 3, 1, [])
 
-    f32 = lambda *v: torch.tensor(v, dtype=torch.float64).float()  # noqa: E731
-    lerp = lambda a, b, t: a * (1 - t) + b * t  # noqa: E731
+    f32 = lambda *v: torch.tensor(v, dtype=torch.float64).float()
+    lerp = lambda a, b, t: a * (1 - t) + b * t
     assert torch.equal(scene.means[0], f32(-1, 0, 10))
     assert torch.equal(scene.means[1], f32(1, 0, lerp(10, 20, 1023 / 2047)))
     assert torch.equal(scene.means[2], f32(lerp(-1, 1, 1023 / 2047), 4, 20))
     assert torch.equal(scene.log_scales[0], f32(-1, -2, 0))
     assert torch.equal(scene.log_scales[1], f32(-5, -4, -3))
     assert torch.equal(scene.log_scales[2], f32(-5, lerp(-4, -2, 1 / 1023), -3))
-    r = lambda k: (k / 1023 - 0.5) * math.sqrt(2)  # noqa: E731
-    largest = lambda a, b, c: math.sqrt(max(0.0, 1 - a * a - b * b - c * c))  # noqa: E731
+    r = lambda k: (k / 1023 - 0.5) * math.sqrt(2)
+    largest = lambda a, b, c: math.sqrt(max(0.0, 1 - a * a - b * b - c * c))
     assert torch.equal(scene.quats[0], f32(largest(r(512), r(512), r(512)), r(512), r(512), r(512)))
     assert torch.equal(scene.quats[1], f32(r(1023), r(0), r(1023), largest(r(1023), r(0), r(1023))))
     assert torch.equal(scene.quats[2], f32(r(100), r(900), largest(r(100), r(900), r(511)), r(511)))
@@ -114,7 +114,7 @@ def test_hand_packed_records_decode_as_documented(tmp_path):
     assert torch.equal(scene.opacity_logits, f32(40.0, -40.0, -math.log(255 / 128 - 1)))
     # SH bytes 0 / 255 are the ends (-4, +4); others bucket midpoints ((b + 0.5) / 256 - 0.5) * 8;
     # f_rest is channel-major: f_rest_{c*3+k} -> sh_rest[:, k, c]
-    dec = lambda b: {0: -4.0, 255: 4.0}.get(b, ((b + 0.5) / 256 - 0.5) * 8)  # noqa: E731
+    dec = lambda b: {0: -4.0, 255: 4.0}.get(b, ((b + 0.5) / 256 - 0.5) * 8)
     want = f32(*(dec(int(sh[0, c * 3 + k])) for k in range(3) for c in range(3))).reshape(3, 3)
     assert torch.equal(scene.sh_rest[1], want) and want[0, 1] == dec(1) and want[1, 0] == 4.0
 
@@ -192,14 +192,14 @@ def test_guitar_matches_splat_transform(tmp_path, splat_transform_cli):
     src = shared_path("scenes", "guitar.compressed.ply")
     scene, info = read_scene_with_info(src)
     assert (info.format, info.n_gaussians, info.sh_degree, info.encoding) == (
-        "compressed_ply", 90_854, 0, "binary_little_endian")  # fmt: skip
+        "compressed_ply", 90_854, 0, "binary_little_endian")
     assert info.warnings == []
 
     out = tmp_path / "guitar.ply"
     splat_transform(splat_transform_cli, src, out)
     ref = plyfile.PlyData.read(str(out))["vertex"].data
     assert len(ref) == scene.num_gaussians, "splat-transform dropped or added splats"
-    cols = lambda *names: np.stack([ref[n] for n in names], axis=1).astype(np.float32)  # noqa: E731
+    cols = lambda *names: np.stack([ref[n] for n in names], axis=1).astype(np.float32)
     expected = {
         "means": cols("x", "y", "z"),
         "quats": cols("rot_0", "rot_1", "rot_2", "rot_3"),
@@ -229,7 +229,7 @@ def test_guitar_matches_splat_transform(tmp_path, splat_transform_cli):
     got_op = ours["opacity_logits"][order_ours][inf[order_ref]]
     np.testing.assert_array_equal(got_op, np.where(opacity_ref[order_ref][inf[order_ref]] > 0, 40.0, -40.0))
     logger.info("guitar vs splat-transform: max |diff|, fraction bit-identical: %s; %d +/-inf opacities",
-                stats, int(inf.sum()))  # fmt: skip
+                stats, int(inf.sum()))
 
 
 def test_sh_element_matches_splat_transform(tmp_path, splat_transform_cli):

@@ -17,7 +17,7 @@ from core.io import read_scene, write_ply
 from tests.core.test_io_ply import random_scene
 
 PROPS_SH0 = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
-             "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]  # fmt: skip
+             "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
 
 
 def ply_bytes(props=PROPS_SH0, count=3, body=None, fmt="binary_little_endian", types=None, header_end="end_header\n"):
@@ -65,7 +65,8 @@ def test_list_property_for_x(tmp_path):
 
 
 def test_non_numeric_type_name(tmp_path):
-    expect_error(tmp_path, ply_bytes(types={"opacity": "string"}), "'opacity' has type 'string', which is not a numeric")
+    expect_error(tmp_path, ply_bytes(types={"opacity": "string"}),
+                 "'opacity' has type 'string', which is not a numeric")
 
 
 @pytest.mark.parametrize("fmt", ["binary_little_endian", "ascii"])
@@ -97,7 +98,8 @@ def test_file_cut_in_half(tmp_path):
 
 
 def test_ascii_file_cut_short(tmp_path):
-    expect_error(tmp_path, ply_bytes(count=5, fmt="ascii", body=b"1 2 3\n"), "truncated", "5 'vertex' records", "3 values")
+    expect_error(tmp_path, ply_bytes(count=5, fmt="ascii", body=b"1 2 3\n"),
+                 "truncated", "5 'vertex' records", "3 values")
 
 
 @pytest.mark.parametrize(
@@ -138,7 +140,8 @@ def test_absurd_count_in_ascii(tmp_path):
 @pytest.mark.parametrize("n_rest", [1, 10, 44, 46])
 def test_f_rest_count_must_be_0_9_24_45(tmp_path, n_rest):
     props = PROPS_SH0[:6] + [f"f_rest_{i}" for i in range(n_rest)] + PROPS_SH0[6:]
-    expect_error(tmp_path, ply_bytes(props), f"has {n_rest} f_rest properties; expected f_rest_0.. numbered 0, 9, 24 or 45")
+    expect_error(tmp_path, ply_bytes(props),
+                 f"has {n_rest} f_rest properties; expected f_rest_0.. numbered 0, 9, 24 or 45")
 
 
 def test_f_rest_numbering_gap(tmp_path):
@@ -179,9 +182,10 @@ def test_missing_file_and_folder(tmp_path):
 @pytest.mark.parametrize(
     "data, fragment",
     [(b"", "file is empty"), (bytes(33), "not a multiple of 32 bytes"),
-     (np.array([np.nan, 0, 0, 1, 1, 1, 0], "<f4").tobytes() + bytes(4), "non-finite (NaN/Inf) values in position (1 splats)"),
+     (np.array([np.nan, 0, 0, 1, 1, 1, 0], "<f4").tobytes() + bytes(4),
+      "non-finite (NaN/Inf) values in position (1 splats)"),
      (np.array([0, 0, 0, 1, 0, 1, 0], "<f4").tobytes() + bytes(4), "1 splats have a zero or negative scale")],
-)  # fmt: skip
+)
 def test_malformed_splat(tmp_path, data, fragment):
     expect_error(tmp_path, data, fragment, name="bad.splat")
 

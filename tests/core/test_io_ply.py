@@ -59,7 +59,7 @@ def plyfile_columns(path: Path) -> dict[str, np.ndarray]:
 
 def assert_matches_plyfile(scene: GaussianScene, cols: dict[str, np.ndarray]) -> None:
     n, m = scene.num_gaussians, scene.sh_rest.shape[1]
-    stack = lambda names: np.stack([cols[k] for k in names], axis=1).astype(np.float32)  # noqa: E731
+    stack = lambda names: np.stack([cols[k] for k in names], axis=1).astype(np.float32)
     expected = {
         "means": stack(["x", "y", "z"]),
         "quats": stack([f"rot_{i}" for i in range(4)]),
@@ -70,7 +70,7 @@ def assert_matches_plyfile(scene: GaussianScene, cols: dict[str, np.ndarray]) ->
         "sh_rest": np.stack(
             [np.stack([cols[f"f_rest_{c * m + k}"] for c in range(3)], axis=1) for k in range(m)], axis=1
         ).astype(np.float32) if m else np.zeros((n, 0, 3), np.float32),
-    }  # fmt: skip
+    }
     for name, want in expected.items():
         got = getattr(scene, name).numpy()
         assert got.shape == want.shape, name
@@ -88,7 +88,7 @@ def test_real_scene_matches_plyfile(name, n, degree):
     assert info == SceneFileInfo(
         path=path, format="ply", bytes=path.stat().st_size, n_gaussians=n, sh_degree=degree,
         warnings=[], encoding="binary_little_endian",
-    )  # fmt: skip
+    )
     assert scene.num_gaussians == n and scene.sh_degree == degree
     assert_matches_plyfile(scene, plyfile_columns(path))
     assert not scene.non_finite_fields()
@@ -139,7 +139,7 @@ def test_write_read_round_trip_is_bit_identical(tmp_path, degree, ascii, normals
         ["x", "y", "z"] + (["nx", "ny", "nz"] if normals else []) + ["f_dc_0", "f_dc_1", "f_dc_2"]
         + [f"f_rest_{i}" for i in range(m)]
         + ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
-    )  # fmt: skip
+    )
     assert_matches_plyfile(scene, plyfile_columns(path))
 
 
@@ -274,7 +274,7 @@ def faces(n: int) -> plyfile.PlyElement:
     f["vertex_indices"] = [np.arange(3 + i % 3, dtype=np.int32) for i in range(n)]
     f["flag"] = 7
     return plyfile.PlyElement.describe(f, "face", len_types={"vertex_indices": "u1"},
-                                       val_types={"vertex_indices": "i4"})  # fmt: skip
+                                       val_types={"vertex_indices": "i4"})
 
 
 @pytest.mark.parametrize("text", [False, True])
@@ -282,7 +282,7 @@ def test_elements_after_vertices_are_skipped(tmp_path, text):
     scene = random_scene(12, 2)
     camera = np.array([(1.0, 2.0), (3.0, 4.0)], dtype=[("fx", "f4"), ("fy", "f4")])
     elements = [plyfile.PlyElement.describe(vertex_array(scene), "vertex"), faces(5),
-                plyfile.PlyElement.describe(camera, "camera")]  # fmt: skip
+                plyfile.PlyElement.describe(camera, "camera")]
     path = tmp_path / "mesh.ply"
     plyfile.PlyData(elements, text=text).write(str(path))
     back, info = read_scene_with_info(path)
@@ -293,7 +293,8 @@ def test_elements_after_vertices_are_skipped(tmp_path, text):
 def test_fixed_size_elements_before_vertices_are_skipped(tmp_path):
     scene = random_scene(12, 1)
     camera = np.array([(1.0, 2, 3)] * 3, dtype=[("fx", "f8"), ("w", "u2"), ("h", "i1")])
-    elements = [plyfile.PlyElement.describe(camera, "camera"), plyfile.PlyElement.describe(vertex_array(scene), "vertex")]
+    elements = [plyfile.PlyElement.describe(camera, "camera"),
+                plyfile.PlyElement.describe(vertex_array(scene), "vertex")]
     path = tmp_path / "cam_first.ply"
     plyfile.PlyData(elements, byte_order=">").write(str(path))
     back, info = read_scene_with_info(path)

@@ -32,7 +32,8 @@ def assert_within_quantisation(original: GaussianScene, back: GaussianScene) -> 
         assert t.dtype == torch.float32 and t.device.type == "cpu"
     assert torch.equal(back.means, original.means)
     # log(exp(s)) through float32: a few ulps
-    torch.testing.assert_close(back.log_scales, original.log_scales, rtol=0, atol=2e-6 * (1 + original.log_scales.abs().max()))
+    torch.testing.assert_close(back.log_scales, original.log_scales, rtol=0,
+                               atol=2e-6 * (1 + original.log_scales.abs().max()))
     color = (0.5 + SH_C0 * original.sh_dc).clamp(0, 1)
     back_color = 0.5 + SH_C0 * back.sh_dc
     assert float((back_color - color).abs().max()) <= 1 / 255 + 1e-6  # truncation to u8: one step
@@ -100,7 +101,7 @@ def test_ply_content_wins_over_splat_extension(tmp_path):
 def tiny_random_scene() -> GaussianScene:
     g = torch.Generator().manual_seed(0)
     return GaussianScene(torch.randn(3, 3, generator=g), torch.randn(3, 4, generator=g), torch.randn(3, 3, generator=g),
-                         torch.randn(3, generator=g), torch.randn(3, 3, generator=g), torch.zeros(3, 0, 3))  # fmt: skip
+                         torch.randn(3, generator=g), torch.randn(3, 3, generator=g), torch.zeros(3, 0, 3))
 
 
 @pytest.mark.parametrize("n", [1, 3])

@@ -59,7 +59,7 @@ def test_pan_moves_the_target_with_the_mouse():
     p_world = rig.target.copy()
     rig.pan(50.0, 0.0, viewport_height=400)
     after = rig.world_to_camera()
-    u = lambda m: (m[:3, :3] @ p_world + m[:3, 3])  # noqa: E731
+    u = lambda m: (m[:3, :3] @ p_world + m[:3, 3])
     fx = rig.intrinsics(400, 400)[0]
     # a point at the target's depth moves 50 px right on screen
     assert fx * (u(after)[0] / u(after)[2] - u(before)[0] / u(before)[2]) == pytest.approx(50.0, rel=1e-6)

@@ -69,8 +69,9 @@ def compare_with_peers(rows: list[dict], key: str = "psnr", cap: float | None = 
             continue
         target = peer[key] if cap is None else min(peer[key], cap)
         match = next((r for r in ngs if r[key] >= target), None)
-        out.append({"key": key, "peer": peer["method"], "peer_bytes": peer["bytes"], "peer_quality": peer[key], "target": target,
-                    "match": match, "factor": peer["bytes"] / match["bytes"] if match else None, "best": best})
+        out.append({"key": key, "peer": peer["method"], "peer_bytes": peer["bytes"], "peer_quality": peer[key],
+                    "target": target, "match": match, "factor": peer["bytes"] / match["bytes"] if match else None,
+                    "best": best})
     return out
 
 
@@ -87,7 +88,8 @@ def verdict_line(c: dict, against: str = "") -> str:
     quality = m[key]
     size = f"{f:.2f}x smaller" if f >= 1 else f"{1 / f:.2f}x larger"
     status = ("ahead, goal met" if f >= GOAL_FACTOR else "ahead, short of the 2x goal") if f >= 1 else "behind"
-    return head + f".ngs {m['setting']} ({m['bytes']:,} B, {quality:.2f} dB) is {size} at >= {c['target']:.2f} dB: {status}"
+    return (head + f".ngs {m['setting']} ({m['bytes']:,} B, {quality:.2f} dB) is {size} "
+            f"at >= {c['target']:.2f} dB: {status}")
 
 
 def scene_verdicts(rows: list[dict]) -> list[str]:
@@ -176,8 +178,9 @@ def format_markdown(rows: list[dict], skipped_formats: str | None = None, plots:
             if r["note"]:
                 setting += f" - {r['note']}"
             lines.append(f"| {r['method']} | {setting} | {_md_num(r['bytes'], ',')} | {_md_num(r['ratio'], '.1f')} | "
-                         f"{_md_num(r['psnr'], '.2f')} | {_md_num(r['ssim'], '.4f')} | {_md_num(r['psnr_gt'], '.2f')} | "
-                         f"{_md_num(r['ssim_gt'], '.4f')} | {_md_num(r['encode_s'], '.1f')} | "
+                         f"{_md_num(r['psnr'], '.2f')} | {_md_num(r['ssim'], '.4f')} | "
+                         f"{_md_num(r['psnr_gt'], '.2f')} | {_md_num(r['ssim_gt'], '.4f')} | "
+                         f"{_md_num(r['encode_s'], '.1f')} | "
                          f"{_md_num(r['decode_s'], '.2f')} |")
         verdicts = scene_verdicts(srows)
         lines += [""] + [f"- {v}" for v in verdicts] + ([""] if verdicts else [])
@@ -245,8 +248,9 @@ def _plot_panel(ax, rows: list[dict], key: str, original: dict | None) -> None:
     pts = [r for r in rows if r["method"] != "ply" and r.get(key) is not None and r["bytes"]]
     finite = [r[key] for r in pts if math.isfinite(r[key])]
     top = max(finite, default=EQUAL_DB) + 3.0  # where identical renders (inf dB) are drawn
-    y = lambda r: r[key] if math.isfinite(r[key]) else top  # noqa: E731
-    for curve, color, label in ((False, "tab:blue", ".ngs pure NeuralGS"), (True, "tab:purple", ".ngs v2 (rate control)")):
+    y = lambda r: r[key] if math.isfinite(r[key]) else top
+    for curve, color, label in ((False, "tab:blue", ".ngs pure NeuralGS"),
+                                (True, "tab:purple", ".ngs v2 (rate control)")):
         ngs = sorted((r for r in pts if r["method"] == "ngs" and is_v2(r) == curve), key=lambda r: r["bytes"])
         if not ngs:
             continue
@@ -282,8 +286,8 @@ def write_reports(rows: list[dict], out_dir: Path, skipped_formats: str | None =
 
     ``failed_scenes``: one ``"<path>: <problem>"`` per scene that could not be read (named in results.md).
 
-    Returns {"files": [paths], "verdicts": {scene: [lines]}, "markdown": results.md's text}. A plot that cannot be drawn (no
-    matplotlib) is logged and left out, never fatal: the numbers matter more.
+    Returns {"files": [paths], "verdicts": {scene: [lines]}, "markdown": results.md's text}. A plot that cannot be
+    drawn (no matplotlib) is logged and left out, never fatal: the numbers matter more.
     """
     from core.io.atomic import atomic_write_bytes
 
