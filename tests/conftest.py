@@ -9,7 +9,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as main.py: idle OpenMP t
 
 import pytest
 
-from core.paths import REPO_ROOT, shared_data_dir  # noqa: E402 - after the OMP setting, as main.py
+from core.paths import REPO_ROOT, shared_data_dir
+
+__all__ = ["REPO_ROOT", "SHARED_DATA", "shared_path"]  # REPO_ROOT re-exported for the tests
 
 SHARED_DATA = shared_data_dir()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.splat_transform import (  # noqa: F401 - re-exported for the tests
+from core.splat_transform import (
     CACHE_DIR,
     PACKAGE,
     REPO_ROOT,
@@ -15,6 +15,10 @@ from core.splat_transform import (  # noqa: F401 - re-exported for the tests
     ensure_splat_transform,
     run_splat_transform,
 )
+
+# re-exported for the tests, with this module's own wrapper
+__all__ = ["CACHE_DIR", "PACKAGE", "REPO_ROOT", "SPLAT_TRANSFORM_VERSION", "SplatTransformUnavailable",
+           "ensure_splat_transform", "run_splat_transform", "splat_transform"]
 
 
 def splat_transform(cli: Path, src: Path, dst: Path, *args: str, timeout_s: float = 120) -> None:

@@ -12,7 +12,9 @@ from core.pipeline.finetune import finetune, view_schedule
 from core.pipeline.fit import fit_clusters
 from core.pipeline.views import build_views
 from core.render.api import render
-from tests.core.test_pipeline_helpers import single_thread, tiny_config, tiny_scene  # noqa: F401
+from tests.core.pipeline_helpers import tiny_config, tiny_scene
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # one torch and one numba thread (tests/core/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ import torch
 from core.neural_field import normalise, scene_to_attributes
 from core.pipeline import run_to_completion
 from core.pipeline.fit import cluster_order, exp_lr, fit_clusters
-from tests.core.test_pipeline_helpers import single_thread, smooth_attributes, tiny_config, tiny_scene  # noqa: F401
+from tests.core.pipeline_helpers import smooth_attributes, tiny_config, tiny_scene
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # one torch and one numba thread (tests/core/conftest.py)
 
 FAST = dict(fit_lr=(1e-2, 1e-3))
 

@@ -11,7 +11,9 @@ from core.camera import Camera
 from core.pipeline import run_to_completion
 from core.pipeline.importance import importance_scores, prune, prune_index, volume_factor
 from core.scene import GaussianScene
-from tests.core.test_pipeline_helpers import front_camera, single_thread, tiny_scene  # noqa: F401
+from tests.core.pipeline_helpers import front_camera, tiny_scene
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # one torch and one numba thread (tests/core/conftest.py)
 
 
 def gaussians(means, log_scales, opacity_logits) -> GaussianScene:

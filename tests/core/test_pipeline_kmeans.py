@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from core.pipeline.kmeans import feature_range, kmeans, kmeans_stage, normalised_features
-from tests.core.test_pipeline_helpers import single_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # one torch and one numba thread (tests/core/conftest.py)
 
 
 def blobs(n_per: int = 200, k: int = 5, d: int = 6, seed: int = 0, spread: float = 0.05):

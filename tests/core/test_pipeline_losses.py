@@ -15,7 +15,8 @@ from core.pipeline.losses import (
     ssim_loss,
     total_loss,
 )
-from tests.core.test_pipeline_helpers import single_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # one torch and one numba thread (tests/core/conftest.py)
 
 H = W = 64
 

@@ -11,7 +11,9 @@ from core.images import load_image, save_png
 from core.pipeline import config_from_preset, run_to_completion
 from core.pipeline.views import build_views, dataset_size, generated_cameras, split_indices
 from core.render.api import render
-from tests.core.test_pipeline_helpers import single_thread, tiny_config, tiny_scene  # noqa: F401
+from tests.core.pipeline_helpers import tiny_config, tiny_scene
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # one torch and one numba thread (tests/core/conftest.py)
 
 
 def views(scene, cfg, cameras=None, use_images=None, records=None):

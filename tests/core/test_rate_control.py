@@ -21,7 +21,9 @@ from core.pipeline.rate_control import (
     settings_for,
     variants,
 )
-from tests.core.test_pipeline_helpers import single_thread, tiny_config, tiny_scene  # noqa: F401
+from tests.core.pipeline_helpers import tiny_config, tiny_scene
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # one torch and one numba thread (tests/core/conftest.py)
 
 
 def codec_config(**overrides):

@@ -1,24 +1,13 @@
-"""Tiny scenes and configurations shared by the pipeline tests (plus checks that they are what they claim)."""
+"""Tiny scenes and configurations shared by the pipeline tests (the ``single_thread`` fixture they use is in
+tests/core/conftest.py)."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from core.camera import Camera
 from core.pipeline import config_from_preset
-from core.render.api import render
 from core.scene import SH_REST_COUNTS, GaussianScene
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One torch and one numba thread (see core.pipeline.compress.limited_threads: on a shared 2-core
-    machine that is several times faster for tiny tensors). Imported by every pipeline test module."""
-    from core.pipeline.compress import limited_threads
-
-    with limited_threads(1):
-        yield
 
 
 def smooth_attributes(pos: torch.Tensor, dim: int = 10, seed: int = 0) -> torch.Tensor:
@@ -52,15 +41,3 @@ def tiny_config(**overrides):
 def front_camera(size: int = 32, distance: float = 3.0) -> Camera:
     return Camera.look_at([0.0, 0.0, -distance], [0, 0, 0], [0, -1, 0], 50.0, size, size)
 
-
-def test_tiny_scene_is_visible_and_deterministic():
-    s = tiny_scene()
-    assert torch.equal(s.means, tiny_scene().means)
-    out = render(s, front_camera(), (1.0, 1.0, 1.0), backend="cpu")
-    assert float(out.alpha.max()) > 0.9 and float(out.alpha.mean()) > 0.2
-
-
-def test_tiny_config_is_valid_and_small():
-    cfg = tiny_config()
-    assert cfg.image_size == 32 and cfg.eval_size == 32 and cfg.fit_iters <= 50 and cfg.device == "cpu"
-    assert tiny_config(image_size=24).eval_size == 24 and tiny_config(eval_size=40).eval_size == 40
