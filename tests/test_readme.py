@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,11 +47,67 @@ def test_scripts_named_in_the_commands_exist():
     assert (ROOT / "main.py").is_file()
 
 
-def test_marker_in_the_test_command_is_declared():
-    from_readme = set(re.findall(r'-m "not (\w+)"', readme_lines()[1]))
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    for marker in from_readme:
-        assert re.search(rf'"{marker}:', pyproject), f"marker {marker!r} is not declared in pyproject.toml"
+def _test_functions() -> list[tuple[str, str, bool, bool]]:
+    """(module, test name, marked slow, reads ../shared/data) for every test function under tests/, read
+    statically: a test reads real data when it, a fixture it asks for by name (in its module or a conftest)
+    or a function of its module that it calls, recursively, calls ``shared_path`` or uses ``shared_data`` /
+    ``SHARED_DATA``."""
+    real_names = {"shared_path", "shared_data", "SHARED_DATA"}
+    conftest_fixtures: dict[str, ast.FunctionDef] = {}
+    modules = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+        if path.name == "conftest.py":
+            conftest_fixtures.update(functions)
+        elif path.name.startswith("test_"):
+            modules.append((path, tree, functions))
+
+    def reads_real_data(fn: ast.FunctionDef, functions: dict, seen: set[str]) -> bool:
+        if any(isinstance(n, ast.Name) and n.id in real_names for n in ast.walk(fn)):
+            return True
+        called = [n.func.id for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+        for name in [a.arg for a in fn.args.args] + called:
+            dep = functions.get(name) or conftest_fixtures.get(name)
+            if dep is not None and name not in seen and reads_real_data(dep, functions, seen | {name}):
+                return True
+        return False
+
+    def slow(decorators: list[ast.expr]) -> bool:
+        return any("mark.slow" in ast.unparse(d) for d in decorators)
+
+    out = []
+    for path, tree, functions in modules:
+        module_slow = any(isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "pytestmark" for t in n.targets)
+                          and "mark.slow" in ast.unparse(n.value) for n in tree.body)
+        scopes = [(tree.body, module_slow)] + [(c.body, module_slow or slow(c.decorator_list))
+                                               for c in tree.body if isinstance(c, ast.ClassDef)]
+        for body, scope_slow in scopes:
+            for fn in body:
+                if isinstance(fn, ast.FunctionDef) and fn.name.startswith("test_"):
+                    out.append((str(path.relative_to(ROOT)), fn.name, scope_slow or slow(fn.decorator_list),
+                                reads_real_data(fn, functions, {fn.name})))
+    return out
+
+
+def test_the_test_commands_marker_is_declared_and_real():
+    """The README's test command deselects ``slow`` (declared in pyproject.toml), and as the README's
+    marker policy says: some tests carry it (or the command would deselect nothing), and every test module
+    that reads real data keeps at least one real-data test unmarked, so CI still runs each on real files."""
+    from_readme = re.findall(r'-m "not (\w+)"', readme_lines()[1])
+    assert from_readme == ["slow"], f"the README's test command should deselect the slow tests: {readme_lines()[1]}"
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    assert any(m.split(":")[0].strip() == "slow" for m in declared["markers"]), declared["markers"]
+
+    tests = _test_functions()
+    assert len(tests) > 100, "the static scan of tests/ found too few tests to be right"
+    marked = [f"{m}::{n}" for m, n, is_slow, _ in tests if is_slow]
+    assert marked, "no test is marked slow: the README's `-m \"not slow\"` deselects nothing"
+    real_modules = {m for m, _, _, real in tests if real}
+    assert len(real_modules) >= 5, f"too few modules read real data to be right: {sorted(real_modules)}"
+    unmarked_real = {m for m, _, is_slow, real in tests if real and not is_slow}
+    assert real_modules <= unmarked_real, ("every real-data test of these modules is marked slow; keep a quick "
+                                           f"one unmarked: {sorted(real_modules - unmarked_real)}")
 
 
 def test_commands_documented_in_the_readme_exist():

@@ -53,6 +53,9 @@ def quick_run(tmp_path_factory):
     return {"code": code, "stdout": stdout.getvalue(), "out": out, "scene": scene, "rows": rows, "peers": peers_ran}
 
 
+# slow: quick_run is the whole `bench formats --quick` on a real scene, peers included (~20-30 s here). CI keeps
+# bench formats on real data through the quicker runs below (a second run, saved peer points, SIGTERM).
+@pytest.mark.slow
 def test_csv_has_the_columns_and_sane_values(quick_run):
     assert quick_run["code"] == 0
     rows = quick_run["rows"]
@@ -93,6 +96,7 @@ def test_csv_has_the_columns_and_sane_values(quick_run):
     assert not [p for p in quick_run["out"].iterdir() if p.name.startswith(".work")], "scratch files left behind"
 
 
+@pytest.mark.slow  # quick_run: see test_csv_has_the_columns_and_sane_values
 def test_plot_is_a_png_and_markdown_holds_the_table(quick_run):
     from PIL import Image
 
@@ -208,7 +212,7 @@ def test_a_second_run_reuses_finished_points_and_recomputes_changed_ones(tmp_pat
     monkeypatch.setattr(bench_run, "views_fingerprint", lambda cameras: {"kind": "dataset", "crc32": 1})
     run_format_benchmark([scene], out, _tiny_plan(changed), overwrite=True)
     assert len(calls) == 9  # other held-out views (a dataset appeared): nothing reused
-    assert not list((out / "donut" / ".points").glob("*.tmp")) and not list(out.glob("donut/.*.tmp"))
+    assert not list((out / "donut" / ".points").glob("*.ngs-tmp")) and not list(out.glob("donut/.*.ngs-tmp"))
 
 
 def test_point_key_covers_the_held_out_view_size_of_generated_views_only(tmp_path):
