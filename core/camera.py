@@ -16,6 +16,10 @@ from pathlib import Path
 import numpy as np
 
 
+MAX_IMAGE_SIDE = 16384
+"""Largest camera width or height in pixels (as ``render --size``): a float image of 16384 x 16384 is 3 GiB."""
+
+
 class CameraValidationError(ValueError):
     """A Camera was built with an invalid pose, intrinsics or size."""
 
@@ -58,6 +62,9 @@ class Camera:
             v = getattr(self, name)
             if int(v) != v or int(v) <= 0:
                 raise CameraValidationError(f"{name} must be a positive integer, got {v}")
+            if int(v) > MAX_IMAGE_SIDE:
+                raise CameraValidationError(f"{name} {int(v):,} pixels is over the {MAX_IMAGE_SIDE:,}-pixel limit "
+                                            f"(an image that size would not fit in memory)")
             object.__setattr__(self, name, int(v))
         if self.image_path is not None:
             object.__setattr__(self, "image_path", Path(self.image_path))

@@ -5,13 +5,38 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def printable(text: object) -> str:
+    """``text`` with every non-printable character escaped (``\\x1b``, ``\\n``, ``\\u200e``, an unpaired
+    surrogate as ``\\udc80``): what a file holds or a file is named never reaches a terminal or a dialog as
+    control characters, and a message stays on one line. The one place messages are made printable."""
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in s)
+
+
 class InputFileError(Exception):
-    """A file could not be read: ``str(err)`` is ``"<path>: <problem>"``, ready for a dialog or stderr."""
+    """A file could not be read: ``str(err)`` is ``"<path>: <problem>"``, ready for a dialog or stderr
+    (non-printable characters of the path or the problem escaped, see :func:`printable`)."""
 
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        self.problem = printable(problem)
+        super().__init__(f"{printable(self.path)}: {self.problem}")
+
+
+class OutputFileError(OSError):
+    """A file could not be written (read-only folder, full disk, a name the file system refuses): ``str(err)``
+    is ``"<path>: <problem>"``. An OSError, so callers that catch write failures keep working."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = printable(problem)
+        super().__init__(f"{printable(self.path)}: {self.problem}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def os_error_problem(exc: OSError, what: str = "a file") -> str:
@@ -31,8 +56,12 @@ def os_error_problem(exc: OSError, what: str = "a file") -> str:
 class UsageError(Exception):
     """A user error not tied to reading one input file (bad option, existing output, unavailable backend).
 
-    The CLI prints ``error: <message>`` on one line and exits with status 2.
+    The CLI prints ``error: <message>`` on one line and exits with status 2 (non-printable characters of a
+    file name in the message escaped).
     """
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(printable(message))
 
 
 class ConfigError(ValueError):

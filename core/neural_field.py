@@ -143,6 +143,10 @@ class ConstantField(nn.Module):
         return self.value.to(pos_norm.dtype).expand(pos_norm.shape[0], -1)
 
 
+DECODE_CHUNK_FLOATS = 1 << 23
+"""Decoding without autograd runs the MLPs over at most this many activations at a time (32 MiB of float32)."""
+
+
 @dataclass
 class NeuralGSModel:
     """A compressed scene: positions grouped by cluster (largest cluster first) plus per-cluster MLPs.
@@ -193,7 +197,12 @@ class NeuralGSModel:
         k = self.n_clusters if n_clusters is None else max(0, min(n_clusters, self.n_clusters))
         offs = self.cluster_offsets()
         pos = self.normalise_positions(self.positions[: offs[k]])
-        outs = [self.fields[c](pos[offs[c]: offs[c + 1]]) for c in range(k)]
+        if torch.is_grad_enabled():  # training: one pass per cluster keeps the graph simple
+            outs = [self.fields[c](pos[offs[c]: offs[c + 1]]) for c in range(k)]
+        else:  # decoding: chunks of Gaussians, so activations stay within DECODE_CHUNK_FLOATS whatever the width
+            rows = max(1, DECODE_CHUNK_FLOATS // max(self.arch.hidden, self.arch.in_dim, 1))
+            outs = [self.fields[c](pos[i: min(i + rows, offs[c + 1])])
+                    for c in range(k) for i in range(offs[c], offs[c + 1], rows)]
         if not outs:
             return pos.new_zeros(0, self.arch.out_dim)
         y = torch.cat(outs, dim=0)

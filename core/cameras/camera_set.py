@@ -8,6 +8,7 @@ The loaders (``cameras_json``, ``colmap``, ``transforms``) import these; :func:`
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,10 +49,17 @@ class CameraSet:
 # -- helpers shared by the loaders ---------------------------------------------------------------
 
 
+MAX_JSON_BYTES = 256 * 2**20
+"""Largest camera JSON file read (a 100k-frame transforms.json is about 60 MB)."""
+
+
 def read_json(path: Path) -> object:
-    """Parse a JSON file, raising InputFileError for missing, empty, non-UTF-8 or invalid files."""
+    """Parse a JSON file, raising InputFileError for missing, special (FIFO, device), oversized, empty,
+    non-UTF-8, invalid or absurdly nested files."""
+    from core.io.input_file import read_input_bytes
+
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        text = read_input_bytes(path, MAX_JSON_BYTES, "a JSON file").decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputFileError(path, "not a text file (not UTF-8): expected JSON") from None
     except OSError as exc:
@@ -62,6 +70,8 @@ def read_json(path: Path) -> object:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputFileError(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise InputFileError(path, "JSON nested too deeply to be a camera file") from None
 
 
 def as_array(value: object, shape: tuple[int, ...], path: Path, what: str) -> np.ndarray:
@@ -70,6 +80,8 @@ def as_array(value: object, shape: tuple[int, ...], path: Path, what: str) -> np
         raise InputFileError(path, f"{what} is missing")
     try:
         arr = np.asarray(value, dtype=np.float64)
+    except OverflowError:
+        raise InputFileError(path, f"{what} holds a number too large for a float") from None
     except (TypeError, ValueError):
         raise InputFileError(path, f"{what} is not a {'x'.join(map(str, shape))} array of numbers") from None
     if arr.shape != shape:
@@ -83,7 +95,10 @@ def as_number(value: object, path: Path, what: str, *, positive: bool = False) -
     """``value`` as a finite float (optionally > 0), else InputFileError naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputFileError(path, f"{what} is {'missing' if value is None else 'not a number'}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:
+        raise InputFileError(path, f"{what} is too large ({len(str(value))} digits)") from None
     if not np.isfinite(v):
         raise InputFileError(path, f"{what} is not finite")
     if positive and v <= 0:
@@ -97,6 +112,29 @@ def as_size(value: object, path: Path, what: str) -> int:
     if v != int(v):
         raise InputFileError(path, f"{what} must be a whole number of pixels, got {v:g}")
     return int(v)
+
+
+def as_file_name(value: object, path: Path, what: str) -> str:
+    """A non-empty string usable as a file name or relative path (no NUL, encodable: no lone surrogates),
+    else InputFileError naming ``what``. Every image name a camera file gives passes through here."""
+    if not isinstance(value, str) or not value:
+        raise InputFileError(path, f"{what} is {'missing' if not value else 'not a string'}")
+    if "\0" in value:
+        raise InputFileError(path, f"{what} contains a NUL character")
+    try:
+        os.fsencode(value)
+    except UnicodeEncodeError:
+        raise InputFileError(path, f"{what} is not valid text (an unpaired surrogate)") from None
+    return value
+
+
+def is_file(p: Path) -> bool:
+    """Whether ``p`` is an existing regular file; False (not an exception) for a name the file system
+    refuses (too long, a NUL, not encodable): such an image is simply not found."""
+    try:
+        return p.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def checked_rotation(r: np.ndarray, path: Path, what: str, warnings: list[str]) -> np.ndarray:

@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from core.camera import Camera
-from core.cameras.camera_set import CameraSet, build_set, make_camera
+from core.cameras.camera_set import CameraSet, build_set, is_file, make_camera
 from core.errors import InputFileError
+from core.io.input_file import read_input_bytes
 
 # model_id: (name, number of params, params hold a single focal length f)
 MODELS: dict[int, tuple[str, int, bool]] = {
@@ -87,16 +88,17 @@ def find_colmap_model(folder: Path) -> Path | None:
     return None
 
 
+MAX_MODEL_BYTES = 2**31
+"""Largest COLMAP cameras/images file read (images.bin of a 10k-image model with its 2D points: ~1 GB)."""
+
+
 # -- binary ----------------------------------------------------------------------------------------
 class _Reader:
     """Bounds-checked little-endian reader over a whole file's bytes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self.data = path.read_bytes()
-        except OSError as exc:
-            raise InputFileError(path, f"cannot read file: {exc.strerror or exc}") from None
+        self.data = read_input_bytes(path, MAX_MODEL_BYTES, "a COLMAP model file")
         if not self.data:
             raise InputFileError(path, "file is empty")
         self.pos = 0
@@ -168,11 +170,9 @@ def _read_images_bin(path: Path) -> list[tuple[int, tuple, tuple, int, str]]:
 # -- text ------------------------------------------------------------------------------------------
 def _text_lines(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_input_bytes(path, MAX_MODEL_BYTES, "a COLMAP model file").decode("utf-8")
     except UnicodeDecodeError:
         raise InputFileError(path, "not a text file (not UTF-8)") from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read file: {exc.strerror or exc}") from None
     if not text.strip():
         raise InputFileError(path, "file is empty")
     return text.splitlines()
@@ -284,7 +284,7 @@ def load_colmap(model_dir: Path, require_images: bool | None) -> CameraSet:
 
     def find_image(name: str) -> Path | None:
         for c in (root / "images" / name, model_dir.parent / "images" / name, root / name):
-            if c.is_file():
+            if is_file(c):
                 return c
         return None
 

@@ -32,8 +32,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from core.camera import Camera
-from core.cameras.camera_set import (CameraSet, as_array, as_number, as_size, build_set, checked_rotation,
-                                     make_camera, read_json, rigid_world_to_camera)
+from core.cameras.camera_set import (CameraSet, as_array, as_file_name, as_number, as_size, build_set,
+                                     checked_rotation, is_file, make_camera, read_json, rigid_world_to_camera)
 from core.errors import InputFileError
 
 TRANSFORMS_NAMES = ("transforms_train.json", "transforms.json")
@@ -56,9 +56,9 @@ class _ImageFinder:
         if folder not in self._listings:
             try:
                 self._listings[folder] = set(os.listdir(folder))
-            except OSError:
+            except (OSError, ValueError):
                 self._listings[folder] = set()
-        return p.name in self._listings[folder] and p.is_file()
+        return p.name in self._listings[folder] and is_file(p)
 
     def find(self, file_path: str) -> Path | None:
         for text in dict.fromkeys((file_path, file_path.replace("\\", "/"))):
@@ -79,7 +79,7 @@ def _image_size(path: Path) -> tuple[int, int] | None:
     try:
         with Image.open(path) as im:
             return im.size
-    except (OSError, UnidentifiedImageError, ValueError):
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         return None
 
 
@@ -181,9 +181,7 @@ def load_transforms(path: Path, require_images: bool | None, *, data: object = N
     for i, frame in enumerate(frames):
         if not isinstance(frame, dict):
             raise InputFileError(path, f"frame {i}: expected a JSON object, got {type(frame).__name__}")
-        file_path = frame.get("file_path")
-        if not isinstance(file_path, str) or not file_path:
-            raise InputFileError(path, f"frame {i}: missing 'file_path'")
+        file_path = as_file_name(frame.get("file_path"), path, f"frame {i}: 'file_path'")
         what = f"frame {i} ({file_path})"
         parsed.append((i, what, file_path, _pose(frame, path, what, warnings), finder.find(file_path), frame))
 

@@ -252,15 +252,11 @@ def cmd_decompress(args) -> int:
     out = check_output_path(Path(args.output), args.force, ".ply")
     if args.clusters is not None and args.clusters < 1:
         raise UsageError("--clusters must be at least 1")
-    import torch
-
-    from core.codec.ngs import read_ngs
+    from core.codec.ngs import read_ngs_scene
     from core.io import write_ply
 
     t0 = time.perf_counter()
-    model = read_ngs(src, n_clusters=args.clusters)
-    with torch.no_grad():
-        scene = model.decode().detach()
+    model, scene = read_ngs_scene(src, n_clusters=args.clusters)
     write_ply(scene, out, overwrite=args.force)
     print(f"wrote {out}: {scene.num_gaussians:,} Gaussians from {model.n_clusters} clusters, "
           f"{out.stat().st_size:,} bytes, in {time.perf_counter() - t0:.2f} s")

@@ -21,7 +21,7 @@ import threading
 
 from core.cli import bench, compress, scene
 from core.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
-from core.errors import InputFileError, UsageError
+from core.errors import InputFileError, OutputFileError, UsageError
 
 log = logging.getLogger("core.cli")
 
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) if in_main_thread else None
     try:
         return func(args)
-    except (InputFileError, UsageError) as exc:
+    except (InputFileError, OutputFileError, UsageError) as exc:
         log.error("%s", exc)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -48,6 +48,7 @@ from core.codec.ngs_format import (
 )
 from core.io.atomic import atomic_write
 from core.neural_field import ClusterField, FieldArch, NeuralGSModel
+from core.scene import GaussianScene
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +219,25 @@ def read_ngs(path: str | os.PathLike[str], *, n_clusters: int | None = None) -> 
     _check_n_clusters(n_clusters)
     with open_file(p) as f:
         return _decode(FileSource(f, p), p, n_clusters)
+
+
+def read_ngs_scene(path: str | os.PathLike[str], *, n_clusters: int | None = None) -> tuple[NeuralGSModel, GaussianScene]:
+    """Read and decode an ``.ngs`` file: (model, scene). The one decode of a file every command and the app use.
+
+    Decodes without autograd in bounded memory (the MLPs run over chunks of Gaussians) and refuses a file whose
+    decoded attributes are not all finite (header ranges or weights that overflow float32): NgsFormatError.
+    """
+    p = Path(path)
+    model = read_ngs(p, n_clusters=n_clusters)
+    with torch.no_grad():
+        scene = model.decode()
+    for name in ("means", "quats", "log_scales", "opacity_logits", "sh_dc", "sh_rest"):
+        t = getattr(scene, name)
+        if t.numel() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).reshape(t.shape[0], -1).any(dim=1).sum())
+            raise NgsFormatError(p, f"decodes to non-finite {name} for {bad:,} Gaussians (the header's ranges or the "
+                                    "MLP weights overflow): a corrupt or hand-made file")
+    return model, scene
 
 
 def _check_n_clusters(n_clusters: int | None) -> None:

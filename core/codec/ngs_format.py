@@ -36,7 +36,7 @@ Header JSON keys (all required; unknown extra keys are ignored)::
     n_gaussians   int N, 0 <= N <= 715_827_882 (the positions section, 6 N bytes, fits a u32)
     n_clusters    int K, 0 <= K <= 65535
     sh_degree     int 0..3 (D = 10 + 3 M attributes, M = 0, 3, 8, 15)
-    arch          {"hidden": 1..4096, "layers": 2..16, "pe_freqs": 0..16}
+    arch          {"hidden": 1..1024, "layers": 2..16, "pe_freqs": 0..16}
     cluster_sizes [K] ints >= 0, non-increasing, summing to N
     pos_lo, pos_hi    [3] floats, finite, hi >= lo: the normalisation and quantisation box
     attr_lo, attr_hi  [D] floats, finite, hi >= lo: the attribute normalisation ranges
@@ -87,7 +87,7 @@ SECTION_OVERHEAD = 2 * U32.size  # length field + CRC field
 MAX_HEADER_BYTES = 16 * 2**20
 MAX_CLUSTERS = 65535
 MAX_GAUSSIANS = (2**32 - 1) // 6  # 715_827_882: the positions section length must fit a u32
-MAX_HIDDEN = 4096
+MAX_HIDDEN = 1024  # the widest MLP a real file needs: the paper's are <= 256, our budget picks <= 128
 MIN_LAYERS, MAX_LAYERS = 2, 16
 MAX_PE_FREQS = 16
 POSITION_BITS = 16

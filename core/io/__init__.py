@@ -105,6 +105,8 @@ def read_scene_with_info(path: str | os.PathLike[str]) -> tuple[GaussianScene, S
         # Safety net: every known problem is reported above; this only keeps the API promise.
         logger.exception("unexpected error reading %s", path)
         raise InputFileError(path, f"unexpected error while reading: {exc}") from exc
+    if scene.num_gaussians == 0:  # nothing to show, render or compress: refused here, at the boundary
+        raise InputFileError(path, f"holds no Gaussians (a {fmt.replace('_', ' ')} file with 0 splats)")
     info = SceneFileInfo(
         path=path,
         format=fmt,

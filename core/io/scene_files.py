@@ -37,14 +37,10 @@ def load_scene_file(path: str | os.PathLike[str]) -> LoadedScene:
     if not is_ngs_file(path):
         scene, info = read_scene_with_info(path)
         return LoadedScene(scene, info)
-    import torch
-
-    from core.codec.ngs import read_ngs
+    from core.codec.ngs import read_ngs_scene
     from core.codec.ngs_format import read_ngs_header
 
-    model = read_ngs(path)
-    with torch.no_grad():
-        scene = model.decode().detach()
+    model, scene = read_ngs_scene(path)
     version = read_ngs_header(path).get("version", "")
     info = SceneFileInfo(path=path, format="ngs", bytes=path.stat().st_size, n_gaussians=scene.num_gaussians,
                          sh_degree=scene.sh_degree, warnings=[], encoding=f"v{version}" if version else "")

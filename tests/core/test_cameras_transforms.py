@@ -222,7 +222,7 @@ def test_distortion_and_fisheye_warnings(tmp_path):
     ({"camera_angle_x": 1.0, "frames": []}, "'frames' is empty"),
     ({"camera_angle_x": 1.0, "frames": {"a": 1}}, "'frames' is not a list"),
     ({"camera_angle_x": 1.0, "frames": [7]}, "frame 0: expected a JSON object"),
-    ({"camera_angle_x": 1.0, "frames": [{"transform_matrix": np.eye(4).tolist()}]}, "frame 0: missing 'file_path'"),
+    ({"camera_angle_x": 1.0, "frames": [{"transform_matrix": np.eye(4).tolist()}]}, "frame 0: 'file_path' is missing"),
     ({"camera_angle_x": 1.0, "frames": [{"file_path": "a.png"}]}, r"frame 0 \(a.png\): missing 'transform_matrix'"),
     ({"camera_angle_x": 1.0, "frames": [frame("a.png", np.full((4, 4), np.nan))]}, "holds NaN or Inf"),
     ({"camera_angle_x": 1.0, "frames": [frame("a.png", np.eye(3))]}, r"has shape \(3, 3\)"),

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import plyfile
 import pytest
+
+from core.errors import InputFileError
 import torch
 
 from core.io import SceneFileInfo, atomic_write, read_scene, read_scene_with_info, write_ply
@@ -156,8 +158,9 @@ def test_write_accepts_grad_tensors_and_empty_scene(tmp_path):
     assert_bit_identical(scene, read_scene(tmp_path / "g.ply"))
     empty = scene.subset(torch.zeros(5, dtype=torch.bool))
     write_ply(empty, tmp_path / "e.ply", ascii=True)
-    back = read_scene(tmp_path / "e.ply")
-    assert back.num_gaussians == 0 and back.sh_degree == 2
+    assert "element vertex 0" in (tmp_path / "e.ply").read_text()
+    with pytest.raises(InputFileError, match="holds no Gaussians"):  # nothing to show: refused when read back
+        read_scene(tmp_path / "e.ply")
 
 
 def test_write_refuses_to_replace_unless_overwrite(tmp_path):
