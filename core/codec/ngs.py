@@ -221,7 +221,8 @@ def read_ngs(path: str | os.PathLike[str], *, n_clusters: int | None = None) -> 
         return _decode(FileSource(f, p), p, n_clusters)
 
 
-def read_ngs_scene(path: str | os.PathLike[str], *, n_clusters: int | None = None) -> tuple[NeuralGSModel, GaussianScene]:
+def read_ngs_scene(path: str | os.PathLike[str], *,
+                   n_clusters: int | None = None) -> tuple[NeuralGSModel, GaussianScene]:
     """Read and decode an ``.ngs`` file: (model, scene). The one decode of a file every command and the app use.
 
     Decodes without autograd in bounded memory (the MLPs run over chunks of Gaussians) and refuses a file whose

@@ -247,7 +247,8 @@ def lie_section_length(h):
 
 @pytest.mark.parametrize("lie,fragment,limit", [
     (lie_huge_n, "truncated section positions (expected 4294967300 bytes", 2**20),
-    (lie_huge_arch, f"truncated section mlp_0 (expected {2 * fmt.n_params(0, fmt.MAX_HIDDEN, 16, 16) + 8} bytes", 2**20),
+    (lie_huge_arch, f"truncated section mlp_0 (expected {2 * fmt.n_params(0, fmt.MAX_HIDDEN, 16, 16) + 8} bytes",
+     2**20),
     (lie_wider_than_any_real_file, "hidden", 2**20),
     (lie_many_k, "truncated section positions (expected 54008 bytes", 4 * 2**20),  # a 140 kB header
     (lie_k_without_sizes, "cluster_sizes has 2 entries but n_clusters is 65535", 2**20),
