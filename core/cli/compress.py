@@ -149,9 +149,10 @@ def load_camera_source(args):
 def cmd_compress(args) -> int:
     """``compress IN -o OUT.ngs [...]``: run the pipeline, write the file, print a summary."""
     out = check_output_path(Path(args.output), args.force, ".ngs")
-    from core.io import read_scene_with_info
+    from core.io.scene_files import load_scene_file
 
-    scene, info = read_scene_with_info(args.input)
+    loaded = load_scene_file(args.input)  # any readable format; a .ngs is decoded and compressed again
+    scene, info = loaded.scene, loaded.info
     config = build_config(args)
     cameras, use_images = load_camera_source(args)
 

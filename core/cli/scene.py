@@ -124,6 +124,62 @@ def cmd_demo(args) -> int:
     return 0
 
 
+CONVERT_OUTPUTS = {".ply": "graphdeco 3DGS .ply", ".spz": "Niantic SPZ", ".ngs": "NeuralGS (compresses)"}
+"""What ``convert`` writes, chosen by the output's extension."""
+
+
+def convert_format(out: Path) -> str:
+    """The output format of ``convert`` for ``out`` (".ply", ".spz" or ".ngs"); UsageError naming the supported
+    outputs otherwise (a ``.compressed.ply`` or ``.sog`` is read, not written, by this tool)."""
+    name = out.name.lower()
+    if name.endswith((".compressed.ply", ".sog", ".splat")):
+        kind = next(k for k in (".compressed.ply", ".sog", ".splat") if name.endswith(k))
+        raise UsageError(f"{out}: this tool reads {kind} files but does not write them; it writes "
+                         + ", ".join(f"{k} ({v})" for k, v in CONVERT_OUTPUTS.items()))
+    suffix = out.suffix.lower()
+    if suffix not in CONVERT_OUTPUTS:
+        raise UsageError(f"{out}: unknown output format {suffix or '(no extension)'}; convert writes "
+                         + ", ".join(f"{k} ({v})" for k, v in CONVERT_OUTPUTS.items()))
+    return suffix
+
+
+def cmd_convert(args) -> int:
+    """``convert IN -o OUT [--sh-degree N]``: any readable scene to .ply or .spz; to .ngs means compress."""
+    out = Path(args.output)
+    kind = convert_format(out)
+    if args.sh_degree is not None and not 0 <= args.sh_degree <= 3:
+        raise UsageError(f"--sh-degree must be 0, 1, 2 or 3, got {args.sh_degree}")
+    if kind == ".ngs":
+        from core.cli.compress import cmd_compress
+
+        if args.sh_degree is not None:
+            raise UsageError("--sh-degree with a .ngs output: compress keeps the scene's SH degree; convert to .ply "
+                             "with --sh-degree first")
+        log.info("a .ngs output means compressing: running compress with its defaults (see main.py compress --help)")
+        return cmd_compress(args)
+    check_output_path(out, args.force, kind)
+    from core.io.scene_files import load_scene_file
+
+    loaded = load_scene_file(args.input)
+    scene = loaded.scene
+    if args.sh_degree is not None and args.sh_degree < scene.sh_degree:
+        scene = scene.with_sh_degree(args.sh_degree)
+    t0 = time.perf_counter()
+    if kind == ".spz":
+        from core.io.spz import write_spz
+
+        n_bytes = write_spz(scene, out, version=args.spz_version, overwrite=args.force)
+    else:
+        from core.io import write_ply
+
+        write_ply(scene, out, overwrite=args.force)
+        n_bytes = out.stat().st_size
+    print(f"wrote {out}: {scene.num_gaussians:,} Gaussians, SH degree {scene.sh_degree}, {n_bytes:,} bytes "
+          f"({CONVERT_OUTPUTS[kind]}{f' v{args.spz_version}' if kind == '.spz' else ''}) from {loaded.info.format} "
+          f"{loaded.info.bytes:,} bytes, in {time.perf_counter() - t0:.2f} s")
+    return EXIT_OK
+
+
 def cmd_info(args) -> int:
     """``info FILE [--json]``: format, Gaussian count, SH degree, bounds, size and reader warnings."""
     from core.cli.compress import ngs_summary
@@ -169,6 +225,24 @@ def add_commands(sub, common) -> None:
     r.add_argument("--backend", choices=("auto", "cpu", "gsplat"), default="auto",
                    help="renderer: gsplat needs CUDA; auto uses it when it works, else cpu")
     r.set_defaults(func=cmd_render)
+
+    c = sub.add_parser("convert", parents=[common], help="convert a scene to .ply or .spz (.ngs: compress)",
+                       description="Read any supported scene (.ply, .compressed.ply, .splat, .spz, .sog, .ngs) and "
+                                   "write OUT in the format its extension names: .ply (graphdeco), .spz (Niantic, "
+                                   "version 4 by default), or .ngs (compress with the default codec settings).")
+    c.add_argument("input", help="scene file")
+    c.add_argument("-o", "--output", required=True, help="output .ply, .spz or .ngs (refused if it exists, unless "
+                                                          "--force)")
+    c.add_argument("--force", action="store_true", help="replace --output if it exists")
+    c.add_argument("--sh-degree", type=int, metavar="N", help="drop SH bands above N (0-3)")
+    c.add_argument("--spz-version", type=int, choices=(3, 4), default=4,
+                   help="SPZ version to write: 4 (default, zstd per attribute) or 3 (one gzip stream, older readers)")
+    c.set_defaults(func=cmd_convert)
+    # the compress options a .ngs output uses, at their defaults
+    c.set_defaults(preset=None, up=None, background=None, seed=None, eval_size=None, clusters=None, prune=None,
+                   lambda_freq=None, fit_iters=None, finetune_iters=None, hidden=None, pe_freqs=None, views=None,
+                   view_size=None, dataset=None, cameras=None, device=None, target_psnr=None, target_size=None,
+                   residuals=None, predictor=None, no_importance_steps=False, format_version=None, json=False)
 
     d = sub.add_parser("demo", parents=[common], help="summarise and render the bundled demo scene",
                        description="Summarise the bundled demo scene and render it to demo-render.png.")

@@ -20,10 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.camera import CameraValidationError
-from core.errors import InputFileError, os_error_problem
+from core.errors import InputFileError
 from core.io.atomic import atomic_write, atomic_write_bytes
 from core.io.compressed_ply import is_compressed_ply, read_compressed_ply
-from core.io.input_file import check_input_file
+from core.io.formats import MAGIC as FORMAT_MAGIC
+from core.io.formats import describe_unsupported
+from core.io.input_file import check_input_file, read_input_bytes
+from core.io.sog import looks_like_sog, read_sog
+from core.io.spz import looks_like_spz, read_spz
 from core.io.ply import parse_header, read_graphdeco_ply, write_ply
 from core.io.splat import read_splat
 from core.scene import GaussianScene, SceneValidationError
@@ -45,8 +49,10 @@ __all__ = [
 class SceneFileInfo:
     """What was read.
 
-    ``format`` is "ply", "compressed_ply" or "splat"; ``bytes`` the file size; ``encoding`` the PLY
-    format ("binary_little_endian", "binary_big_endian" or "ascii"), "" for .splat; ``warnings``
+    ``format`` is "ply", "compressed_ply", "splat", "spz" or "sog" ("ngs" from
+    :func:`core.io.scene_files.load_scene_file`); ``bytes`` the file size (SOG meta.json: the JSON only);
+    ``encoding`` the PLY format ("binary_little_endian", "binary_big_endian" or "ascii"), the SPZ/SOG
+    version ("spz v4", "sog v2 (bundled)"), "" for .splat; ``warnings``
     what was ignored or repaired (trailing bytes, unknown properties, type conversions, ...).
     """
 
@@ -59,11 +65,11 @@ class SceneFileInfo:
     encoding: str
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputFileError(path, os_error_problem(exc, "a scene file")) from None
+MAX_SCENE_BYTES = 2**36
+"""Largest scene file read (64 GiB: more than this machine's memory; the bound is for special files)."""
+
+KNOWN_NOT_PLY = {magic[:4] for magic, _ in FORMAT_MAGIC}
+"""First bytes that are plainly another format even when the file is named .ply."""
 
 
 def _looks_like_ply(data: bytes) -> bool:
@@ -73,18 +79,31 @@ def _looks_like_ply(data: bytes) -> bool:
 def read_scene_with_info(path: str | os.PathLike[str]) -> tuple[GaussianScene, SceneFileInfo]:
     """Read a scene file; returns the scene and a :class:`SceneFileInfo` (warnings are also logged).
 
-    Dispatch: content starting with ``ply`` is a PLY, compressed when it has a ``chunk`` element and
-    ``packed_position``; otherwise a ``.splat`` extension means antimatter15 splat. Raises
+    Dispatch, by content first: ``ply`` is a PLY (compressed when it has a ``chunk`` element and
+    ``packed_position``); the SPZ magic (or a gzip stream holding it) or a ``.spz`` name is SPZ; a zip with a
+    ``meta.json`` (or a ``meta.json`` file) or a ``.sog`` name is SOG; a ``.splat`` name is antimatter15 splat.
+    Anything else is named (:func:`core.io.formats.describe_unsupported`), never called "not a PLY file"
+    unless it is named ``.ply``. Raises
     InputFileError for any missing, unreadable, malformed or truncated file. The one function that
     opens a scene file for every command, the benchmarks and the app.
     """
     path = check_input_file(path)
     start = time.perf_counter()
-    data = _read_bytes(path)
+    data = read_input_bytes(path, MAX_SCENE_BYTES, "a scene file")
+    suffix = path.suffix.lower()
     try:
-        if not _looks_like_ply(data) and path.suffix.lower() == ".splat":
+        is_ply = _looks_like_ply(data)
+        if not is_ply and (looks_like_spz(data) or suffix == ".spz"):
+            fmt = "spz"
+            scene, encoding, warnings = read_spz(data, path)
+        elif not is_ply and (looks_like_sog(data, path) or suffix == ".sog"):
+            fmt = "sog"
+            scene, encoding, warnings = read_sog(data, path)
+        elif not is_ply and suffix == ".splat":
             fmt = "splat"
             scene, encoding, warnings = read_splat(data, path)
+        elif not is_ply and (suffix != ".ply" or data[:4] in KNOWN_NOT_PLY):
+            raise InputFileError(path, describe_unsupported(data, path))
         else:
             header = parse_header(data, path)
             if is_compressed_ply(header):

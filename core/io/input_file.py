@@ -43,7 +43,7 @@ def read_input_bytes(path: str | os.PathLike[str], limit: int, what: str = "a fi
             size = os.fstat(f.fileno()).st_size
             if size > limit:
                 raise InputFileError(path, f"{size:,} bytes is too large for {what} (limit {limit:,})")
-            data = f.read(limit + 1)
+            data = f.read(min(size, limit) + 1)  # never a buffer of the limit itself
     except OSError as exc:
         raise InputFileError(path, os_error_problem(exc, what)) from None
     if len(data) > limit:

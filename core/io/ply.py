@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from numpy.lib import recfunctions as rfn
 
+from core.io.formats import looks_like
 from core.errors import InputFileError
 from core.io.atomic import atomic_write
 from core.scene import GaussianScene
@@ -37,11 +38,6 @@ PLY_TYPES = {
 BYTE_ORDER = {"binary_little_endian": "<", "binary_big_endian": ">", "ascii": "="}
 MAX_HEADER_BYTES = 1 << 20
 _END_HEADER = re.compile(rb"(?:^|\n)end_header[ \t]*(?:\r?\n|\Z)")
-_MAGIC_HINTS = {
-    b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"PK\x03\x04": "a ZIP archive",
-    b"\x1f\x8b": "a gzip file", b"GIF8": "a GIF image", b"{": "JSON text",
-}
-
 GRAPHDECO_REQUIRED = (
     "x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
     "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3",
@@ -107,7 +103,7 @@ class PlyHeader:
 def _not_ply_problem(data: bytes) -> str:
     if not data:
         return "file is empty (0 bytes)"
-    hint = next((what for magic, what in _MAGIC_HINTS.items() if data.startswith(magic)), None)
+    hint = looks_like(data)
     if hint:
         return f"not a PLY file (it looks like {hint}): a PLY file starts with the line 'ply'"
     return f"not a PLY file: it does not start with the line 'ply' (first bytes: {data[:16]!r})"

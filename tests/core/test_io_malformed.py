@@ -106,7 +106,7 @@ def test_ascii_file_cut_short(tmp_path):
     "data, fragment",
     [
         (b"", "file is empty"),
-        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "it looks like a PNG image"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "looks like a PNG image"),
         (b"hello world, this is just some text\n" * 20, "does not start with the line 'ply'"),
         (bytes(random.Random(1).randrange(256) for _ in range(4096)), "not a PLY file"),
         (b"ply\nformat binary_little_endian 1.0\nelement vertex 3\nproperty float x\n" + bytes(500), "no 'end_header'"),
