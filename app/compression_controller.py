@@ -59,7 +59,8 @@ class CompressionController(QObject):
             return
         s = self.session
         if s.original is None:
-            self.errorRaised.emit("Nothing to compress", "Open a .ply, .compressed.ply or .splat scene first (Ctrl+O).")
+            self.errorRaised.emit("Nothing to compress",
+                                  "Open a .ply, .compressed.ply, .splat, .spz or .sog scene first (Ctrl+O).")
             return
         try:
             config = s.compression_config(values or self.panel.values())

@@ -15,7 +15,8 @@ from core.errors import InputFileError
 
 log = logging.getLogger(__name__)
 
-SCENE_FILTER = "Scenes (*.ply *.splat *.ngs);;Gaussian splats (*.ply *.splat);;NeuralGS (*.ngs);;All files (*)"
+SCENE_FILTER = ("Scenes (*.ply *.splat *.spz *.sog meta.json *.ngs);;Gaussian splats (*.ply *.splat *.spz *.sog "
+                "meta.json);;NeuralGS (*.ngs);;All files (*)")
 CAMERAS_FILTER = "Cameras (cameras.json transforms*.json *.json cameras.bin cameras.txt);;All files (*)"
 
 

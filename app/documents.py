@@ -1,6 +1,6 @@
 """What the window shows, as plain data: the original scene and the compressed one, and how to load them.
 
-- :class:`OriginalScene`: a scene file as read (``.ply``, ``.compressed.ply``, ``.splat``).
+- :class:`OriginalScene`: a scene file as read (``.ply``, ``.compressed.ply``, ``.splat``, ``.spz``, ``.sog``).
 - :class:`CompressedScene`: a NeuralGS model decoded once, with per-Gaussian cluster ids and the rows of
   the cluster table. Toggling, soloing, colouring and highlighting clusters (:func:`display_scene`)
   select and recolour rows of that one decode: no recompression, no re-decode.

@@ -46,7 +46,7 @@ class FileController(QObject):
         self.viewport, self.compression, self.clusters, self.cameras = viewport, compression, clusters, cameras
         self.actions: dict[str, QAction] = {
             "open": make_action(window, "&Open scene…", self.open_scene_dialog, "Ctrl+O",
-                                "Open a .ply, .compressed.ply, .splat or .ngs file (Ctrl+O)"),
+                                "Open a .ply, .compressed.ply, .splat, .spz, .sog or .ngs file (Ctrl+O)"),
             "open_cameras": make_action(window, "Open &dataset or cameras…", self.open_cameras_dialog,
                                         "Ctrl+Shift+O", "A dataset folder (images become the targets) or a cameras "
                                                         "file (Ctrl+Shift+O)"),

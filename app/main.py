@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="main.py", description="NeuralGS Studio, the desktop application: open a scene, compress it, compare "
                                     "original and compressed renders, inspect clusters, export. Command-line tools: "
                                     "main.py --help.")
-    p.add_argument("scene", nargs="?", help="scene to open: .ply, .compressed.ply, .splat or .ngs "
+    p.add_argument("scene", nargs="?", help="scene to open: .ply, .compressed.ply, .splat, .spz, .sog or .ngs "
                                             "(default: the bundled demo scene)")
     p.add_argument("--cameras", metavar="PATH", help="dataset folder or cameras file to open as well")
     p.add_argument("--screenshot", metavar="OUT.png",
@@ -58,7 +58,7 @@ def looks_like_gui(argv: list[str], commands: set[str]) -> bool:
         first = positional[0]
         if first in commands:
             return False
-        return Path(first).exists() or first.lower().endswith((".ply", ".splat", ".ngs"))
+        return Path(first).exists() or first.lower().endswith((".ply", ".splat", ".spz", ".sog", "meta.json", ".ngs"))
     if gui_option:
         return True
     return all(tok in ("-v", "--verbose") for tok in argv)

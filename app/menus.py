@@ -26,7 +26,7 @@ UP_AXES = {"-y (COLMAP / 3DGS captures)": (0.0, -1.0, 0.0), "+z (Blender, NeRF-s
            "+y": (0.0, 1.0, 0.0), "-z": (0.0, 0.0, -1.0)}
 
 SHORTCUTS = [
-    ("Ctrl+O", "Open a scene (.ply, .compressed.ply, .splat, .ngs)"),
+    ("Ctrl+O", "Open a scene (.ply, .compressed.ply, .splat, .spz, .sog, .ngs)"),
     ("Ctrl+Shift+O", "Open a dataset folder or a cameras file"),
     ("Ctrl+E / Ctrl+Shift+E", "Export the compressed scene as .ngs / as a decompressed .ply"),
     ("F12", "Save a screenshot of the window"),
