@@ -349,13 +349,7 @@ def _decode_v2(meta: dict, source, n: int, warnings: list[str]):
             sh_cb = _numbers(shn, "codebook", "shN", CODEBOOK_SIZE)
             names["shN"] = _files(shn, "shN", 2)
     top = _max_texels(n)
-    lo, _, _ = _decode_image(source, names["means"][0], n, top, warnings)
-    hi, _, _ = _decode_image(source, names["means"][1], n, top, warnings)
-    means = _means(lo, hi, mins, maxs, n)
-    del lo, hi
-    q, _, _ = _decode_image(source, names["quats"][0], n, top, warnings)
-    quats = _quats(q, n, warnings)
-    del q
+    means, quats = _decode_means_quats(source, names, mins, maxs, n, top, warnings)
     s, _, _ = _decode_image(source, names["scales"][0], n, top, warnings)
     log_scales = scale_cb[s[:n, :3]]
     del s
@@ -384,6 +378,17 @@ def _decode_v2(meta: dict, source, n: int, warnings: list[str]):
     return means, quats, log_scales, logit, dc, sh
 
 
+def _decode_means_quats(source, names: dict, mins, maxs, n: int, top: int, warnings: list[str]):
+    """Positions [n, 3] (the two 16-bit halves of the log-domain means) and quaternions [n, 4]: the same in
+    versions 1 and 2."""
+    lo, _, _ = _decode_image(source, names["means"][0], n, top, warnings)
+    hi, _, _ = _decode_image(source, names["means"][1], n, top, warnings)
+    means = _means(lo, hi, mins, maxs, n)
+    del lo, hi
+    q, _, _ = _decode_image(source, names["quats"][0], n, top, warnings)
+    return means, _quats(q, n, warnings)
+
+
 def _count_v1(meta: dict) -> int:
     shape = _get(_get(meta, "means", ""), "shape", "means")
     if not isinstance(shape, list) or not shape or isinstance(shape[0], bool) or not isinstance(shape[0], int) \
@@ -404,13 +409,7 @@ def _decode_v1(meta: dict, source, n: int, warnings: list[str]):
         sh_min, sh_max = _numbers(shn, "mins", "shN", None)[0], _numbers(shn, "maxs", "shN", None)[0]
         names["shN"] = _files(shn, "shN", 2)
     top = _max_texels(n)
-    lo, _, _ = _decode_image(source, names["means"][0], n, top, warnings)
-    hi, _, _ = _decode_image(source, names["means"][1], n, top, warnings)
-    means = _means(lo, hi, mins, maxs, n)
-    del lo, hi
-    q, _, _ = _decode_image(source, names["quats"][0], n, top, warnings)
-    quats = _quats(q, n, warnings)
-    del q
+    means, quats = _decode_means_quats(source, names, mins, maxs, n, top, warnings)
     s, _, _ = _decode_image(source, names["scales"][0], n, top, warnings)
     log_scales = s_min + (s_max - s_min) * (s[:n, :3] / 255.0)
     del s
