@@ -66,6 +66,21 @@ def warm_up_compression() -> None:
     opt.step()
 
 
+def record_source(result, source: dict) -> None:
+    """Record ``source`` in the result's file header (``meta["source"]``), as ``compress`` on the command line does,
+    so that the exported .ngs is recognised against the scene it is opened over; ``n_bytes`` follows the header."""
+    from core.pipeline.compress import file_meta
+
+    result.model.meta["source"] = dict(source)
+    if result.encoded is not None:  # v2: the bytes the pipeline measured, their header's record replaced
+        result.encoded.set_meta(file_meta(result.model.meta))
+        result.n_bytes = result.encoded.n_bytes
+    else:  # v1 keeps the model's meta as it is
+        from core.codec import encode_ngs
+
+        result.n_bytes = len(encode_ngs(result.model))
+
+
 class CompressionWorker(QThread):
     """One compression run. Signals: progress(ProgressBatch), succeeded(CompressedScene), failed(str), cancelled()."""
 
@@ -74,9 +89,11 @@ class CompressionWorker(QThread):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, scene, config, cameras=None, dataset_images=None, parent=None) -> None:
+    def __init__(self, scene, config, cameras=None, dataset_images=None, parent=None,
+                 source: dict | None = None) -> None:
         super().__init__(parent)
         self.scene, self.config = scene, config
+        self.source = source  # what the file records of the scene it is made from (core.pipeline.compress.source_meta)
         self.cameras, self.dataset_images = cameras, dataset_images
         self._cancel = threading.Event()
         self._running = threading.Event()
@@ -120,6 +137,8 @@ class CompressionWorker(QThread):
             result = self._drive(gen)
             if result is None:
                 return
+            if self.source is not None:
+                record_source(result, self.source)
             outcome = compressed_from_result(result)
             if self._cancel.is_set():
                 self._end_cancelled()

@@ -1,7 +1,9 @@
 """Every modal question the window asks, in one place (tests replace these functions).
 
-File dialogs, the overwrite question and error messages. Errors name the file and the problem:
-``core.errors.InputFileError`` (and its subclass ``NgsFormatError``) already read ``"<path>: <problem>"``.
+File dialogs, the overwrite question, the questions before work is thrown away (:func:`ask_discard`) and
+before a ``.ngs`` of another scene is opened (:func:`ask_foreign_ngs`), and error messages. Errors name the
+file and the problem: ``core.errors.InputFileError`` (and its subclass ``NgsFormatError``) already read
+``"<path>: <problem>"``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,38 @@ def ask_overwrite(parent: QWidget, path: Path) -> bool:
                                   QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                   QMessageBox.StandardButton.No)
     return answer == QMessageBox.StandardButton.Yes
+
+
+def ask_discard(parent: QWidget, title: str, text: str, can_export: bool = True) -> str:
+    """Before work is thrown away (an unexported result, a run in progress): "export" (Export…, then go on),
+    "discard" (go on) or "cancel" (do nothing). ``can_export`` False: no Export… button (nothing to export)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, parent=parent)
+    box.setObjectName("discardDialog")
+    export = box.addButton("Export…", QMessageBox.ButtonRole.AcceptRole) if can_export else None
+    discard = box.addButton(QMessageBox.StandardButton.Discard)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(export or cancel)
+    box.setEscapeButton(cancel)
+    box.exec()
+    clicked = box.clickedButton()
+    if export is not None and clicked is export:
+        return "export"
+    return "discard" if clicked is discard else "cancel"
+
+
+def ask_foreign_ngs(parent: QWidget, text: str) -> str:
+    """A ``.ngs`` made from another scene than the open one (``text`` names both): "own" (open it as its own
+    scene, closing the original) or "cancel"."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Compressed file of another scene", text, parent=parent)
+    box.setObjectName("foreignNgsDialog")
+    box.setInformativeText("Comparing them would measure the wrong thing. Open the compressed file as a scene of "
+                           "its own (the open original closes), or cancel?")
+    own = box.addButton("Open as its own scene", QMessageBox.ButtonRole.AcceptRole)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(cancel)
+    box.setEscapeButton(cancel)
+    box.exec()
+    return "own" if box.clickedButton() is own else "cancel"
 
 
 def show_error(parent: QWidget, title: str, message: str) -> None:

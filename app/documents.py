@@ -31,7 +31,9 @@ HIGHLIGHT_OTHERS_GREY = 0.75  # how far their colour moves towards grey
 
 @dataclass
 class OriginalScene:
-    """A scene file as read: the scene (CPU float32), its format, size in bytes and robust bounds [3] x 2."""
+    """A scene file as read: the scene (CPU float32), its format, size in bytes and robust bounds [3] x 2;
+    ``fingerprint``: :func:`core.pipeline.compress.means_fingerprint` of the scene (None: not computed), which a
+    .ngs made from it records."""
 
     path: Path
     scene: GaussianScene
@@ -39,6 +41,14 @@ class OriginalScene:
     n_bytes: int
     bounds: tuple[np.ndarray, np.ndarray]
     warnings: list[str] = field(default_factory=list)
+    fingerprint: str | None = None
+
+    def source_meta(self) -> dict:
+        """What a .ngs compressed from this scene records of it (``meta["source"]``), as the command line does."""
+        from core.pipeline.compress import means_fingerprint, source_meta
+
+        fp = self.fingerprint if self.fingerprint is not None else means_fingerprint(self.scene.means)
+        return source_meta(self.path.name, self.n_bytes, self.format, self.scene.num_gaussians, fp)
 
 
 @dataclass
@@ -59,6 +69,12 @@ class CompressedScene:
     @property
     def n_clusters(self) -> int:
         return len(self.rows)
+
+    @property
+    def meta(self) -> dict:
+        """The run's record in the file's header (``source``, ``n_original``, ``heldout``...; {} when none)."""
+        meta = getattr(self.model, "meta", None)
+        return meta if isinstance(meta, dict) else {}
 
 
 def _bounds(means: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -149,8 +165,11 @@ def load_any(path: str | Path) -> OriginalScene | CompressedScene:
     loaded = load_scene_file(p)
     if loaded.model is not None:
         return compressed_from_model(loaded.model, loaded.info.bytes, p, scene=loaded.scene)
+    from core.pipeline.compress import means_fingerprint
+
     scene, info = loaded.scene, loaded.info
-    return OriginalScene(p, scene, info.format, int(info.bytes), _bounds(scene.means), list(info.warnings))
+    return OriginalScene(p, scene, info.format, int(info.bytes), _bounds(scene.means), list(info.warnings),
+                         means_fingerprint(scene.means))
 
 
 def display_scene(cs: CompressedScene, visible: np.ndarray | None = None, color_by_cluster: bool = False,

@@ -5,12 +5,19 @@ written off the GUI thread through the window's :class:`~app.tasks.TaskRunner`; 
 make the session's transitions (``open_scene``, ``open_compressed``, ``set_cameras``, ``mark_exported``)
 and show the outcome through the other controllers. Errors become a dialog naming the file and the
 problem (``errorRaised``).
+
+Nothing is thrown away without asking (:meth:`FileController.confirm_discard`): opening a file while a run is
+in progress or a result is not exported asks Export… / Discard / Cancel (so does quitting, through the window).
+A ``.ngs`` made from another scene than the open one is not put beside it silently (:meth:`Session.source_check`).
+Exports are proposed in the last export folder (the settings' ``EXPORT_FOLDER_KEY``), never over a file the
+session shows.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QSettings, Signal
 from PySide6.QtGui import QAction
@@ -25,8 +32,11 @@ from app.menus import add_recent, make_action, recent_files
 from app.session import Session
 from app.tasks import TaskRunner
 from app.viewport import Viewport
+from widgets.units import human_bytes
 
 log = logging.getLogger(__name__)
+
+EXPORT_FOLDER_KEY = "last_export_folder"
 
 
 class FileController(QObject):
@@ -67,31 +77,95 @@ class FileController(QObject):
             self.open_path(path)
 
     def open_path(self, path: str | Path) -> None:
-        """Load a scene or .ngs file in the background; errors become a dialog naming the file."""
+        """Load a scene or .ngs file in the background; errors become a dialog naming the file. A run in
+        progress or an unexported result is not dropped without asking (:meth:`confirm_discard`)."""
+        if self.confirm_discard(f"Open {Path(path).name}?", lambda: self.open_path(path)):
+            self._start_open(path)
+
+    def _start_open(self, path: str | Path) -> None:
         self.statusMessage.emit(f"Opening {path}…", 0)
         self.tasks.submit(lambda: load_any(path), lambda doc: self._loaded(doc, Path(path)),
                           lambda exc: self.errorRaised.emit("Cannot open file", dialogs.error_message(exc, path)),
                           "open")
+
+    def confirm_discard(self, question: str, retry: Callable[[], None]) -> bool:
+        """Whether to go on with what ``question`` asks ("Open x.ply?", "Quit NeuralGS Studio?") now, after
+        asking when it would throw away a run in progress or a result not exported: Export… (exports the result,
+        then calls ``retry``; False now), Discard (cancels the run; True), Cancel (False). Nothing to lose: True
+        without a question."""
+        running = self.compression.worker is not None and not self.compression.worker.cancelling
+        unexported = self.session.has_unexported_result
+        if not running and not unexported:
+            return True
+        parts = []
+        if running:
+            parts.append("The compression that is running will be cancelled.")
+        if unexported:
+            cs = self.session.compressed
+            parts.append(f"The compressed result ({cs.n_clusters} clusters, {human_bytes(cs.n_bytes)}) has not been "
+                         "exported: export it first?")
+        answer = dialogs.ask_discard(self.window, question.rstrip("?"), f"{question}\n\n" + " ".join(parts),
+                                     unexported)
+        log.info("%s %s: %s", question, " ".join(parts), answer)
+        if answer == "cancel":
+            return False
+        if running:
+            self.compression.cancel()
+        if answer == "export" and unexported:
+            self.export_ngs_dialog(then=lambda: self._after_export(retry))
+            return False
+        return True
+
+    def _after_export(self, retry: Callable[[], None]) -> None:
+        if not self.session.has_unexported_result:
+            retry()
 
     def _loaded(self, doc: OriginalScene | CompressedScene, path: Path) -> None:
         add_recent(self.settings, path)
         self.fill_recent_menu()
         if isinstance(doc, OriginalScene):
             self.compression.cancel()
-            self.session.open_scene(doc)
-            self.compression.reset_plot()
-            self.viewport.set_scene(0, doc.scene)
-            self.clusters.show_result()  # no result: an empty table, no B side
-            self.cameras.frame(doc.bounds)
-            for w in doc.warnings:
-                self.statusMessage.emit(f"{path.name}: {w}", 10000)
-        else:
+            self._show_original(doc, path, self.session.open_scene(doc))
+            return
+        check = self.session.source_check(doc)
+        if check.verdict != "different":  # beside the open original (or alone: nothing was open)
             self.session.open_compressed(doc)
-            self.clusters.show_result()
-            if self.session.original is None:
-                self.cameras.frame(doc.bounds)
-        self.statusMessage.emit(f"Opened {path}", 5000)
+            self._opened_ngs(doc, path, None, check.message if check.verdict == "unknown" else "")
+        elif dialogs.ask_foreign_ngs(self.window, check.message) == "own":  # a scene of its own
+            self._opened_ngs(doc, path, self.session.open_compressed_alone(doc))
+        else:
+            self.statusMessage.emit(f"Not opened: {check.message}", 10000)
+            return
+        if self.session.original is None:
+            self.viewport.set_scene(0, None)
+            self.cameras.frame(doc.bounds)
+
+    def _show_original(self, doc: OriginalScene, path: Path, dropped) -> None:
+        self.compression.reset_plot()
+        self.viewport.set_scene(0, doc.scene)
+        self.clusters.show_result()  # no result: an empty table, no B side
+        self.cameras.frame(doc.bounds)
+        for w in doc.warnings:
+            self.statusMessage.emit(f"{path.name}: {w}", 10000)
+        self.statusMessage.emit(f"Opened {path}{self._dropped_text(dropped)}", 10000 if dropped else 5000)
         self.changed.emit()
+
+    def _opened_ngs(self, doc: CompressedScene, path: Path, dropped, note: str = "") -> None:
+        self.compression.show_opened(doc)
+        self.clusters.show_result()
+        extra = f" · {note}" if note else ""
+        self.statusMessage.emit(f"Opened {path}{self._dropped_text(dropped)}{extra}", 10000 if dropped or note
+                                else 5000)
+        self.changed.emit()
+
+    @staticmethod
+    def _dropped_text(dropped) -> str:
+        if dropped is None:
+            return ""
+        cams = dropped.camera_set
+        source = getattr(cams, "source", None)
+        what = f"{len(cams.cameras)} from {Path(source).name}" if source is not None else f"{len(cams.cameras)}"
+        return f" · Cameras of {dropped.scene.name} dropped ({what})"
 
     def open_cameras_dialog(self) -> None:
         path = dialogs.ask_open_cameras(self.window, str(self.session.folder()))
@@ -130,9 +204,18 @@ class FileController(QObject):
         for name in ("export_ngs", "export_ply"):
             self.actions[name].setEnabled(self.session.compressed is not None)
 
+    def export_folder(self) -> Path:
+        """Where exports are proposed: the last export's folder (kept in the settings), else the scene's."""
+        last = self.settings.value(EXPORT_FOLDER_KEY, "")
+        if last and Path(str(last)).is_dir():
+            return Path(str(last))
+        return self.session.folder()
+
     def _ask_target(self, title: str, suffix: str, file_filter: str) -> tuple[Path, bool] | None:
-        """(path, overwrite) from a save dialog, asking before replacing a file; None when cancelled."""
-        suggested = str(self.session.folder() / f"{self.session.export_stem()}{suffix}")
+        """(path, overwrite) from a save dialog, asking before replacing a file; None when cancelled. The proposal
+        is never a file the session shows (:meth:`Session.export_suggestion`)."""
+        folder = self.export_folder() if suffix != ".png" else self.session.folder()
+        suggested = str(self.session.export_suggestion(suffix, folder))
         path = dialogs.ask_save_path(self.window, title, suggested, file_filter)
         if not path:
             return None
@@ -145,13 +228,15 @@ class FileController(QObject):
             return p, True
         return p, False
 
-    def export_ngs_dialog(self) -> None:
-        self._export("Export .ngs", ".ngs", "NeuralGS (*.ngs)", export_ngs)
+    def export_ngs_dialog(self, then: Callable[[], None] | None = None) -> None:
+        """Ask where, then write the .ngs in the background; ``then()`` after it was written."""
+        self._export("Export .ngs", ".ngs", "NeuralGS (*.ngs)", export_ngs, then)
 
     def export_ply_dialog(self) -> None:
         self._export("Export decompressed .ply", ".ply", "Gaussian splats (*.ply)", export_ply)
 
-    def _export(self, title: str, suffix: str, file_filter: str, writer) -> None:
+    def _export(self, title: str, suffix: str, file_filter: str, writer,
+                then: Callable[[], None] | None = None) -> None:
         cs = self.session.compressed
         if cs is None:
             self.errorRaised.emit(title, "There is no compressed scene yet: run a compression (F5) or open a .ngs "
@@ -162,13 +247,18 @@ class FileController(QObject):
             return
         path, overwrite = target
         self.statusMessage.emit(f"Writing {path}…", 0)
-        self.tasks.submit(lambda: writer(cs, path, overwrite), lambda n: self._exported(cs, path, n),
+        self.tasks.submit(lambda: writer(cs, path, overwrite), lambda n: self._exported(cs, path, n, then),
                           lambda exc: self.errorRaised.emit(f"{title} failed", dialogs.error_message(exc, path)),
                           "export")
 
-    def _exported(self, cs: CompressedScene, path: Path, n_bytes: int) -> None:
+    def _exported(self, cs: CompressedScene, path: Path, n_bytes: int,
+                  then: Callable[[], None] | None = None) -> None:
         self.session.mark_exported(path, cs)
+        self.settings.setValue(EXPORT_FOLDER_KEY, str(path.parent))
         self.statusMessage.emit(f"Wrote {path} ({n_bytes:,} bytes)", 10000)
+        self.changed.emit()  # the title's "•" goes
+        if then is not None:
+            then()
 
     def screenshot_dialog(self) -> None:
         target = self._ask_target("Save screenshot", ".png", "PNG images (*.png)")

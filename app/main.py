@@ -106,6 +106,10 @@ def run(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "neuralgs-studio"])
     app.setApplicationName("NeuralGS Studio")
     window = MainWindow()
+    # the window hides at once when asked to quit but closes for good (``closed``) only once its threads ended:
+    # quitting on the last window's hiding would destroy a running QThread (which aborts the process)
+    app.setQuitOnLastWindowClosed(False)
+    window.closed.connect(app.quit)
     window.resize(*size)
     window.show()
     if args.cameras:
@@ -113,6 +117,9 @@ def run(argv: list[str]) -> int:
     window.files.open_path(args.scene or DEMO_SCENE)
     if shot is None:
         status = app.exec()
+        if not window.shutdown_complete:  # the loop ended some other way: stop the threads before exiting
+            window.close()
+            window.wait_closed()
         return status
     return _screenshot(app, window, shot, args.force, args.timeout)
 
@@ -163,4 +170,5 @@ def _screenshot(app, window, path: Path, force: bool, timeout_s: float) -> int:
     QTimer.singleShot(int(timeout_s * 1000), give_up)
     app.exec()
     window.close()
+    window.wait_closed()
     return status["code"]

@@ -14,13 +14,20 @@ controllers that read and change it:
 - ``cameras`` (:class:`~app.camera_controller.CameraController`): world up and training cameras.
 
 The menus are built from the controllers' actions (:func:`app.menus.build_menus`).
+
+The title names the files shown (the original, an opened ``.ngs`` beside it) and starts with "•" while a
+result is not exported (the status bar says so too). Quitting (Ctrl+Q, the window's close button) asks before
+an unexported result or a run is thrown away (:meth:`FileController.confirm_discard`), then never blocks the GUI
+for long: the run is cancelled, the render thread asked to stop (waiting ``QUIT_WAIT_MS`` at most), and if
+either is still busy the window hides at once and closes for good when both have ended (``closed``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QSplitter
 
 from app import dialogs
@@ -41,7 +48,8 @@ from widgets.units import human_bytes
 
 log = logging.getLogger(__name__)
 
-THREAD_STOP_TIMEOUT_MS = 30_000  # closing waits this long for the worker and the render thread (see closeEvent)
+QUIT_WAIT_MS = 100  # quitting blocks the GUI at most this long for the render thread; then it waits hidden
+QUIT_POLL_MS = 20  # how often a hidden, quitting window checks whether its threads have ended
 
 
 class MainWindow(QMainWindow):
@@ -51,12 +59,18 @@ class MainWindow(QMainWindow):
     """
 
     errorShown = Signal(str, str)  # title, message
+    closed = Signal()  # the window closed for good: its threads have ended (main.py quits on it)
 
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("NeuralGS Studio")
         self.settings = settings or QSettings("NeuralGS", "NeuralGS Studio")
         self.session = Session()
+        self.shutdown_complete = False  # closed for good: no thread of this window runs any more
+        self._quitting = False
+        self._quit_started = 0.0
+        self._quit_timer = QTimer(self, interval=QUIT_POLL_MS)
+        self._quit_timer.timeout.connect(self._poll_shutdown)
         self.last_error = ""
         self.modal_errors = True
         self.tasks = TaskRunner(self)
@@ -81,7 +95,8 @@ class MainWindow(QMainWindow):
 
         self.clusters = ClusterController(self.session, self.table, self.loss, self.viewport, self)
         self.cameras = CameraController(self.session, self.view, self.viewport, self)
-        self.compression = CompressionController(self.session, self.panel, self.loss, self.clusters, self)
+        self.compression = CompressionController(self.session, self.panel, self.loss, self.clusters, self,
+                                                 self.settings)
         self.files = FileController(self.session, self, self.tasks, self.settings, self.viewport, self.compression,
                                     self.clusters, self.cameras)
         for controller in (self.clusters, self.compression, self.files):
@@ -137,13 +152,57 @@ class MainWindow(QMainWindow):
             facts.append(f"B · NeuralGS: {s.n_shown():,} of {c.scene.num_gaussians:,} Gaussians shown · "
                          f"{c.n_clusters} clusters · {human_bytes(c.n_bytes)} (.ngs){ratio}")
         self.viewport.set_facts(facts)
-        src = s.source_path()
-        self.setWindowTitle(f"{src.name} — NeuralGS Studio" if src else "NeuralGS Studio")
+        self.setWindowTitle(s.title())
+        self.status_label.setText("Result not exported" if s.has_unexported_result else "")
+        self.status_label.setToolTip("The compressed result exists only in memory: File > Export .ngs (Ctrl+E) "
+                                     "keeps it" if s.has_unexported_result else "")
 
+    # -- quitting ---------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        # A QThread destroyed while it runs aborts the process, so wait for both threads: the worker
-        # stops at its next step after cancel(), the render thread after its current render; on a
-        # busy machine either can take seconds, hence the long limit.
-        self.compression.shutdown(THREAD_STOP_TIMEOUT_MS)
-        self.viewport.shutdown(THREAD_STOP_TIMEOUT_MS)
+        if self.shutdown_complete:
+            super().closeEvent(event)
+            return
+        if not self._quitting:
+            if not self.files.confirm_discard("Quit NeuralGS Studio?", self.close):
+                event.ignore()  # Cancel, or Export… first (which closes again once written)
+                return
+            self._begin_shutdown()
+        if not self._threads_ended():
+            # A QThread destroyed while it runs aborts the process: wait for both threads, but hidden, with
+            # the event loop running (a large scene's fine-tuning step or render can take seconds)
+            event.ignore()
+            self.hide()
+            return
+        self._end_shutdown()
         super().closeEvent(event)
+
+    def _begin_shutdown(self) -> None:
+        self._quitting = True
+        self._quit_started = time.monotonic()
+        self.compression.request_stop()
+        self.viewport.shutdown(QUIT_WAIT_MS)  # asks the render thread to stop; waits for it briefly
+        self._quit_timer.start()
+
+    def _threads_ended(self) -> bool:
+        worker = self.compression.worker
+        return ((worker is None or not worker.isRunning()) and not self.viewport.thread.isRunning()
+                and not self.tasks.busy_with("export"))
+
+    def _poll_shutdown(self) -> None:
+        if self._threads_ended():
+            self.close()
+
+    def _end_shutdown(self) -> None:
+        self._quit_timer.stop()
+        self.shutdown_complete = True
+        log.info("closed %.2f s after quitting", time.monotonic() - self._quit_started)
+        self.closed.emit()
+
+    def wait_closed(self, timeout_s: float = 60.0) -> bool:
+        """Process events until the window has closed for good (after ``close()`` outside an event loop, e.g.
+        once ``app.exec()`` returned); False after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while not self.shutdown_complete and self._quitting and time.monotonic() < deadline:
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+            time.sleep(0.005)
+        return self.shutdown_complete

@@ -5,8 +5,14 @@
 world up override, the compressed result, how its clusters are shown, what has been exported and
 the extra compression settings. Every change goes through a named transition
 (:meth:`Session.open_scene`, :meth:`Session.set_compressed`, :meth:`Session.open_compressed`,
-:meth:`Session.set_cameras`, :meth:`Session.mark_exported`, ...), so a rule about what a change keeps
-or drops lives in one method, unit-tested without Qt (``tests/app/test_session.py``).
+:meth:`Session.open_compressed_alone`, :meth:`Session.set_cameras`, :meth:`Session.mark_exported`, ...), so a
+rule about what a change keeps or drops lives in one method, unit-tested without Qt
+(``tests/app/test_session.py``).
+
+Rules (issue 14): a camera set belongs to the scene that was open when it was loaded (``cameras_for``; loaded
+with nothing open, it belongs to the next scene opened), and opening another scene drops it; a ``.ngs`` is
+checked against the open original before it is put beside it (:meth:`Session.source_check`); exports are
+never proposed over the files they come from (:meth:`Session.export_suggestion`).
 
 Torch and the pipeline load only inside the methods that need them (``up_axis`` with cameras,
 ``compression_config``).
@@ -27,6 +33,39 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_UP = (0.0, -1.0, 0.0)  # COLMAP / graphdeco captures
+SIZE_RATIO_LIMIT = 3.0  # bounds whose diagonals differ more than this belong to different scenes
+CENTRE_OFFSET_LIMIT = 0.5  # ... or whose centres lie further apart than this many diagonals
+
+
+def _same_path(a: str | Path | None, b: str | Path | None) -> bool:
+    return a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
+
+
+def _bounds_disagree(a, b) -> bool:
+    """Whether two robust bounds ([3] lo, [3] hi) cannot be the same scene's (pruning moves them only a little)."""
+    ca, cb = (np.asarray(a[0]) + np.asarray(a[1])) / 2, (np.asarray(b[0]) + np.asarray(b[1])) / 2
+    da, db = float(np.linalg.norm(np.asarray(a[1]) - a[0])), float(np.linalg.norm(np.asarray(b[1]) - b[0]))
+    if min(da, db) <= 0 or not np.isfinite([da, db]).all():
+        return False
+    far = float(np.linalg.norm(ca - cb)) > CENTRE_OFFSET_LIMIT * max(da, db)
+    return max(da, db) / min(da, db) > SIZE_RATIO_LIMIT or far
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """Whether a ``.ngs`` was made from the open original: ``verdict`` "same", "different" or "unknown" (the
+    file cannot tell: no fingerprint and nothing that disagrees); ``message``: one sentence naming both files."""
+
+    verdict: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class DroppedCameras:
+    """A camera set dropped because another scene was opened: the set and the scene it was loaded for."""
+
+    camera_set: object
+    scene: Path
 
 
 @dataclass(frozen=True)
@@ -45,7 +84,8 @@ class Session:
 
     ``original``: the scene file opened (the A side and what a compression compresses); ``camera_set``:
     a dataset or cameras file (core.cameras.CameraSet: training cameras, and targets when it has images);
-    ``up_override``: the View menu's world up; ``compressed``: the B side (a finished compression or an
+    ``cameras_for``: the scene file it was loaded for (None: loaded with nothing open, it goes with the next
+    scene); ``up_override``: the View menu's world up; ``compressed``: the B side (a finished compression or an
     opened ``.ngs``); ``clusters``: how its clusters are shown; ``exported_path``: the last file written
     by an export; ``result_exported``: whether the current result has been exported;
     ``config_overrides``: CompressionConfig fields set by scripts and tests, over the panel's values.
@@ -53,6 +93,7 @@ class Session:
 
     original: OriginalScene | None = None
     camera_set: object | None = None
+    cameras_for: Path | None = None
     up_override: tuple[float, float, float] | None = None
     compressed: CompressedScene | None = None
     clusters: ClusterDisplay = field(default_factory=ClusterDisplay)
@@ -61,20 +102,42 @@ class Session:
     config_overrides: dict = field(default_factory=dict)
 
     # -- transitions ----------------------------------------------------------------------------------
-    def open_scene(self, original: OriginalScene) -> None:
-        """The one transition that replaces the scene: the result of the previous one goes with it."""
+    def open_scene(self, original: OriginalScene) -> DroppedCameras | None:
+        """The transition that replaces the scene: the result of the previous one goes with it, and so do
+        cameras loaded for another scene (returned, for the window to say so; None: nothing dropped)."""
+        dropped = self._keep_cameras_of(original.path)
         self.original = original
-        # issue 14: drop a dataset that belongs to another scene (today the camera set is kept)
-        self.camera_set = self.camera_set
         self._replace_result(None)
+        return dropped
+
+    def open_compressed_alone(self, cs: CompressedScene) -> DroppedCameras | None:
+        """An opened ``.ngs`` becomes the scene of its own: the original closes (and cameras of another scene
+        with it); returns the cameras dropped, as :meth:`open_scene`."""
+        dropped = self._keep_cameras_of(cs.path)
+        self.original = None
+        self._replace_result(cs)
+        return dropped
+
+    def _keep_cameras_of(self, path: Path | None) -> DroppedCameras | None:
+        """Keep the camera set when it was loaded for ``path`` (or with nothing open); else drop it."""
+        if self.camera_set is None:
+            self.cameras_for = None
+            return None
+        if self.cameras_for is None or _same_path(self.cameras_for, path):
+            self.cameras_for = Path(path) if path is not None else None
+            return None
+        dropped = DroppedCameras(self.camera_set, self.cameras_for)
+        self.camera_set, self.cameras_for = None, None
+        log.info("cameras of %s dropped: %s was opened", dropped.scene, path)
+        return dropped
 
     def set_compressed(self, cs: CompressedScene | None) -> None:
         """A finished compression of the open scene becomes the result (not exported yet)."""
         self._replace_result(cs)
 
     def open_compressed(self, cs: CompressedScene) -> None:
-        """An opened ``.ngs`` file becomes the result; the original, if any, stays open beside it."""
-        # issue 14: a .ngs of another scene than the open original is accepted here
+        """An opened ``.ngs`` file becomes the result; the original, if any, stays open beside it (check first
+        that it was made from it: :meth:`source_check`; else :meth:`open_compressed_alone`)."""
         self._replace_result(cs)
 
     def _replace_result(self, cs: CompressedScene | None) -> None:
@@ -83,8 +146,9 @@ class Session:
         self.result_exported = False
 
     def set_cameras(self, camera_set) -> None:
-        """A dataset folder or cameras file was opened (replaces the previous one)."""
+        """A dataset folder or cameras file was opened (replaces the previous one) for the open scene."""
         self.camera_set = camera_set
+        self.cameras_for = self.source_path() if camera_set is not None else None
 
     def set_up_override(self, up) -> tuple[float, float, float]:
         """The user's world up (kept until changed, across scenes); returns it as a float triple."""
@@ -112,6 +176,40 @@ class Session:
         """A compression finished in this session and was not exported (an opened ``.ngs`` is on disk)."""
         cs = self.compressed
         return cs is not None and cs.path is None and not self.result_exported
+
+    def source_check(self, cs: CompressedScene) -> SourceCheck:
+        """Whether ``cs`` (an opened ``.ngs``) was made from the open original.
+
+        By the fingerprint of the source's means the file records (``meta["source"]["means_crc32"]``); files
+        without one by the Gaussian count before pruning (``source.n_gaussians`` or ``n_original``) and the
+        bounds; when nothing disagrees and there is no fingerprint, "unknown". No original: "same".
+        """
+        o = self.original
+        if o is None:
+            return SourceCheck("same")
+        meta = cs.meta
+        src = meta.get("source") if isinstance(meta.get("source"), dict) else {}
+        name = Path(cs.path).name if cs.path is not None else "the compressed scene"
+        made_from = str(src.get("file") or "another scene")
+        open_n = int(o.scene.num_gaussians)
+        n = src.get("n_gaussians", meta.get("n_original"))
+        n = int(n) if isinstance(n, (int, float)) else None
+        count = f" ({n:,} Gaussians)" if n is not None else ""
+        here = f"the open {o.path.name} ({open_n:,} Gaussians)"
+        fp = src.get("means_crc32")
+        if fp is not None and o.fingerprint is not None:
+            if str(fp) == str(o.fingerprint):
+                return SourceCheck("same")
+            return SourceCheck("different", f"{name} was made from {made_from}{count}, not from {here}: the "
+                                            "positions of their Gaussians differ.")
+        if n is not None and n != open_n:
+            return SourceCheck("different", f"{name} was made from {made_from}{count}, not from {here}.")
+        if _bounds_disagree(cs.bounds, o.bounds):
+            return SourceCheck("different", f"{name} (made from {made_from}) lies elsewhere than {here}: their "
+                                            "bounds disagree.")
+        agree = "; its Gaussian count and bounds agree" if n is not None else "; its bounds agree"
+        return SourceCheck("unknown", f"Cannot tell whether {name} was made from {o.path.name}: the file records "
+                                      f"no fingerprint of its source{agree}.")
 
     def up_axis(self) -> tuple[float, float, float]:
         """The world up: the user's choice, else the cameras' estimate, else +z for the demo scene, else -y."""
@@ -177,5 +275,37 @@ class Session:
         return src.parent if src is not None else Path.cwd()
 
     def export_stem(self) -> str:
-        """The suggested name of exported files (without suffix)."""
-        return Path(self.original.path).stem if self.original is not None else "scene"
+        """The suggested name of exported files (without suffix): the original's, else the opened ``.ngs``'s."""
+        src = self.source_path()
+        if src is None:
+            return "scene"
+        name = src.name
+        for suffix in (".compressed.ply", ".ply", ".splat", ".spz", ".sog", ".ngs", ".json"):
+            if name.lower().endswith(suffix) and len(name) > len(suffix):
+                return name[: -len(suffix)]
+        return src.stem
+
+    def export_suggestion(self, suffix: str, folder: str | Path | None = None) -> Path:
+        """Where to propose an export (``suffix`` ".ngs" or ".ply") in ``folder`` (default: :meth:`folder`):
+        ``<stem>.ngs`` or ``<stem>-neuralgs.ply``, never a file the session shows (the open original, the opened
+        ``.ngs``): those get ``-2``, ``-3``... A decompressed .ply proposed as the original's own path was two
+        Enters from replacing it with the lossy version."""
+        folder = Path(folder) if folder is not None else self.folder()
+        base = self.export_stem() + ("-neuralgs" if suffix.lower() == ".ply" else "")
+        sources = [p for p in (self.original.path if self.original else None,
+                               self.compressed.path if self.compressed else None) if p is not None]
+        candidate, i = folder / f"{base}{suffix}", 2
+        while any(_same_path(candidate, p) for p in sources):
+            candidate, i = folder / f"{base}-{i}{suffix}", i + 1
+        return candidate
+
+    def title(self) -> str:
+        """The window title: the files shown (the original, and an opened ``.ngs`` beside it), a "•" while a
+        result is not exported."""
+        names = []
+        if self.original is not None:
+            names.append(Path(self.original.path).name)
+        if self.compressed is not None and self.compressed.path is not None:
+            names.append(Path(self.compressed.path).name)
+        mark = "• " if self.has_unexported_result else ""
+        return f"{mark}{' vs '.join(names)} — NeuralGS Studio" if names else f"{mark}NeuralGS Studio"

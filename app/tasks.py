@@ -29,17 +29,23 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self._ids = itertools.count(1)
         self._callbacks: dict[int, tuple[Callable, Callable]] = {}
+        self._names: dict[int, str] = {}
         self._done.connect(self._finish)
 
     @property
     def busy(self) -> int:
         return len(self._callbacks)
 
+    def busy_with(self, name: str) -> int:
+        """Tasks named ``name`` not finished yet (quitting waits for "export": a file half written)."""
+        return sum(n == name for n in self._names.values())
+
     def submit(self, fn: Callable[[], object], on_done: Callable[[object], None],
                on_error: Callable[[BaseException], None], name: str = "task") -> int:
         """Start ``fn`` in a thread; returns the task id."""
         task_id = next(self._ids)
         self._callbacks[task_id] = (on_done, on_error)
+        self._names[task_id] = name
 
         def work() -> None:
             try:
@@ -57,6 +63,7 @@ class TaskRunner(QObject):
     @Slot(int, object, object)
     def _finish(self, task_id: int, result: object, exc: object) -> None:
         on_done, on_error = self._callbacks.pop(task_id)
+        self._names.pop(task_id, None)
         if exc is None:
             on_done(result)
         else:

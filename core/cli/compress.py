@@ -168,11 +168,13 @@ def cmd_compress(args) -> int:
         raise UsageError(str(exc)) from None
     finally:
         progress.close()
-    result.model.meta["source"] = {"file": Path(args.input).name, "bytes": info.bytes, "format": info.format}
+    from core.pipeline.compress import file_meta, means_fingerprint, source_meta
+
+    # the source as the app records it too: a .ngs opened over another scene is recognised by its fingerprint
+    result.model.meta["source"] = source_meta(Path(args.input).name, info.bytes, info.format, scene.num_gaussians,
+                                              means_fingerprint(scene.means))
     if result.encoded is not None:  # .ngs v2: the bytes the pipeline measured, with the source recorded
         from core.codec.ngs import write_chunks
-
-        from core.pipeline.compress import file_meta
 
         result.encoded.set_meta(file_meta(result.model.meta))
         n_bytes = write_chunks(result.encoded.chunks, out, overwrite=args.force)

@@ -1,15 +1,37 @@
 """Application tests: offscreen Qt, a small real scene (a donut subset), a tiny compression config and a
-window fixture that fails a test leaving a compression, render or task thread running."""
+window fixture that fails a test leaving a compression, render or task thread running.
+
+No test reaches the real user's settings (recent files, the last export folder, the ETA's weights): every
+QSettings of this process and of the processes the tests start (``main.py`` runs) lives in a temporary folder
+(``XDG_CONFIG_HOME`` and ``QSettings.setPath``, set here before anything creates one).
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+_SETTINGS_HOME = tempfile.mkdtemp(prefix="neuralgs-test-settings-")
+os.environ["XDG_CONFIG_HOME"] = _SETTINGS_HOME  # inherited by main.py subprocesses
+atexit.register(shutil.rmtree, _SETTINGS_HOME, True)
+
+
+def _isolate_settings() -> None:
+    from PySide6.QtCore import QSettings
+
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+            QSettings.setPath(fmt, scope, _SETTINGS_HOME)
+
+
+_isolate_settings()
 
 ROOT = Path(__file__).resolve().parents[2]
 DONUT = ROOT / "resources" / "demo" / "donut.ply"
@@ -63,21 +85,37 @@ def make_window(settings_path: Path):
 
 
 def close_window(win, wait) -> None:
-    """Close ``win`` and fail when its render or compression thread is still running after 30 s."""
-    worker = win.compression.worker
-    win.close()
+    """Close ``win`` (discarding any result or run: the test is over) and fail when it has not closed for good,
+    or its render or compression thread is still running, after 30 s."""
+    from app import dialogs
+
+    def worker_running() -> bool:  # the worker is deleted once it has ended: ask the controller
+        worker = win.compression.worker
+        return worker is not None and worker.isRunning()
+
+    ask = dialogs.ask_discard
+    dialogs.ask_discard = lambda *a, **k: "discard"
+    try:
+        win.close()
+    finally:
+        dialogs.ask_discard = ask
     deadline = time.monotonic() + 30
-    while (win.viewport.thread.isRunning() or (worker is not None and worker.isRunning())) and \
+    while (not win.shutdown_complete or win.viewport.thread.isRunning() or worker_running()) and \
             time.monotonic() < deadline:
         wait(20)
     assert not win.viewport.thread.isRunning(), "the render thread was left running"
-    assert worker is None or not worker.isRunning(), "a compression thread was left running"
+    assert not worker_running(), "a compression thread was left running"
+    assert win.shutdown_complete, "the window did not close"
 
 
 def _record_errors(monkeypatch_or_mp, errors: list) -> None:
+    """Errors into ``errors``; the questions before work is thrown away answer Discard, and a .ngs of another
+    scene is not opened (tests that ask them replace these)."""
     from app import dialogs
 
     monkeypatch_or_mp.setattr(dialogs, "show_error", lambda parent, title, message: errors.append((title, message)))
+    monkeypatch_or_mp.setattr(dialogs, "ask_discard", lambda *a, **k: "discard")
+    monkeypatch_or_mp.setattr(dialogs, "ask_foreign_ngs", lambda *a, **k: "cancel")
 
 
 @pytest.fixture

@@ -131,3 +131,24 @@ def test_cluster_bytes_are_the_files_sections(cs, tmp_path):
     assert [r["bytes"] for r in again.rows] == [sections[f"mlp_{c}"] + per_position * n
                                                 for c, n in enumerate([40, 25, 10])]
     assert [r["bytes"] for r in again.rows] == [r["bytes"] for r in cs.rows]
+
+
+def test_an_opened_scene_carries_the_fingerprint_a_ngs_records(tmp_path):
+    """Issue 14: the app and the command line record the same source for the same scene (CRC-32 of the means'
+    little-endian float32 bytes, whatever format the scene came from)."""
+    import zlib
+
+    from core.io import read_scene, write_ply
+    from core.pipeline.compress import means_fingerprint, source_meta
+    from core.paths import DEMO_SCENE
+
+    scene = read_scene(DEMO_SCENE).subset(torch.arange(0, 300))
+    write_ply(scene, tmp_path / "s.ply")
+    doc = load_any(tmp_path / "s.ply")
+    expected = f"{zlib.crc32(scene.means.numpy().astype('<f4').tobytes()):08x}"
+    assert doc.fingerprint == expected == means_fingerprint(scene.means)
+    assert doc.source_meta() == source_meta("s.ply", doc.n_bytes, "ply", 300, expected)
+    assert doc.source_meta()["means_crc32"] == expected and doc.source_meta()["n_gaussians"] == 300
+    moved = scene.subset(torch.arange(0, 300))
+    moved.means[0, 0] += 1e-3
+    assert means_fingerprint(moved.means) != expected

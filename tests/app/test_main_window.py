@@ -237,3 +237,24 @@ def test_rerun_with_new_settings_without_reloading_goes_last(compressed_window, 
     win.panel.editors["n_clusters"].setValue(2)
     run_to_end(qtbot, win)
     assert win.session.compressed.n_clusters == 2 and win.table.n_clusters == 2
+
+
+def test_the_overall_eta_adds_the_later_stages_and_learns_from_a_finished_run():
+    from app.compression_controller import OverallEta, seconds_per_unit, stage_units
+    from core.pipeline.config import config_from_preset
+
+    cfg = config_from_preset("preview", fit_iters=1000, finetune_iters=0, evaluate=False)
+    units = stage_units(cfg)
+    assert units["fit"] == 1000 and units["finetune"] == 0 and units["evaluate"] == 0 and units["search"] == 0
+    assert stage_units(cfg, n_cameras=100)["importance"] == 87 * 0.16  # lego: 87 training views at 400 px
+    learned = seconds_per_unit({"views": 2.0, "fit": 10.0, "prune search": 1.0, "evaluate": 0.0}, units)
+    assert learned["fit"] == 0.01 and "evaluate" not in learned and learned["prune"] == 1.0
+    eta = OverallEta(units, {**{s: 0.0 for s in units}, "views": 1.0 / units["views"], "fit": 0.01})
+    # 1 s of views predicted, half done after 0.5 s: the rest of the views plus 10 s of fitting
+    assert eta.update("views", 5, 10, 0.5, 0.5) == pytest.approx(0.5 + 10.0)
+    # the views took 2 s, twice the prediction: the fitting is expected to take twice as long too
+    assert eta.update("views", 10, 10, 2.0, 0.0) == pytest.approx(20.0)
+    assert eta.update("fit", 0, 1000, 0.0, None) == pytest.approx(20.0)
+    assert eta.done_actual == 2.0 and eta.done_predicted == pytest.approx(1.0)
+    # once the fitting has its own rate, its own ETA counts; no later stage has work
+    assert eta.update("fit", 500, 1000, 2.5, 2.5) == pytest.approx(2.5)

@@ -70,15 +70,42 @@ def test_open_scene_replaces_the_scene_and_drops_its_result():
     assert s.source_path() == Path("/other/b.ply") and s.folder() == Path("/other") and s.export_stem() == "b"
 
 
-def test_open_scene_keeps_the_camera_set_and_the_up_override_for_now():
-    """Today's behaviour (issue 14 will drop a dataset of another scene in Session.open_scene)."""
+def test_cameras_loaded_with_nothing_open_go_with_the_next_scene_and_the_up_override_stays():
     s = Session()
     cams = camera_set()
     s.set_cameras(cams)
     s.set_up_override([0, 1, 0])
-    s.open_scene(original())
-    assert s.camera_set is cams and s.up_override == (0.0, 1.0, 0.0)
+    assert s.open_scene(original()) is None  # nothing dropped
+    assert s.camera_set is cams and s.cameras_for == Path("/scenes/a.ply") and s.up_override == (0.0, 1.0, 0.0)
     assert s.dataset_cameras() == cams.cameras
+
+
+def test_opening_another_scene_drops_the_cameras_loaded_for_the_previous_one():
+    """Issue 14: lego's dataset outlived lego; the donut's next compression trained on lego's photos."""
+    s = Session()
+    s.open_scene(original("/scenes/lego.ply"))
+    cams = camera_set()
+    s.set_cameras(cams)
+    assert s.cameras_for == Path("/scenes/lego.ply")
+    assert s.open_scene(original("/scenes/lego.ply")) is None and s.camera_set is cams  # the same scene again
+    dropped = s.open_scene(original("/scenes/donut.ply"))
+    assert dropped is not None and dropped.camera_set is cams and dropped.scene == Path("/scenes/lego.ply")
+    assert s.camera_set is None and s.cameras_for is None and s.dataset_cameras() is None
+    assert s.training_cameras() == []
+    s.set_cameras(cams)  # loaded again, now for the donut
+    assert s.open_scene(original("/scenes/donut.ply")) is None and s.camera_set is cams
+
+
+def test_a_ngs_opened_as_its_own_scene_closes_the_original_and_its_cameras():
+    s = Session()
+    s.open_scene(original("/scenes/lego.ply"))
+    s.set_cameras(camera_set())
+    s.set_compressed(compressed(result=fresh_result()))
+    ngs = compressed(path=Path("/out/donut.ngs"))
+    dropped = s.open_compressed_alone(ngs)
+    assert dropped is not None and dropped.scene == Path("/scenes/lego.ply")
+    assert s.original is None and s.compressed is ngs and s.camera_set is None
+    assert s.source_path() == Path("/out/donut.ngs") and s.title() == "donut.ngs — NeuralGS Studio"
 
 
 def test_a_fresh_result_is_unexported_until_exported():
@@ -119,7 +146,7 @@ def test_an_opened_ngs_is_on_disk_and_keeps_the_original():
 def test_an_opened_ngs_alone_names_the_session():
     s = Session()
     s.open_compressed(compressed(path=Path("/out/x.ngs")))
-    assert s.source_path() == Path("/out/x.ngs") and s.folder() == Path("/out") and s.export_stem() == "scene"
+    assert s.source_path() == Path("/out/x.ngs") and s.folder() == Path("/out") and s.export_stem() == "x"
     s.open_compressed(compressed())  # no file behind it: nothing names the session
     assert s.source_path() is None and s.folder() == Path.cwd()
 
@@ -179,3 +206,68 @@ def test_compression_config_takes_panel_values_session_up_and_overrides():
     assert s.compression_config({"preset": "preview"}).up is None  # cameras given: no orbit up
     with pytest.raises(ValueError, match="no_such_field"):
         s.compression_config({"preset": "preview", "no_such_field": 1})
+
+
+def ngs_of(meta: dict, path: str = "/out/x.ngs", bounds=BOUNDS) -> CompressedScene:
+    cs = compressed(path=Path(path))
+    cs.model = SimpleNamespace(meta=meta)
+    cs.bounds = bounds
+    return cs
+
+
+def test_source_check_by_fingerprint_then_count_then_bounds():
+    """Issue 14: a .ngs of another scene was accepted silently over the open one."""
+    s = Session()
+    a = original("/scenes/donut.ply")
+    a.fingerprint = "0badcafe"
+    assert Session().source_check(ngs_of({})).verdict == "same"  # nothing open: nothing to compare with
+    s.open_scene(a)
+    same = ngs_of({"source": {"file": "donut.ply", "n_gaussians": 6, "means_crc32": "0badcafe"}})
+    assert s.source_check(same).verdict == "same"
+    other = ngs_of({"source": {"file": "lego.ply", "n_gaussians": 6, "means_crc32": "12345678"}}, "/out/lego.ngs")
+    check = s.source_check(other)
+    assert check.verdict == "different"
+    assert "lego.ngs" in check.message and "lego.ply" in check.message and "donut.ply" in check.message
+    # files without a fingerprint (made before it was recorded): the count before pruning, then the bounds
+    old = ngs_of({"n_original": 134_132})
+    check = s.source_check(old)
+    assert check.verdict == "different" and "134,132" in check.message and "6 Gaussians" in check.message
+    far = ngs_of({"n_original": 6}, bounds=(np.full(3, 50.0), np.full(3, 60.0)))
+    assert s.source_check(far).verdict == "different"
+    huge = ngs_of({}, bounds=(np.zeros(3), np.full(3, 10.0)))
+    assert s.source_check(huge).verdict == "different"
+    unknown = s.source_check(ngs_of({"n_original": 6}))
+    assert unknown.verdict == "unknown" and "Cannot tell" in unknown.message and "count and bounds agree" in \
+        unknown.message
+    assert s.source_check(ngs_of({})).verdict == "unknown"
+    a.fingerprint = None  # an original without a fingerprint: the count decides
+    assert s.source_check(other).verdict == "unknown"
+
+
+def test_export_suggestions_never_name_a_file_the_session_shows(tmp_path):
+    """Issue 14: "Export decompressed .ply" proposed the open original's own path."""
+    s = Session()
+    s.open_scene(original(tmp_path / "donut.ply"))
+    s.set_compressed(compressed(result=fresh_result()))
+    assert s.export_suggestion(".ply") == tmp_path / "donut-neuralgs.ply"
+    assert s.export_suggestion(".ngs", "/elsewhere") == Path("/elsewhere/donut.ngs")
+    s.open_scene(original(tmp_path / "donut-neuralgs.ply"))  # the decompressed file opened as the original
+    s.open_compressed(compressed(path=tmp_path / "donut-neuralgs.ngs"))
+    assert s.export_suggestion(".ply") == tmp_path / "donut-neuralgs-neuralgs.ply"
+    s.open_compressed_alone(compressed(path=tmp_path / "x.ngs"))
+    assert s.export_suggestion(".ngs") == tmp_path / "x-2.ngs"  # never the opened .ngs itself
+    s.open_scene(original(tmp_path / "guitar.compressed.ply"))
+    assert s.export_stem() == "guitar"
+
+
+def test_the_title_names_the_files_shown_and_marks_an_unexported_result():
+    s = Session()
+    assert s.title() == "NeuralGS Studio"
+    s.open_scene(original("/scenes/donut.ply"))
+    assert s.title() == "donut.ply — NeuralGS Studio"
+    s.set_compressed(compressed(result=fresh_result()))
+    assert s.title() == "• donut.ply — NeuralGS Studio"
+    s.mark_exported("/out/donut.ngs")
+    assert s.title() == "donut.ply — NeuralGS Studio"
+    s.open_compressed(compressed(path=Path("/out/donut.ngs")))
+    assert s.title() == "donut.ply vs donut.ngs — NeuralGS Studio"
