@@ -2,13 +2,17 @@
 
 :class:`CameraController` owns the camera list (``box``), the next / previous camera actions and the
 up-axis action group; it reads the session's cameras (a dataset or cameras file, else the last
-compression's training views) and world up, and changes only ``Session.up_override``.
+compression's training views) and world up, and changes only ``Session.up_override``. The up-axis actions
+are checkable and exclusive, and the one of the current world up is ticked (none when the up estimated
+from the cameras is none of the four axes).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+
+import numpy as np
 
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtGui import QAction, QActionGroup
@@ -37,6 +41,7 @@ class CameraController(QObject):
         self.actions["prev_camera"].setIconText("◀")  # the toolbar shows these beside the camera list
         self.actions["next_camera"].setIconText("▶")
         self.up_group = QActionGroup(window)
+        self.up_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)  # none: an estimated up
         for label, vec in UP_AXES.items():
             act = QAction(label, window, checkable=True)
             act.setData(vec)
@@ -55,15 +60,25 @@ class CameraController(QObject):
         """The user's world up: the view turns to it and frames the scene."""
         self.view.rig.set_up(self.session.set_up_override(up))
         self.view.frame_scene()
+        self.tick_up()
 
     def follow_cameras_up(self) -> None:
         """New cameras were opened: the view takes their up, unless the user chose one."""
         if self.session.up_override is None:
             self.view.rig.set_up(self.session.up_axis())
+        self.tick_up()
 
     def frame(self, bounds) -> None:
         """Frame a newly shown scene (robust bounds [3] x 2) with the session's world up."""
         self.view.set_scene_bounds(*bounds, up=self.session.up_axis())
+        self.tick_up()
+
+    def tick_up(self) -> None:
+        """Tick the up-axis action of the session's world up (within a degree), or none."""
+        up = np.asarray(self.session.up_axis(), dtype=np.float64)
+        up = up / max(float(np.linalg.norm(up)), 1e-12)
+        for act in self.up_group.actions():
+            act.setChecked(float(np.dot(up, np.asarray(act.data(), dtype=np.float64))) > math.cos(math.radians(1.0)))
 
     # -- training cameras -----------------------------------------------------------------------------
     def step(self, delta: int) -> None:
@@ -101,3 +116,4 @@ class CameraController(QObject):
         for name in ("next_camera", "prev_camera"):
             self.actions[name].setEnabled(bool(cams))
         self.box.setEnabled(bool(cams))
+        self.tick_up()

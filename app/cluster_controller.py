@@ -3,7 +3,9 @@
 :class:`ClusterController` shows the session's result in the table (:meth:`show_result`) and, whenever
 the table's state changes (a cluster toggled, soloed, selected, coloured), records it in the session
 (``Session.show_clusters``) and gives the viewport the B side to draw: rows of the one decode
-(:func:`~app.documents.display_scene`), built in the render thread, never recompressed.
+(:func:`~app.documents.display_scene`), built in the render thread, never recompressed. It also says what
+that B side is when it is not the file as decoded (:func:`display_note`), so that the view's PSNR/SSIM are
+labelled as the shown subset's, or not measured at all for false colours (issue 14).
 """
 
 from __future__ import annotations
@@ -52,5 +54,21 @@ class ClusterController(QObject):
         if cs is None:
             return
         vis, shown = self.session.display_mask(), self.session.clusters
-        self.viewport.set_scene(1, lambda: display_scene(cs, vis, shown.color_by_cluster, shown.highlight))
+        measure, note = display_note(cs.n_clusters, vis, shown.color_by_cluster, shown.highlight)
+        self.viewport.set_scene(1, lambda: display_scene(cs, vis, shown.color_by_cluster, shown.highlight),
+                                measure, note)
         self.changed.emit()
+
+
+def display_note(n_clusters: int, visible, color_by_cluster: bool, highlight: int) -> tuple[bool, str]:
+    """(measure, note) for a B side showing ``visible`` [K] bool (None: all) of ``n_clusters``, maybe in cluster
+    colours or with one cluster highlighted: measure False when its colours are not the file's; note ""
+    when it is the file as decoded, else what it shows (the overlay puts it beside the metrics)."""
+    n = n_clusters if visible is None else int(visible.sum())
+    highlighted = 0 <= highlight < n_clusters
+    parts = [f"shows {n} of {n_clusters} clusters"] if n < n_clusters else []
+    if color_by_cluster:
+        parts.append("coloured by cluster" if parts else "is coloured by cluster")
+    if highlighted:
+        parts.append(f"highlighting cluster {highlight}" if parts else f"highlights cluster {highlight}")
+    return not (color_by_cluster or highlighted), ("B " + ", ".join(parts)) if parts else ""

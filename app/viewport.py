@@ -1,9 +1,17 @@
 """Viewport: joins the CompareView (widgets) to the RenderThread (core display renderer).
 
 While the camera moves, each change asks for a reduced-resolution render (the newest wins); once it
-has been still for ``SETTLE_MS``, a full-resolution render follows, with the view's PSNR/SSIM.
-The overlay shows the file facts the window sets (``set_facts``) plus the last render's metrics,
-size and speed.
+has been still for ``SETTLE_MS``, a full-resolution render follows. A new pane shape (a mode switch, a
+resize) asks for a reduced frame at once too. The view's PSNR/SSIM arrive after the frame (the render
+thread's ``measured``) and fill in the shown result; they say what they measure: the file as decoded,
+the shown subset of its clusters, or nothing when B shows false colours (``set_scene``'s ``note``).
+The overlay shows the file facts the window sets (``set_facts``; the "A ·" ones in A's pane) plus the
+last render's metrics, size, render time and the user's wait: from the request (the camera move, the
+cluster toggle) to the frame on screen, which is what the fps counts.
+
+Keyboard focus: when the focused widget is disabled (Run, Pause or an edited knob when a run starts or
+ends), Qt hands the focus to the next widget in the chain, e.g. the cluster table, whose arrow keys then
+change its row and grey B out; the viewport gives it to the compare view instead, whose arrow keys orbit.
 """
 
 from __future__ import annotations
@@ -12,11 +20,11 @@ import itertools
 import logging
 import math
 import time
-from collections import deque
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import QApplication
 
-from app.render_thread import RenderRequest, RenderResult, RenderThread
+from app.render_thread import RenderRequest, RenderResult, RenderThread, ViewMetrics
 from core.camera import Camera
 from widgets.compare_view import CompareView
 
@@ -29,6 +37,7 @@ class Viewport(QObject):
     """Owns the render thread of one CompareView."""
 
     frameShown = Signal(bool)  # a result is on screen; True for a full-resolution one
+    metricsShown = Signal()  # PSNR (then SSIM) of the frame on screen arrived
 
     def __init__(self, view: CompareView, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -36,6 +45,7 @@ class Viewport(QObject):
         self.background = (1.0, 1.0, 1.0)
         self.thread = RenderThread(self)
         self.thread.rendered.connect(self._on_rendered)
+        self.thread.measured.connect(self._on_measured)
         self.thread.sceneFailed.connect(self._on_scene_failed)
         self._ids = itertools.count(1)
         self._last_full_id = 0
@@ -44,11 +54,13 @@ class Viewport(QObject):
         self.facts: list[str] = []
         self.last_result: RenderResult | None = None
         self.scene_errors = ["", ""]
-        self._frame_times: deque[float] = deque(maxlen=20)
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS)
         self._settle.timeout.connect(self.request_full)
         view.cameraChanged.connect(self._moved)
         view.viewportChanged.connect(self._resized)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._focus_changed)
 
     def start(self) -> None:
         self.thread.start()
@@ -77,22 +89,45 @@ class Viewport(QObject):
         self._last_full_id = next(self._ids)
         self.thread.request(RenderRequest(self._last_full_id, self.camera(), True, background=self.background))
 
-    @Slot()
-    def _moved(self) -> None:
+    def _request_fast(self) -> None:
         if any(self._has):
             self.thread.request(RenderRequest(next(self._ids), self.camera(), False, background=self.background))
+
+    @Slot()
+    def _moved(self) -> None:
+        self._request_fast()
         self._settle.start()
 
     @Slot()
     def _resized(self) -> None:
+        self._request_fast()  # the new pane shape gets a frame now, the full one when it stops changing
         self._settle.start()
 
-    def set_scene(self, side: int, scene_or_factory) -> None:
+    @Slot(object, object)
+    def _focus_changed(self, old, new) -> None:
+        """The focused widget was disabled and Qt moved the focus on: the compare view takes it (module docstring)."""
+        try:
+            moved_on = old is not None and not old.isEnabled() and old.window() is self.view.window()
+        except RuntimeError:  # a widget being deleted
+            return
+        if moved_on and new is not self.view:
+            QTimer.singleShot(0, self, self._refocus)
+
+    def _refocus(self) -> None:
+        try:
+            if self.view.isVisible() and self.view.isEnabled():
+                self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+        except RuntimeError:  # the window is gone
+            pass
+
+    def set_scene(self, side: int, scene_or_factory, measure: bool = True, note: str = "") -> None:
         """Draw this scene (or the scene a zero-argument function returns, built off the GUI thread) on
-        side 0 (A, original) or 1 (B, compressed); None clears the side."""
+        side 0 (A, original) or 1 (B, compressed); None clears the side. ``measure`` False: no PSNR/SSIM
+        with this side (false colours); ``note``: what it shows when it is not the file as decoded (the
+        overlay names it beside the metrics, e.g. "B shows 2 of 3 clusters")."""
         self._has[side] = scene_or_factory is not None
         self.scene_errors[side] = ""
-        self.thread.set_scene(side, scene_or_factory)
+        self.thread.set_scene(side, scene_or_factory, measure, note)
         if not self._has[side]:
             images = [self.view.image(0), self.view.image(1)]
             images[side] = None
@@ -114,9 +149,18 @@ class Viewport(QObject):
         self.view.set_images(a if self._has[0] else None, b if self._has[1] else None)
         if res.error:
             self.view.set_messages(res.error, res.error)
-        self._frame_times.append(time.monotonic())
+        res.waited = time.perf_counter() - res.since if res.since else res.seconds
         self._update_overlay()
         self.frameShown.emit(res.full)
+
+    @Slot(object)
+    def _on_measured(self, m: ViewMetrics) -> None:
+        res = self.last_result
+        if res is None or res.request_id != m.request_id:
+            return  # the metrics of a frame no longer on screen
+        res.psnr, res.ssim = m.psnr, m.ssim
+        self._update_overlay()
+        self.metricsShown.emit()
 
     @Slot(int, str)
     def _on_scene_failed(self, side: int, message: str) -> None:
@@ -127,25 +171,35 @@ class Viewport(QObject):
         self._has[side] = False
 
     def render_lines(self) -> list[str]:
-        """Overlay lines about the last render: metrics of this view, size, time, backend."""
+        """Overlay lines about the last render: metrics of this view (and what they measure), size, times."""
         res = self.last_result
         if res is None:
             return []
         lines = []
         if res.error:
             lines.append(res.error)
-        if res.psnr is not None:
-            psnr = "∞" if math.isinf(res.psnr) else f"{res.psnr:.2f}"
-            lines.append(f"This view: PSNR {psnr} dB · SSIM {res.ssim:.4f} (B against A)")
-        elif res.images[0] is not None and res.images[1] is not None:
-            lines.append("This view: PSNR/SSIM once the camera stops")
+        if res.images[0] is not None and res.images[1] is not None:
+            if not res.full:
+                lines.append("This view: PSNR/SSIM once the camera stops")
+            elif not res.measure:
+                lines.append(f"This view: no PSNR/SSIM ({res.note}: not the file's colours)" if res.note
+                             else "This view: no PSNR/SSIM")
+            else:
+                psnr = "…" if res.psnr is None else "∞" if math.isinf(res.psnr) else f"{res.psnr:.2f}"
+                ssim = "…" if res.ssim is None else f"{res.ssim:.4f}"
+                head = f"This view ({res.note})" if res.note else "This view"
+                lines.append(f"{head}: PSNR {psnr} dB · SSIM {ssim} (B against A)")
         img = next((i for i in res.images if i is not None), None)
         if img is not None:
-            fps = 1.0 / res.seconds if res.seconds > 0 else float("inf")
+            waited = res.waited if res.waited is not None else res.seconds
+            fps = 1.0 / waited if waited > 0 else float("inf")
             quality = "full" if res.full else "moving: reduced"
-            lines.append(f"{img.shape[1]}×{img.shape[0]} per image ({quality}) · {1000 * res.seconds:.0f} ms · "
-                         f"{fps:.1f} fps · {res.backend} renderer")
+            lines.append(f"{img.shape[1]}×{img.shape[0]} per image ({quality}) · on screen {1000 * waited:.0f} ms "
+                         f"after the request ({fps:.1f} fps) · render {1000 * res.seconds:.0f} ms · "
+                         f"{res.backend} renderer")
         return lines
 
     def _update_overlay(self) -> None:
-        self.view.set_overlay([*self.facts, *self.render_lines()])
+        a_facts = [f for f in self.facts if f.startswith("A ·")]
+        rest = [f for f in self.facts if not f.startswith("A ·")]
+        self.view.set_overlay([*rest, *self.render_lines()], a_lines=a_facts)

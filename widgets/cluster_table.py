@@ -4,7 +4,8 @@ Rows come as plain dicts (``set_clusters``): ``count`` (Gaussians), ``importance
 importance in [0, 1], or None when unknown, e.g. for an opened file), ``loss`` (final fitting loss or
 None) and ``bytes`` (the cluster's bytes in the file). The table never touches a scene: it emits
 ``displayChanged`` whenever what should be drawn changes and ``clusterSelected(int)`` (-1: none) when
-the selection changes; ``display_state()`` says what to draw.
+the selection changes; ``display_state()`` says what to draw. Each number column has one format
+(:func:`~widgets.units.number_column`, :func:`~widgets.units.bytes_column`): same decimals, same unit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHBoxLayout, QHeade
                                QSlider, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from widgets.palette import cluster_color_255
-from widgets.units import human_bytes
+from widgets.units import bytes_column, human_bytes, number_column
 
 # Short headers so that the table fits the dock's default width; the tooltips say what each column is.
 COLUMNS = ("Cluster", "Gaussians", "Share", "Loss", "Size")
@@ -116,16 +117,17 @@ class ClusterTable(QWidget):
         self._filling = True
         self.table.clearSelection()
         self.table.setRowCount(len(rows))
+        losses = number_column([r.get("loss") for r in rows])  # one format per column
+        sizes = bytes_column([int(r["bytes"]) for r in rows])
         for i, r in enumerate(rows):
             name = QTableWidgetItem(swatch(i), f"{i}")  # the show/hide checkbox, the swatch and the index
             name.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
             name.setCheckState(Qt.CheckState.Checked)
             imp = r.get("importance")
-            loss = r.get("loss")
-            size = _num(human_bytes(r["bytes"]))
+            size = _num(sizes[i])
             size.setToolTip(f"{int(r['bytes']):,} bytes")
             cells = [name, _num(f"{int(r['count']):,}"), _num("—" if imp is None else f"{100 * imp:.1f} %"),
-                     _num("—" if loss is None else f"{loss:.3g}"), size]
+                     _num(losses[i]), size]
             for j, item in enumerate(cells):
                 if j:
                     item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)

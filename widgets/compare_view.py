@@ -6,6 +6,9 @@ it listens to ``cameraChanged`` / ``viewportChanged`` and sends new images with 
 
 Modes: ``"side"`` (A | B, each in half the width), ``"split"`` (one image, A left of a draggable
 divider, B right of it), ``"flip"`` (A or B, the B key swaps), ``"diff"`` (heat map of |A - B|).
+An image whose shape is not the pane's (the last frame of another mode, until the new one comes) is
+drawn at its own shape, centred, never stretched. The overlay (``set_overlay``) is wrapped to its pane;
+in side by side, A's lines sit in A's pane and the others in B's (all in A's while B shows no image).
 Navigation: left drag orbits (looks around in fly mode), right / middle / Shift+left drag pans,
 the wheel zooms, W/A/S/D/Q/E fly, arrow keys orbit, +/- zoom; F frames the scene.
 """
@@ -49,7 +52,9 @@ class CompareView(QWidget):
         self.fly_mode = False
         self.titles = ("A · Original", "B · NeuralGS")
         self.messages = ("No scene loaded", "No compressed scene yet: press Run (F5) or open a .ngs file")
-        self.overlay: list[str] = []
+        self.overlay: list[str] = []  # every overlay line, A's first
+        self._overlay_a: list[str] = []
+        self._overlay_rest: list[str] = []
         self._np = [None, None]
         self._qimg: list[QImage | None] = [None, None]
         self._diff: QImage | None = None
@@ -165,9 +170,11 @@ class CompareView(QWidget):
         self.messages = (a, b)
         self.update()
 
-    def set_overlay(self, lines: list[str]) -> None:
-        """Text lines drawn in the bottom-left corner (metrics, counts, sizes, fps)."""
-        self.overlay = list(lines)
+    def set_overlay(self, lines: list[str], a_lines: list[str] | tuple = ()) -> None:
+        """Text lines drawn in the bottom-left corner (metrics, counts, sizes, fps). ``a_lines``: lines about A
+        alone, drawn in A's pane in side by side mode (above the others in the other modes)."""
+        self._overlay_a, self._overlay_rest = list(a_lines), list(lines)
+        self.overlay = [*self._overlay_a, *self._overlay_rest]
         self.update()
 
     def set_titles(self, a: str, b: str) -> None:
@@ -212,10 +219,22 @@ class CompareView(QWidget):
         self._draw_overlay(p)
         p.end()
 
+    @staticmethod
+    def _fit(rect: QRect, img: QImage) -> QRectF:
+        """Where ``img`` goes in ``rect``: all of it when the shapes agree (within a pixel of rounding), else
+        the largest rectangle of the image's shape, centred (a frame of another pane shape is not stretched)."""
+        r = QRectF(rect)
+        iw, ih = img.width(), img.height()
+        if iw <= 0 or ih <= 0 or abs(iw * r.height() - ih * r.width()) <= max(r.width(), r.height()):
+            return r
+        scale = min(r.width() / iw, r.height() / ih)
+        w, h = iw * scale, ih * scale
+        return QRectF(r.left() + (r.width() - w) / 2, r.top() + (r.height() - h) / 2, w, h)
+
     def _draw_pane(self, p: QPainter, rect: QRect, which: int, title_at_right: bool = False) -> None:
         img = self._qimg[which]
         if img is not None:
-            p.drawImage(QRectF(rect), img)
+            p.drawImage(self._fit(rect, img), img)
         else:
             p.setPen(QColor(170, 170, 180))
             p.drawText(rect.adjusted(20, 20, -20, -20), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
@@ -241,7 +260,7 @@ class CompareView(QWidget):
             p.setPen(QColor(170, 170, 180))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "The difference needs both renders")
             return
-        p.drawImage(QRectF(self.rect()), img)
+        p.drawImage(self._fit(self.rect(), img), img)
         self._draw_label(p, self.rect(), "|A − B| heat map")
         # colour bar, top right: 0 .. HEAT_FULL_SCALE
         bar = heat_colors(np.linspace(0.0, 1.0, 128))[None].repeat(10, axis=0)
@@ -252,16 +271,46 @@ class CompareView(QWidget):
         p.drawText(QRect(x0 + 98, y0 + 12, 60, 16), Qt.AlignmentFlag.AlignCenter, f"≥{HEAT_FULL_SCALE:g}")
 
     def _draw_overlay(self, p: QPainter) -> None:
-        if not self.overlay:
+        w, h = self.width(), self.height()
+        if self.mode == "side" and self._qimg[1] is None:  # nothing in B's pane: every line under A
+            self._draw_box(p, self.overlay, QRect(0, 0, w // 2, h))
+        elif self.mode == "side":
+            self._draw_box(p, self._overlay_a, QRect(0, 0, w // 2, h))
+            self._draw_box(p, self._overlay_rest, QRect(w // 2, 0, w - w // 2, h))
+        else:
+            self._draw_box(p, self.overlay, self.rect())
+
+    @staticmethod
+    def _wrap(fm, line: str, width: int) -> list[str]:
+        """``line`` broken at spaces into rows at most ``width`` pixels wide (a longer word stays whole)."""
+        rows, row = [], ""
+        for word in line.split(" "):
+            candidate = f"{row} {word}" if row else word
+            if row and fm.horizontalAdvance(candidate) > width:
+                rows.append(row)
+                row = word
+            else:
+                row = candidate
+        rows.append(row)
+        return rows
+
+    def _draw_box(self, p: QPainter, lines: list[str], pane: QRect) -> None:
+        """``lines`` in a translucent box at the bottom left of ``pane``, wrapped to stay inside it."""
+        if not lines:
             return
         fm = p.fontMetrics()
         lh = fm.height()
-        tw = max(fm.horizontalAdvance(line) for line in self.overlay) + 16
-        box = QRect(8, self.height() - lh * len(self.overlay) - 16, tw, lh * len(self.overlay) + 8)
+        inner = max(40, pane.width() - 32)
+        rows = [r for line in lines for r in self._wrap(fm, line, inner)]
+        tw = min(pane.width() - 16, max(fm.horizontalAdvance(r) for r in rows) + 16)
+        box = QRect(pane.left() + 8, pane.bottom() + 1 - lh * len(rows) - 16, tw, lh * len(rows) + 8)
+        p.save()
+        p.setClipRect(pane)
         p.fillRect(box, QColor(0, 0, 0, 160))
         p.setPen(QColor(235, 235, 235))
-        for i, line in enumerate(self.overlay):
-            p.drawText(box.left() + 8, box.top() + 4 + fm.ascent() + i * lh, line)
+        for i, row in enumerate(rows):
+            p.drawText(box.left() + 8, box.top() + 4 + fm.ascent() + i * lh, row)
+        p.restore()
 
     # -- input ---------------------------------------------------------------------------------
     def _near_divider(self, x: float) -> bool:

@@ -5,14 +5,15 @@ the bottom one the fine-tuning loss (Eq. 5-7): each logged value as a faint line
 to view) and its moving mean over the last ``SMOOTH_POINTS`` values as a bold one. Points are appended
 with ``add_fit`` / ``add_finetune`` from progress records; only the curves that changed are redrawn,
 at most every ``REDRAW_MS``, so a fast worker cannot flood the GUI thread. The y axes are
-:class:`~widgets.loss_axis.LossAxis` (plain numbers, readable log ticks). Clicking a legend entry or a
-curve emits ``clusterSelected``.
+:class:`~widgets.loss_axis.LossAxis` (plain numbers, readable log ticks). Clicking a curve or a legend
+entry (its colour sample or its text) emits ``clusterSelected``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6 import QtCore
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
@@ -23,6 +24,20 @@ REDRAW_MS = 250  # a redraw repaints the plot (10-30 ms of GUI-thread CPU on a b
 NEW_CURVES_PER_PASS = 2  # a new curve and its legend entry cost ~5 ms: K of them at once blocked the GUI thread
 SMOOTH_POINTS = 10
 LOG_FLOOR = 1e-12  # what a non-positive loss is drawn as on a log axis
+
+
+class SelectingLegend(pg.LegendItem):
+    """A legend whose entries are clicked as a whole: a click on an entry's text, not only on its colour
+    sample, emits ``sigSampleClicked(item)`` (pyqtgraph's labels take no clicks: the click reaches the legend)."""
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph override
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            for sample, label in self.items:
+                if label.mapRectToParent(label.boundingRect()).contains(ev.pos()):
+                    ev.accept()
+                    self.sigSampleClicked.emit(sample.item)
+                    return
+        ev.ignore()
 
 
 def moving_mean(ys: np.ndarray, n: int = SMOOTH_POINTS) -> np.ndarray:
@@ -63,7 +78,9 @@ class LossPlot(QWidget):
             plot.setLabel("left", ylabel)
             plot.getAxis("bottom").enableAutoSIPrefix(False)
         legend_style = dict(offset=(-5, 5), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 70))
-        self.legend = self.fit_plot.addLegend(colCount=3, **legend_style)  # mostly see-through: curves under it show
+        self.legend = SelectingLegend(colCount=3, **legend_style)  # mostly see-through: curves under it show
+        self.legend.setParentItem(self.fit_plot.vb)
+        self.fit_plot.legend = self.legend  # as addLegend would: the plot adds its named curves to it
         self.legend.sigSampleClicked.connect(self._legend_clicked)
         self.tune_legend = self.tune_plot.addLegend(colCount=2, **legend_style)
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
@@ -156,7 +173,7 @@ class LossPlot(QWidget):
                 max_new_curves = None if max_new_curves is None else max_new_curves - 1
                 curve = self.fit_plot.plot([], [], pen=self._pen(c), name=f"cluster {c}")
                 curve.curve.setClickable(True, width=6)
-                curve.sigClicked.connect(lambda _item, c=c: self.select_cluster(c, emit=True))
+                curve.sigClicked.connect(self._curve_clicked)  # (item, MouseClickEvent)
                 self.curves[c] = curve
             curve.setData(np.asarray(xs, dtype=np.float64), self._positive(ys), antialias=aa)
             self._dirty_fit.discard(c)
@@ -192,6 +209,13 @@ class LossPlot(QWidget):
         self._dirty_fit.update(self.fit_data)
         self._dirty_tune = True
         self.redraw()
+
+    def _curve_clicked(self, item, *_event) -> None:
+        """A curve was clicked: ``item`` is its PlotCurveItem (pyqtgraph forwards that one's signal), then the event."""
+        for c, curve in self.curves.items():
+            if item is curve or item is curve.curve:
+                self.select_cluster(c, emit=True)
+                return
 
     def _legend_clicked(self, item) -> None:
         item.setVisible(True)  # pyqtgraph's legend hides the curve on click; here a click selects instead

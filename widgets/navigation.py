@@ -13,9 +13,12 @@ without a jump: the orbit then turns around the camera's own up axis (``up``), s
 ``frame`` (or ``set_up``) goes back to the world up (``world_up``). Captured cameras are rarely level,
 and dropping the roll at the first mouse move tilted the whole image at once.
 
-``frame`` remembers its box: while only orbits follow (they keep the bounding sphere in view),
-``reframe`` fits the same box to a new viewport aspect, e.g. when the compare view switches from two
-half-width panes to one full-width view.
+``frame`` fits the box in the view's width and height for its aspect: the box, padded by ``FRAME_PAD`` of
+its size on every side (robust bounds leave out the outermost 2 % of the centres: a standing person's
+head), must project inside the image, ``FRAME_MARGIN`` of it clear of each edge, seen from the current
+angles. (The earlier fit of the box's bounding sphere left a tall subject's head at the image's top
+edge, or past it.) ``frame`` remembers its box: while only orbits follow, ``reframe`` fits the same box to
+a new viewport aspect, e.g. when the compare view switches from two half-width panes to one full-width view.
 """
 
 from __future__ import annotations
@@ -28,6 +31,25 @@ import numpy as np
 from core.cameras.orbit import orbit_basis, orbit_direction, orbit_world_to_camera
 
 MIN_ELEVATION, MAX_ELEVATION = -89.0, 89.0
+FRAME_PAD = 0.05  # of the box's size, added on each side before fitting it
+FRAME_MARGIN = 0.04  # of the image's half width / height left clear at each edge
+
+
+def fit_distance(lo, hi, world_to_camera_rotation: np.ndarray, half_x: float, half_y: float,
+                 pad: float = FRAME_PAD, margin: float = FRAME_MARGIN) -> float:
+    """Distance from the centre of the box [lo, hi] at which a camera with this rotation ([3, 3] world to
+    camera rows, OpenCV axes) looking at the centre sees the whole box, padded by ``pad`` of its size on each
+    side, within its half angles (radians) less ``margin``: every corner inside the image, in width and height."""
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    centre, half = 0.5 * (lo + hi), 0.5 * (hi - lo) * (1.0 + 2.0 * pad)
+    corners = centre + half * np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    q = (corners - centre) @ np.asarray(world_to_camera_rotation, dtype=np.float64).T  # camera axes, at the centre
+    tx, ty = math.tan(half_x) * (1.0 - margin), math.tan(half_y) * (1.0 - margin)
+    # a corner at q is seen from distance d at (q.x, q.y, q.z + d): inside when |q.x| <= tx (q.z + d), same for y
+    need = np.maximum(np.abs(q[:, 0]) / tx, np.abs(q[:, 1]) / ty) - q[:, 2]
+    size = float(np.linalg.norm(hi - lo))
+    floor = max(1e-6, float(np.max(-q[:, 2])) + 1e-3 * size)  # every corner in front of the camera
+    return max(float(need.max()), floor)
 
 
 def _unit(v) -> np.ndarray:
@@ -108,7 +130,7 @@ class CameraRig:
         self.target = eye - self.distance * self._direction()
 
     def orbit(self, d_azimuth_deg: float, d_elevation_deg: float) -> None:
-        """Turn around the target (a framed box stays framed: its bounding sphere stays in view)."""
+        """Turn around the target (a framed box keeps its centre and distance; F fits it again)."""
         self._release_pose()
         self.azimuth_deg = (self.azimuth_deg + d_azimuth_deg) % 360.0
         self.elevation_deg = float(np.clip(self.elevation_deg + d_elevation_deg, MIN_ELEVATION, MAX_ELEVATION))
@@ -147,18 +169,19 @@ class CameraRig:
         self.target = self.target + step
 
     def frame(self, lo, hi, aspect: float = 4.0 / 3.0) -> None:
-        """Look at the box [lo, hi] (world, [3] each) from a distance at which it fills a view of this
-        width / height, orbiting around the world up again (angles unchanged)."""
+        """Look at the box [lo, hi] (world, [3] each) from the distance at which it fits a view of this
+        width / height in both directions (:func:`fit_distance`), orbiting around the world up again (angles
+        unchanged)."""
         lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
         self.pose_override = None
         if not np.allclose(self.up, self.world_up):
             self._set_orbit_up(self.world_up)
         self.framed_box = (lo.copy(), hi.copy())
         self.target = 0.5 * (lo + hi)
-        radius = max(0.5 * float(np.linalg.norm(hi - lo)), 1e-6)
         half_y = 0.5 * math.radians(self.fov_y_deg)
         half_x = math.atan(math.tan(half_y) * max(aspect, 1e-3))
-        self.distance = radius / math.sin(min(half_x, half_y))
+        rotation = self.world_to_camera()[:3, :3]  # depends on the angles only, not on the distance
+        self.distance = fit_distance(lo, hi, rotation, half_x, half_y)
 
     def reframe(self, aspect: float) -> bool:
         """Fit the last framed box to a view of this width / height, when nothing but orbits moved the camera

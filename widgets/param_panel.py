@@ -4,18 +4,25 @@ Plain data in and out: ``set_presets({name: {field: value}})`` fills the preset 
 ``values()`` returns ``{"preset": name, field: value, ...}`` with the CompressionConfig field names
 (n_clusters, prune_ratio, lambda_freq, fit_iters, finetune_iters, hidden, device). The panel never
 runs anything: it emits ``runRequested(dict)``, ``pauseToggled(bool)`` and ``cancelRequested``.
+
+Run (F5), Pause / Resume (F6) and Cancel (Shift+F5) own their shortcuts; a button's ``setText`` replaces
+its shortcut with the text's mnemonic (none), so the pause button's text changes go through
+:meth:`ParameterPanel._set_pause_text`, which gives F6 back. The three buttons take focus from Tab only:
+clicking one leaves the keyboard focus where it was (the compare view, whose arrow keys orbit), and none of
+them hands it on to the next widget when a run starts or ends and disables it.
 """
 
 from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 CUSTOM = "custom"
+PAUSE_KEY = "F6"
 STAGES = ("views", "importance", "prune", "cluster", "fit", "finetune", "evaluate")
 STAGE_NAMES = {"views": "Views and targets", "importance": "Importance (Eq. 2-3)", "prune": "Pruning",
                "cluster": "k-means clustering", "fit": "Fitting MLPs (Eq. 4)", "finetune": "Fine-tuning (Eq. 5-7)",
@@ -81,7 +88,7 @@ class ParameterPanel(QWidget):
         self.run_button = QPushButton("Run", toolTip="Compress the open scene with these settings (F5)")
         self.run_button.setShortcut(QKeySequence("F5"))
         self.pause_button = QPushButton("Pause", checkable=True, toolTip="Pause / resume the compression (F6)")
-        self.pause_button.setShortcut(QKeySequence("F6"))
+        self.pause_button.setShortcut(QKeySequence(PAUSE_KEY))
         self.cancel_button = QPushButton("Cancel", toolTip="Stop the compression; nothing is kept or written "
                                                            "(Shift+F5)")
         self.cancel_button.setShortcut(QKeySequence("Shift+F5"))
@@ -90,6 +97,7 @@ class ParameterPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancelRequested)
         buttons = QHBoxLayout()
         for b in (self.run_button, self.pause_button, self.cancel_button):
+            b.setFocusPolicy(Qt.FocusPolicy.TabFocus)
             buttons.addWidget(b)
 
         self.stage_label = QLabel("Idle", toolTip="Current stage of the compression")
@@ -166,8 +174,13 @@ class ParameterPanel(QWidget):
     def _run_clicked(self) -> None:
         self.runRequested.emit(self.values())
 
+    def _set_pause_text(self, text: str) -> None:
+        """The pause button's text, keeping its shortcut (QAbstractButton.setText resets it to the mnemonic)."""
+        self.pause_button.setText(text)
+        self.pause_button.setShortcut(QKeySequence(PAUSE_KEY))
+
     def _pause_toggled(self, paused: bool) -> None:
-        self.pause_button.setText("Resume" if paused else "Pause")
+        self._set_pause_text("Resume" if paused else "Pause")
         self.pauseToggled.emit(paused)
 
     def set_running(self, running: bool) -> None:
@@ -180,7 +193,7 @@ class ParameterPanel(QWidget):
         if not running:
             self.pause_button.blockSignals(True)
             self.pause_button.setChecked(False)
-            self.pause_button.setText("Pause")
+            self._set_pause_text("Pause")
             self.pause_button.blockSignals(False)
 
     def show_progress(self, stage: str, step: int, total: int, message: str = "", elapsed_s: float = 0.0,

@@ -28,7 +28,8 @@ def cell(t, r, c):
 
 def test_rows_show_count_share_loss_size_and_a_swatch(table):
     assert table.n_clusters == 3 and table.table.columnCount() == len(COLUMNS)
-    assert [cell(table, 0, j) for j in range(5)] == ["0", "500", "50.0 %", "0.01", "5.86 KiB"]
+    assert [cell(table, 0, j) for j in range(5)] == ["0", "500", "50.0 %", "0.0100", "5.9 KiB"]
+    assert [cell(table, 1, j) for j in (3, 4)] == ["0.0200", "4.7 KiB"]  # one format per column
     assert table.table.item(0, 4).toolTip() == "6,000 bytes"  # the exact count on hover
     assert cell(table, 2, 2) == "—" and cell(table, 2, 3) == "—"  # unknown importance / loss (an opened file)
     assert not table.table.item(1, 0).icon().isNull()
@@ -139,3 +140,18 @@ def test_human_bytes():
 
     assert [human_bytes(n) for n in (0, 950, 1024, 28_800, 2_560_000, 3 * 2**30)] == \
         ["0 B", "950 B", "1 KiB", "28.1 KiB", "2.44 MiB", "3 GiB"]
+
+
+def test_each_number_column_has_one_format(table):
+    """Issue 14: "0.04" beside "0.0708", "28 KiB" beside "55.3 KiB": a column now has one number of decimals
+    and one unit (the largest value's)."""
+    table.set_clusters([dict(count=12000, importance=0.5, loss=0.04, bytes=28 * 1024),
+                        dict(count=9000, importance=0.3, loss=0.0708, bytes=int(55.3 * 1024)),
+                        dict(count=600, importance=0.2, loss=0.00312, bytes=950)])
+    assert [cell(table, i, 3) for i in range(3)] == ["0.04000", "0.07080", "0.00312"]
+    assert [cell(table, i, 4) for i in range(3)] == ["28.0 KiB", "55.3 KiB", "0.9 KiB"]
+    assert table.table.item(2, 4).toolTip() == "950 bytes"
+    table.set_clusters([dict(count=1, importance=None, loss=1e-7, bytes=10), dict(count=1, importance=None,
+                                                                                   loss=0.5, bytes=900)])
+    assert [cell(table, i, 3) for i in range(2)] == ["1.00e-07", "5.00e-01"]  # decades apart: scientific
+    assert [cell(table, i, 4) for i in range(2)] == ["10 B", "900 B"]

@@ -145,11 +145,40 @@ def test_fly_mode_makes_left_drag_look_around(view, qtbot):
 
 
 def test_overlay_lines_are_drawn(view):
-    view.set_images(solid((255, 255, 255)), solid((255, 255, 255)))
+    view.set_images(solid((255, 255, 255), 200, 300), solid((255, 255, 255), 200, 300))
     before = view.grab().toImage()
-    view.set_overlay(["PSNR 31.20 dB", "12 fps"])
+    view.set_overlay(["PSNR 31.20 dB", "12 fps"], a_lines=["A · 3,042 Gaussians"])
     after = view.grab().toImage()
-    assert before.pixelColor(20, 290) != after.pixelColor(20, 290)  # the dark box in the bottom-left corner
+    assert before.pixelColor(20, 290) != after.pixelColor(20, 290)  # A's box, bottom left of A's pane
+    assert before.pixelColor(220, 290) != after.pixelColor(220, 290)  # the others, bottom left of B's pane
+    assert view.overlay == ["A · 3,042 Gaussians", "PSNR 31.20 dB", "12 fps"]
+
+
+def test_overlay_boxes_stay_in_their_panes(view):
+    """Issue 14: A's info box spilled over B. Long lines wrap inside the pane (side by side: half the width)."""
+    view.set_images(solid((255, 255, 255), 200, 300), solid((255, 255, 255), 200, 300))
+    bare = view.grab().toImage()
+    long = "A · a-rather-long-file-name.ply: 1,234,567 Gaussians · 55.3 MiB (ply) · and more words to wrap"
+    view.set_overlay(["B · NeuralGS: 3 clusters"], a_lines=[long])
+    img = view.grab().toImage()
+    for x in range(196, 206):  # the few columns each side of the divider: no box reaches them
+        for y in range(150, 300):
+            assert img.pixelColor(x, y) == bare.pixelColor(x, y), (x, y)
+    rows = sum(img.pixelColor(20, y) != bare.pixelColor(20, y) for y in range(0, 300))
+    assert rows > 2 * view.fontMetrics().height()  # wrapped: taller than one line
+    view.set_mode("flip")  # one pane: one box, the full width available
+    assert view.pane_size() == (400, 300)
+
+
+def test_a_frame_of_another_shape_is_not_stretched(view):
+    """Issue 14: switching modes showed the last frame stretched until the new one came; it is drawn at its own
+    shape, centred, the rest of the pane in the background colour."""
+    view.set_images(solid(RED, 200, 300), solid(BLUE, 200, 300))  # frames for the half-width panes
+    view.set_mode("flip")  # the pane is now 400 x 300
+    assert pixel(view, 200, 150) == BLUE
+    assert pixel(view, 20, 150) == pixel(view, 380, 150) == (24, 24, 28)  # not stretched: bars left and right
+    view.set_images(solid(RED, 400, 300), solid(BLUE, 400, 300))  # the new frame fills the pane
+    assert pixel(view, 20, 150) == BLUE
 
 
 def test_every_action_has_a_shortcut_and_a_tooltip(view):
@@ -167,14 +196,18 @@ def test_switching_to_a_full_width_mode_frames_the_scene_for_it(view, qtbot):
     assert view.rig.distance < 0.8 * side
     from widgets.navigation import CameraRig
 
-    ref = CameraRig(up=np.array([0.0, 0.0, 1.0]))
-    ref.frame(*view.bounds, aspect=400 / 300)
-    assert view.rig.distance == pytest.approx(ref.distance)
-    view.rig.orbit(30.0, 10.0)  # orbiting keeps the framing (the bounding sphere stays in view)
+    def ref(aspect):
+        r = CameraRig(up=np.array([0.0, 0.0, 1.0]), azimuth_deg=view.rig.azimuth_deg,
+                      elevation_deg=view.rig.elevation_deg)
+        r.frame(*view.bounds, aspect=aspect)
+        return r.distance
+
+    assert view.rig.distance == pytest.approx(ref(400 / 300))
+    view.rig.orbit(30.0, 10.0)  # orbiting keeps the framed box: a new pane shape fits it again, at the new angles
     view.set_mode("side")
-    assert view.rig.distance == pytest.approx(side)
+    assert view.rig.distance == pytest.approx(ref(200 / 300))
     view.set_mode("flip")
-    assert view.rig.distance == pytest.approx(ref.distance)
+    assert view.rig.distance == pytest.approx(ref(400 / 300))
 
 
 def test_a_zoomed_view_keeps_its_distance_across_mode_changes(view, qtbot):

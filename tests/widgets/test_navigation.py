@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from widgets.navigation import CameraRig
+from widgets.navigation import FRAME_MARGIN, FRAME_PAD, CameraRig
 
 
 def rig_at(up=(0.0, 0.0, 1.0)) -> CameraRig:
@@ -27,6 +27,10 @@ def test_rig_matches_core_orbit_camera(up, az, el):
     rig = CameraRig(up=np.array(up), azimuth_deg=az, elevation_deg=el)
     rig.frame(*robust_bounds(means), aspect=320 / 240)
     rig.azimuth_deg, rig.elevation_deg = az, el
+    # the same view direction and centre; the viewport fits the box itself (not its bounding sphere)
+    np.testing.assert_allclose(rig.world_to_camera()[:3, :3], cam.world_to_camera[:3, :3], atol=1e-9)
+    np.testing.assert_allclose(rig.target, cam.extra["orbit_centre"], atol=1e-12)
+    rig.distance = cam.extra["orbit_distance"]
     np.testing.assert_allclose(rig.world_to_camera(), cam.world_to_camera, atol=1e-9)
     fx, fy, cx, cy = rig.intrinsics(320, 240)
     assert (fx, fy, cx, cy) == pytest.approx((cam.fx, cam.fy, cam.cx, cam.cy))
@@ -103,14 +107,37 @@ def test_set_pose_shows_the_exact_camera_then_navigation_continues_from_it():
     np.testing.assert_allclose(rig.world_to_camera(), cam.world_to_camera, atol=1e-9)
 
 
-def test_frame_fits_the_box():
+def _corners_px(rig, lo, hi, w, h, pad=FRAME_PAD):
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    c, half = 0.5 * (lo + hi), 0.5 * (hi - lo) * (1 + 2 * pad)
+    pts = np.array([c + half * np.array([sx, sy, sz]) for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    m = rig.world_to_camera()
+    pc = pts @ m[:3, :3].T + m[:3, 3]
+    fx, fy, cx, cy = rig.intrinsics(w, h)
+    return fx * pc[:, 0] / pc[:, 2] + cx, fy * pc[:, 1] / pc[:, 2] + cy
+
+
+@pytest.mark.parametrize("w, h", [(400, 400), (1074, 477), (300, 700)])
+@pytest.mark.parametrize("lo, hi", [((0, 0, 0), (2, 2, 2)), ((-0.2, -0.9, -0.13), (0.2, 0.9, 0.13)),
+                                    ((-3, -3, -0.1), (3, 3, 0.1))])
+def test_frame_fits_the_padded_box_in_width_and_height(w, h, lo, hi):
+    """Every corner of the box (padded by FRAME_PAD) lies inside the image, FRAME_MARGIN clear of the edges, and
+    the fit is tight: one corner sits on that margin. A standing person (the second box, -y up) is not cut."""
     rig = CameraRig(up=np.array([0.0, -1.0, 0.0]))
-    rig.frame(np.zeros(3), np.array([2.0, 2.0, 2.0]), aspect=1.0)
-    np.testing.assert_allclose(rig.target, [1.0, 1.0, 1.0])
-    radius = np.sqrt(3.0)
-    assert rig.distance == pytest.approx(radius / np.sin(np.radians(25.0)))
+    rig.frame(np.array(lo, float), np.array(hi, float), aspect=w / h)
+    np.testing.assert_allclose(rig.target, 0.5 * (np.array(lo, float) + np.array(hi, float)))
+    u, v = _corners_px(rig, lo, hi, w, h)
+    du, dv = np.abs(u - w / 2) / (w / 2), np.abs(v - h / 2) / (h / 2)
+    assert du.max() <= 1 - FRAME_MARGIN + 1e-9 and dv.max() <= 1 - FRAME_MARGIN + 1e-9
+    assert max(du.max(), dv.max()) == pytest.approx(1 - FRAME_MARGIN)
     with pytest.raises(ValueError):
         rig.set_up((0.0, 0.0, 0.0))
+
+
+def test_frame_of_a_flat_or_empty_box_stays_in_front():
+    rig = CameraRig(up=np.array([0.0, 0.0, 1.0]), elevation_deg=0.0)
+    rig.frame(np.array([1.0, 1.0, 1.0]), np.array([1.0, 1.0, 1.0]), aspect=1.5)  # one point
+    assert 0 < rig.distance < 1e-3 and np.isfinite(rig.world_to_camera()).all()
 
 
 def rolled_camera():
@@ -157,10 +184,15 @@ def test_reframe_follows_the_aspect_only_while_the_view_is_framed():
     assert rig.reframe(1.6) and rig.distance < narrow
     wide = rig.distance
     rig.orbit(40.0, 15.0)
-    assert rig.reframe(0.7) and rig.distance == pytest.approx(narrow)
+    assert rig.reframe(0.7)
     assert (rig.azimuth_deg, rig.elevation_deg) == pytest.approx((70.0, 35.0))  # angles kept
+    ref = CameraRig(up=np.array([0.0, 0.0, 1.0]), azimuth_deg=70.0, elevation_deg=35.0)
+    ref.frame(lo, hi, aspect=0.7)
+    assert rig.distance == pytest.approx(ref.distance)  # fitted again, at the new angles
+    narrow = rig.distance
     rig.zoom(0.5)
     assert not rig.reframe(1.6) and rig.distance == pytest.approx(narrow / 2)
+    rig.azimuth_deg, rig.elevation_deg = 30.0, 20.0
     rig.frame(lo, hi, aspect=1.6)
     assert rig.distance == pytest.approx(wide)
     rig.set_pose(rolled_camera())
