@@ -12,7 +12,10 @@ rule about what a change keeps or drops lives in one method, unit-tested without
 Rules (issue 14): a camera set belongs to the scene that was open when it was loaded (``cameras_for``; loaded
 with nothing open, it belongs to the next scene opened), and opening another scene drops it; a ``.ngs`` is
 checked against the open original before it is put beside it (:meth:`Session.source_check`); exports are
-never proposed over the files they come from (:meth:`Session.export_suggestion`).
+never proposed over the files they come from (:meth:`Session.export_suggestion`). The clusters the user ticks
+(toggles, solo, show all) keep a short history (:meth:`Session.undo_clusters`, :meth:`Session.redo_clusters`), and
+the codec's target (quality in dB, a size, or none: pure NeuralGS) maps to the configuration's fields the way
+the command line maps ``--target-psnr`` / ``--target-size`` (:func:`target_fields`).
 
 Torch and the pipeline load only inside the methods that need them (``up_axis`` with cameras,
 ``compression_config``).
@@ -21,8 +24,9 @@ Torch and the pipeline load only inside the methods that need them (``up_axis`` 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_UP = (0.0, -1.0, 0.0)  # COLMAP / graphdeco captures
+CLUSTER_HISTORY = 50  # cluster visibility states Undo can go back through
+TARGET_MODES = ("psnr", "size", "none")  # the codec's target: a quality in dB, a size in bytes, none (pure NeuralGS)
 SIZE_RATIO_LIMIT = 3.0  # bounds whose diagonals differ more than this belong to different scenes
 CENTRE_OFFSET_LIMIT = 0.5  # ... or whose centres lie further apart than this many diagonals
 
@@ -71,11 +77,54 @@ class DroppedCameras:
 @dataclass(frozen=True)
 class ClusterDisplay:
     """How the B side shows the compressed scene's clusters: ``visible`` [K] bool (None: all),
-    ``color_by_cluster`` (each cluster in its palette colour), ``highlight`` (a cluster, -1: none)."""
+    ``color_by_cluster`` (each cluster in its palette colour), ``highlight`` (a cluster, -1: none),
+    ``ticked`` [K] bool: the clusters the user ticked (None: as ``visible``; ``visible`` may show fewer, the
+    progressive slider's first n), what Undo / Redo go back and forth through; ``prediction_only``: B is the
+    NeuralGS prediction without the file's residuals (the full codec otherwise)."""
 
     visible: np.ndarray | None = None
     color_by_cluster: bool = False
     highlight: int = -1
+    ticked: np.ndarray | None = None
+    prediction_only: bool = False
+
+    def ticked_mask(self) -> np.ndarray | None:
+        """The ticked clusters (None: all)."""
+        return self.visible if self.ticked is None else self.ticked
+
+
+def _same_ticks(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Whether two ticked masks agree (None = all ticked)."""
+    if a is None or b is None:
+        other = b if a is None else a
+        return other is None or bool(np.all(other))
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def target_fields(target, preset: str | None) -> dict:
+    """The CompressionConfig fields of the panel's codec target ``(mode, value)``: ``("psnr", dB)``,
+    ``("size", bytes)`` or ``("none", _)`` (the paper's pure NeuralGS: no residuals, no target); ``.ngs`` v2.
+
+    A target goes through the command line's own mapping (:func:`core.cli.compress.codec_overrides`, as
+    ``--target-psnr`` / ``--target-size``: residual coding of every group on the preset's predictor); "none"
+    also turns off the ``codec`` preset's own target. ValueError for an unknown mode or a value out of range.
+    """
+    from core.cli.compress import codec_overrides
+    from core.errors import UsageError
+
+    mode, value = target
+    if mode not in TARGET_MODES:
+        raise ValueError(f"target: unknown mode {mode!r}; choose one of {', '.join(TARGET_MODES)}")
+    if mode == "none":
+        return {"format_version": 2, "residual_groups": (), "target_psnr": 0.0, "target_size": 0}
+    args = SimpleNamespace(target_psnr=float(value) if mode == "psnr" else None,
+                           target_size=int(round(value)) if mode == "size" else None)
+    try:
+        fields = codec_overrides(args, preset)
+    except UsageError as exc:
+        raise ValueError(str(exc).replace("--target-psnr", "the target PSNR")
+                         .replace("--target-size", "the target size")) from None
+    return {"format_version": 2, **fields}
 
 
 @dataclass
@@ -100,6 +149,8 @@ class Session:
     exported_path: Path | None = None
     result_exported: bool = False
     config_overrides: dict = field(default_factory=dict)
+    _undo: list = field(default_factory=list, repr=False)  # earlier ClusterDisplay states (newest last)
+    _redo: list = field(default_factory=list, repr=False)  # states undone (newest last)
 
     # -- transitions ----------------------------------------------------------------------------------
     def open_scene(self, original: OriginalScene) -> DroppedCameras | None:
@@ -142,7 +193,10 @@ class Session:
 
     def _replace_result(self, cs: CompressedScene | None) -> None:
         self.compressed = cs
-        self.clusters = ClusterDisplay(color_by_cluster=self.clusters.color_by_cluster)  # all shown, none selected
+        self.clusters = ClusterDisplay(color_by_cluster=self.clusters.color_by_cluster,  # all shown, none selected
+                                       prediction_only=self.clusters.prediction_only)
+        self._undo.clear()  # another result's clusters
+        self._redo.clear()
         self.result_exported = False
 
     def set_cameras(self, camera_set) -> None:
@@ -155,10 +209,55 @@ class Session:
         self.up_override = tuple(float(v) for v in up)
         return self.up_override
 
-    def show_clusters(self, visible, color_by_cluster: bool = False, highlight: int = -1) -> None:
-        """How the clusters are shown now (the cluster table's state)."""
+    def show_clusters(self, visible, color_by_cluster: bool = False, highlight: int = -1, ticked=None,
+                      prediction_only: bool | None = None) -> None:
+        """How the clusters are shown now (the cluster table's state): ``visible`` [K] bool (None: all),
+        ``ticked`` the user's ticks (None: as ``visible``), ``prediction_only`` None: unchanged.
+
+        A change of the ticks (a toggle, a solo, show all) with a result open is a step Undo can take back
+        (:meth:`undo_clusters`; at most CLUSTER_HISTORY); it makes Redo's steps void. Colour, highlight, the
+        progressive slider and the prediction-only switch are not steps."""
         vis = None if visible is None else np.asarray(visible, dtype=bool).copy()
-        self.clusters = ClusterDisplay(vis, bool(color_by_cluster), int(highlight))
+        tick = None if ticked is None else np.asarray(ticked, dtype=bool).copy()
+        old = self.clusters
+        new_ticks = vis if tick is None else tick
+        if self.compressed is not None and not _same_ticks(old.ticked_mask(), new_ticks):
+            self._undo.append(old)
+            del self._undo[:-CLUSTER_HISTORY]
+            self._redo.clear()
+        pred = old.prediction_only if prediction_only is None else bool(prediction_only)
+        self.clusters = ClusterDisplay(vis, bool(color_by_cluster), int(highlight), tick, pred)
+
+    def show_prediction_only(self, on: bool) -> None:
+        """B shows the NeuralGS prediction without the residuals (True) or the full codec (False)."""
+        self.clusters = replace(self.clusters, prediction_only=bool(on))
+
+    @property
+    def can_undo_clusters(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo_clusters(self) -> bool:
+        return bool(self._redo)
+
+    def undo_clusters(self) -> np.ndarray | None:
+        """Go back to the ticks before the last change; returns them ([K] bool) for the table to show, or None
+        when there is nothing to undo. Colour, highlight and the prediction-only switch stay as they are now."""
+        return self._step(self._undo, self._redo)
+
+    def redo_clusters(self) -> np.ndarray | None:
+        """Take the last undone change again; returns its ticks ([K] bool), or None when there is none."""
+        return self._step(self._redo, self._undo)
+
+    def _step(self, source: list, target: list) -> np.ndarray | None:
+        if not source or self.compressed is None:
+            return None
+        state, now = source.pop(), self.clusters
+        target.append(now)
+        ticks = state.ticked_mask()
+        ticks = np.ones(self.compressed.n_clusters, dtype=bool) if ticks is None else ticks.copy()
+        self.clusters = replace(now, ticked=ticks)  # the table's next state matches: not a new step
+        return ticks
 
     def mark_exported(self, path: str | Path, cs: CompressedScene | None = None) -> None:
         """``cs`` (default: the current result) was written to ``path`` (``.ngs`` or decompressed ``.ply``).
@@ -237,14 +336,18 @@ class Session:
         return list(result.views.train_cameras) if result is not None else []
 
     def compression_config(self, values: dict):
-        """CompressionConfig from the panel's ``values`` (its ``preset`` plus fields), the session's up (when
-        no cameras are open) and ``config_overrides`` over everything. ValueError naming a bad field."""
+        """CompressionConfig from the panel's ``values`` (its ``preset`` plus fields; ``target``: the codec's
+        target, see :func:`target_fields`), the session's up (when no cameras are open) and ``config_overrides``
+        over everything. ValueError naming a bad field."""
         from core.pipeline.config import config_from_preset
 
-        fields = {k: v for k, v in values.items() if k not in ("preset", "custom")}
+        preset = values.get("preset") or "preview"
+        fields = {k: v for k, v in values.items() if k not in ("preset", "custom", "target")}
+        if values.get("target") is not None:
+            fields.update(target_fields(values["target"], preset))
         if self.camera_set is None:
             fields["up"] = self.up_axis()
-        return config_from_preset(values.get("preset") or "preview", **{**fields, **self.config_overrides})
+        return config_from_preset(preset, **{**fields, **self.config_overrides})
 
     def display_mask(self) -> np.ndarray | None:
         """[K] bool of the clusters shown (None: all, or no result, or a mask of another result's size)."""

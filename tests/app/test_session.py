@@ -271,3 +271,76 @@ def test_the_title_names_the_files_shown_and_marks_an_unexported_result():
     assert s.title() == "donut.ply — NeuralGS Studio"
     s.open_compressed(compressed(path=Path("/out/donut.ngs")))
     assert s.title() == "donut.ply vs donut.ngs — NeuralGS Studio"
+
+
+def test_undo_and_redo_go_through_the_ticked_clusters():
+    """Issue 14: toggles and solo are steps Undo / Redo take back; colour and highlight are not."""
+    s = Session()
+    s.show_clusters([False, True, True])  # no result: nothing to undo
+    assert not s.can_undo_clusters and s.undo_clusters() is None
+    s.set_compressed(compressed())
+    s.show_clusters([True, True, True])  # the table's first state: all shown, as the session's start
+    assert not s.can_undo_clusters
+    s.show_clusters([True, False, True])  # toggle cluster 1
+    s.show_clusters([True, False, True], color_by_cluster=True, highlight=0)  # not a step
+    s.show_clusters([False, False, True], color_by_cluster=True, highlight=0)  # solo 2
+    assert s.can_undo_clusters and not s.can_redo_clusters
+    np.testing.assert_array_equal(s.undo_clusters(), [True, False, True])
+    assert s.clusters.color_by_cluster and s.clusters.highlight == 0  # kept as they are now
+    # the table then shows those ticks: the same state, not a new step
+    s.show_clusters([True, False, True], color_by_cluster=True, highlight=0)
+    np.testing.assert_array_equal(s.undo_clusters(), [True, True, True])
+    assert s.undo_clusters() is None and not s.can_undo_clusters
+    np.testing.assert_array_equal(s.redo_clusters(), [True, False, True])
+    s.show_clusters([True, False, True])
+    s.show_clusters([True, False, False])  # a new change: what was undone cannot be redone any more
+    assert not s.can_redo_clusters and s.redo_clusters() is None
+    np.testing.assert_array_equal(s.undo_clusters(), [True, False, True])
+
+
+def test_the_progressive_slider_is_not_a_step_and_a_new_result_forgets_the_history():
+    s = Session()
+    s.set_compressed(compressed())
+    s.show_clusters([True, False, False], ticked=[True, True, True])  # slider at 1 of 3: the ticks unchanged
+    assert not s.can_undo_clusters
+    np.testing.assert_array_equal(s.display_mask(), [True, False, False])
+    s.show_clusters([True, False, False], ticked=[True, False, True])
+    assert s.can_undo_clusters
+    np.testing.assert_array_equal(s.undo_clusters(), [True, True, True])
+    s.show_prediction_only(True)
+    s.set_compressed(compressed())
+    assert not s.can_undo_clusters and not s.can_redo_clusters
+    assert s.clusters.prediction_only  # a display choice: kept across results
+
+
+def test_history_is_bounded():
+    from app.session import CLUSTER_HISTORY
+
+    s = Session()
+    s.set_compressed(compressed())
+    for i in range(CLUSTER_HISTORY + 10):
+        s.show_clusters([True, i % 2 == 0, True])
+    steps = 0
+    while s.undo_clusters() is not None:
+        steps += 1
+    assert steps == CLUSTER_HISTORY
+
+
+@pytest.mark.parametrize("preset", ["preview", "codec"])
+def test_the_codec_target_maps_as_the_command_line_does(preset):
+    from core.pipeline.config import RESIDUAL_GROUPS
+
+    s = Session()
+    s.open_scene(original())
+    cfg = s.compression_config({"preset": preset, "target": ("psnr", 36.5)})
+    assert (cfg.target_psnr, cfg.target_size, cfg.residual_groups, cfg.format_version) == \
+        (36.5, 0, RESIDUAL_GROUPS, 2)
+    cfg = s.compression_config({"preset": preset, "target": ("size", 250_000)})
+    assert (cfg.target_psnr, cfg.target_size, cfg.residual_groups) == (0.0, 250_000, RESIDUAL_GROUPS)
+    cfg = s.compression_config({"preset": preset, "target": ("none", None)})  # the paper's pure NeuralGS
+    assert (cfg.target_psnr, cfg.target_size, cfg.residual_groups, cfg.format_version) == (0.0, 0, (), 2)
+    assert s.compression_config({"preset": preset}).target_psnr == (40.0 if preset == "codec" else 0.0)
+    with pytest.raises(ValueError, match="target PSNR"):
+        s.compression_config({"preset": preset, "target": ("psnr", -1.0)})
+    with pytest.raises(ValueError, match="mode"):
+        s.compression_config({"preset": preset, "target": ("bits", 3)})
