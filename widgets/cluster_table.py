@@ -2,31 +2,42 @@
 
 Rows come as plain dicts (``set_clusters``): ``count`` (Gaussians), ``importance`` (share of the total
 importance in [0, 1], or None when unknown, e.g. for an opened file), ``loss`` (final fitting loss or
-None) and ``bytes`` (the cluster's bytes in the file). The table never touches a scene: it emits
+None) and ``bytes`` (the cluster's bytes in the file), optionally split into ``positions``, ``predictor`` and
+``residuals`` bytes: the Size cell then draws a stacked bar of the three (scaled to the largest cluster; the
+exact split on hover) and a legend under the table gives the totals. The table never touches a scene: it emits
 ``displayChanged`` whenever what should be drawn changes and ``clusterSelected(int)`` (-1: none) when
-the selection changes; ``display_state()`` says what to draw. Each number column has one format
-(:func:`~widgets.units.number_column`, :func:`~widgets.units.bytes_column`): same decimals, same unit.
+the selection changes; ``display_state()`` says what to draw (with ``prediction_only``: B without the
+residuals, a switch enabled by :meth:`ClusterTable.set_prediction_available`). Each number column has one
+format (:func:`~widgets.units.number_column`, :func:`~widgets.units.bytes_column`): same decimals, same unit.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QSlider, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QSlider, QStyledItemDelegate, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from widgets.palette import cluster_color_255
 from widgets.units import bytes_column, human_bytes, number_column
 
 # Short headers so that the table fits the dock's default width; the tooltips say what each column is.
 COLUMNS = ("Cluster", "Gaussians", "Share", "Loss", "Size")
+SIZE_COLUMN = 4
+SPLIT_PARTS = ("positions", "predictor", "residuals")
+SPLIT_NAMES = {"positions": "positions", "predictor": "predictor (MLP or constant)",
+               "residuals": "residuals"}
+SPLIT_COLORS = {"positions": (78, 121, 167), "predictor": (242, 142, 43), "residuals": (89, 161, 79)}
+SPLIT_ROLE = Qt.ItemDataRole.UserRole + 1  # the Size cell's [positions, predictor, residuals, largest cluster]
+BAR_HEIGHT = 4
 _TIPS = ("Tick to draw the cluster in the compressed render (Space toggles the selected row); its index "
          "(largest first) and its colour in the loss plot and in colour-by-cluster mode",
          "Gaussians in the cluster", "Share of the total importance (Eq. 2) held by the cluster",
          "Final importance-weighted fitting loss of the cluster's MLP (Eq. 4)",
-         "Size of the cluster in the .ngs file: fp16 MLP weights + 6 bytes per position "
-         "(hover a cell for the exact byte count)")
+         "Size of the cluster in the .ngs file; its bar splits it into positions (blue), the predictor: MLP "
+         "or constant (orange), and the residuals the codec adds to the prediction (green), scaled to the "
+         "largest cluster (hover a cell for the exact bytes of each)")
 
 
 def swatch(index: int, size: int = 12) -> QIcon:
@@ -34,6 +45,39 @@ def swatch(index: int, size: int = 12) -> QIcon:
     pm = QPixmap(size, size)
     pm.fill(QColor(*cluster_color_255(index)))
     return QIcon(pm)
+
+
+class _SizeBar(QStyledItemDelegate):
+    """The Size cell: its text, with a stacked bar of positions / predictor / residuals along the bottom."""
+
+    def paint(self, painter, option, index) -> None:
+        super().paint(painter, option, index)
+        split = index.data(SPLIT_ROLE)
+        if not split or not split[3]:
+            return
+        r = option.rect
+        x, y, width = r.left() + 3.0, r.bottom() - BAR_HEIGHT - 1.0, max(0.0, r.width() - 6.0)
+        painter.save()
+        for part, n in zip(SPLIT_PARTS, split[:3]):
+            w = width * float(n) / float(split[3])
+            if w > 0:
+                painter.fillRect(QRectF(x, y, w, BAR_HEIGHT), QColor(*SPLIT_COLORS[part]))
+            x += w
+        painter.restore()
+
+
+def split_tooltip(row: dict) -> str:
+    """The Size cell's tooltip: the exact bytes, and their split when the row has one."""
+    total = int(row["bytes"])
+    if not all(k in row for k in SPLIT_PARTS):
+        return f"{total:,} bytes"
+    parts = [f"{SPLIT_NAMES[k]} {int(row[k]):,} ({100 * int(row[k]) / total:.0f} %)" if total else
+             f"{SPLIT_NAMES[k]} {int(row[k]):,}" for k in SPLIT_PARTS]
+    return f"{total:,} bytes: " + " · ".join(parts)
+
+
+def _square(rgb) -> str:
+    return f"<span style='color: rgb{tuple(rgb)}'>■</span>"
 
 
 class _Table(QTableWidget):
@@ -70,6 +114,7 @@ class ClusterTable(QWidget):
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
         self.table.setToolTip("Select a row to highlight its cluster in the compressed render; "
                               "Space toggles it, Alt+S solos it")
+        self.table.setItemDelegateForColumn(SIZE_COLUMN, _SizeBar(self.table))
         self.table.itemChanged.connect(self._item_changed)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.spacePressed.connect(self.toggle_selected)
@@ -90,6 +135,17 @@ class ClusterTable(QWidget):
         self.slider.valueChanged.connect(self._slider_moved)
         self.slider_label = QLabel("", toolTip=self.slider.toolTip())
         self.summary = QLabel("No compressed scene", toolTip="Totals over all clusters")
+        self.split_legend = QLabel("", toolTip="What the clusters' bytes code, over all clusters: positions, "
+                                               "predictors (MLP or constant) and residuals; the bars in the Size "
+                                               "column split each cluster the same way")
+        self.split_legend.setTextFormat(Qt.TextFormat.RichText)
+        self.split_legend.setWordWrap(True)
+        self.prediction_box = QCheckBox("B: NeuralGS prediction only",
+                                        toolTip="Show B without the file's residuals: what the NeuralGS MLPs "
+                                                "(or constants) alone predict, against the full codec when off "
+                                                "(only for a .ngs v2 that codes residuals)")
+        self.prediction_box.toggled.connect(self._emit_display)
+        self.prediction_box.setEnabled(False)
 
         row = QHBoxLayout()
         for w in (self.solo_button, self.all_button, self.color_box):
@@ -103,7 +159,9 @@ class ClusterTable(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.split_legend)
         layout.addLayout(row)
+        layout.addWidget(self.prediction_box)
         layout.addLayout(prog)
         self.set_clusters([])
 
@@ -119,13 +177,16 @@ class ClusterTable(QWidget):
         self.table.setRowCount(len(rows))
         losses = number_column([r.get("loss") for r in rows])  # one format per column
         sizes = bytes_column([int(r["bytes"]) for r in rows])
+        largest = max((int(r["bytes"]) for r in rows), default=0)
         for i, r in enumerate(rows):
             name = QTableWidgetItem(swatch(i), f"{i}")  # the show/hide checkbox, the swatch and the index
             name.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
             name.setCheckState(Qt.CheckState.Checked)
             imp = r.get("importance")
             size = _num(sizes[i])
-            size.setToolTip(f"{int(r['bytes']):,} bytes")
+            size.setToolTip(split_tooltip(r))
+            if all(k in r for k in SPLIT_PARTS):
+                size.setData(SPLIT_ROLE, [int(r[k]) for k in SPLIT_PARTS] + [largest])
             cells = [name, _num(f"{int(r['count']):,}"), _num("—" if imp is None else f"{100 * imp:.1f} %"),
                      _num(losses[i]), size]
             for j, item in enumerate(cells):
@@ -140,6 +201,11 @@ class ClusterTable(QWidget):
         self.summary.setText(f"{len(rows)} clusters · {total:,} Gaussians · {human_bytes(nbytes)}"
                              if rows else "No compressed scene")
         self.summary.setToolTip(f"Totals over all clusters ({nbytes:,} bytes)" if rows else "Totals over all clusters")
+        split = rows and all(k in r for r in rows for k in SPLIT_PARTS)
+        totals = {k: sum(int(r[k]) for r in rows) for k in SPLIT_PARTS} if split else {}
+        self.split_legend.setText(" · ".join(f"{_square(SPLIT_COLORS[k])} {k} {human_bytes(n)}"
+                                             for k, n in totals.items()))
+        self.split_legend.setVisible(bool(split))
         self._update_slider_label()
         self.solo_button.setEnabled(bool(rows))
         self.all_button.setEnabled(bool(rows))
@@ -156,12 +222,26 @@ class ClusterTable(QWidget):
         return rows[0].row() if rows else -1
 
     def display_state(self) -> dict:
-        """``{"visible": [K] bool (ticked and within the progressive prefix), "color_by_cluster": bool,
-        "highlight": selected cluster or -1, "n_first": progressive n}``."""
-        vis = self.visible()
+        """``{"visible": [K] bool (ticked and within the progressive prefix), "ticked": [K] bool (the ticks
+        alone), "color_by_cluster": bool, "highlight": selected cluster or -1, "n_first": progressive n,
+        "prediction_only": B without the residuals (ticked and available)}``."""
+        ticked = self.visible()
+        vis = ticked.copy()
         vis[self.slider.value():] = False
-        return {"visible": vis, "color_by_cluster": self.color_box.isChecked(),
-                "highlight": self.selected_cluster(), "n_first": self.slider.value()}
+        return {"visible": vis, "ticked": ticked, "color_by_cluster": self.color_box.isChecked(),
+                "highlight": self.selected_cluster(), "n_first": self.slider.value(),
+                "prediction_only": self.prediction_box.isChecked() and self.prediction_box.isEnabled()}
+
+    def set_ticked(self, mask) -> None:
+        """Tick exactly the clusters of ``mask`` [K] bool (undo / redo); one ``displayChanged``."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape == (self.n_clusters,):
+            self._set_all(mask)
+
+    def set_prediction_available(self, available: bool) -> None:
+        """Whether B can be shown without residuals (the result codes some); unavailable: the switch is greyed
+        out and B is the file as decoded (its tick is kept for the next result that has residuals)."""
+        self.prediction_box.setEnabled(bool(available))
 
     def set_visible(self, c: int, on: bool) -> None:
         self.table.item(c, 0).setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)

@@ -2,8 +2,12 @@
 
 Plain data in and out: ``set_presets({name: {field: value}})`` fills the preset menu,
 ``values()`` returns ``{"preset": name, field: value, ...}`` with the CompressionConfig field names
-(n_clusters, prune_ratio, lambda_freq, fit_iters, finetune_iters, hidden, device). The panel never
-runs anything: it emits ``runRequested(dict)``, ``pauseToggled(bool)`` and ``cancelRequested``.
+(n_clusters, prune_ratio, lambda_freq, fit_iters, finetune_iters, hidden, device) plus ``target``: the
+``.ngs`` v2 codec's target, ``("psnr", dB)``, ``("size", bytes)`` or ``("none", None)`` (the paper's pure
+NeuralGS), which a preset's ``target_psnr`` / ``target_size`` fill and the session maps to the
+configuration (``app.session.target_fields``). The panel never runs anything: it emits
+``runRequested(dict)``, ``pauseToggled(bool)`` and ``cancelRequested``. After a run, or with an opened
+``.ngs``, :meth:`ParameterPanel.show_file_size` shows the exact bytes an export will write.
 
 Run (F5), Pause / Resume (F6) and Cancel (Shift+F5) own their shortcuts; a button's ``setText`` replaces
 its shortcut with the text's mnemonic (none), so the pause button's text changes go through
@@ -20,6 +24,8 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from widgets.units import human_bytes
 
 CUSTOM = "custom"
 PAUSE_KEY = "F6"
@@ -41,6 +47,21 @@ KNOBS = {  # field: (label, tooltip, minimum, maximum, step, decimals or None fo
     "hidden": ("Hidden width", "Neurons per hidden layer of each MLP (paper: 128; small scenes need less)",
                4, 1024, 8, None),
 }
+
+
+TARGET_CHOICES = {  # mode: (label, tooltip)
+    "psnr": ("Quality (dB)", "The smallest .ngs file whose held-out PSNR (against the original's renders, or a "
+                             "dataset's images) reaches this many dB; 40 dB is visually lossless. The codec codes "
+                             "residuals against the NeuralGS prediction and searches prune ratio and steps."),
+    "size": ("Size", "The best quality that fits in this many bytes (KB = 1,000 bytes, as file managers count): "
+                     "residuals against the NeuralGS prediction, steps searched to fill the size"),
+    "none": ("None (pure NeuralGS)", "No target and no residuals: the paper's pure NeuralGS (MLPs only), written "
+                                     "in the .ngs v2 container; its size and quality follow from K, the width "
+                                     "and the iterations"),
+}
+SIZE_UNITS = {"KB": 1000, "MB": 1000 * 1000}
+DEFAULT_TARGET_DB = 40.0
+DEFAULT_TARGET_KB = 300.0
 
 
 def format_duration(seconds: float | None) -> str:
@@ -81,6 +102,7 @@ class ParameterPanel(QWidget):
             ed.valueChanged.connect(self._edited)
             self.editors[name] = ed
             form.addRow(label, ed)
+        self._build_target(form)
         self.device_box = QComboBox(toolTip="Where to compute: auto = CUDA when available, else CPU")
         self.device_box.addItems(["auto", "cpu", "cuda"])
         form.addRow("Device", self.device_box)
@@ -108,14 +130,88 @@ class ParameterPanel(QWidget):
         self.eta_label = QLabel("", toolTip="Time spent in this stage and estimated time left in it")
         self.message_label = QLabel("", toolTip="Latest message from the pipeline")
         self.message_label.setWordWrap(True)
+        self.size_label = QLabel("", toolTip="The exact size of the .ngs file that File > Export .ngs (Ctrl+E) "
+                                             "will write for the result shown")
+        self.size_label.setWordWrap(True)
 
         layout = QVBoxLayout(self)
         layout.addWidget(box)
         layout.addLayout(buttons)
-        for w in (self.stage_label, self.progress, self.eta_label, self.message_label):
+        for w in (self.stage_label, self.progress, self.eta_label, self.message_label, self.size_label):
             layout.addWidget(w)
         layout.addStretch(1)
         self.set_running(False)
+
+    def _build_target(self, form: QFormLayout) -> None:
+        """The codec's target: a mode (quality, size, none) and its value (dB, or a size in KB / MB)."""
+        self.target_box = QComboBox()
+        for mode, (label, tip) in TARGET_CHOICES.items():
+            self.target_box.addItem(label, mode)
+            self.target_box.setItemData(self.target_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.target_box.setToolTip("What the .ngs v2 codec aims for: a quality (the smallest file reaching it), a "
+                                   "size (the best quality within it) or none (the paper's pure NeuralGS, no "
+                                   "residuals)")
+        self.psnr_spin = QDoubleSpinBox(decimals=1, suffix=" dB", toolTip=TARGET_CHOICES["psnr"][1])
+        self.psnr_spin.setRange(10.0, 99.0)
+        self.psnr_spin.setSingleStep(0.5)
+        self.psnr_spin.setValue(DEFAULT_TARGET_DB)
+        self.size_spin = QDoubleSpinBox(decimals=1, toolTip=TARGET_CHOICES["size"][1])
+        self.size_spin.setRange(0.1, 1_000_000.0)
+        self.size_spin.setSingleStep(10.0)
+        self.size_spin.setValue(DEFAULT_TARGET_KB)
+        self.size_unit = QComboBox(toolTip="Unit of the target size (KB = 1,000 bytes, MB = 1,000,000 bytes)")
+        self.size_unit.addItems(list(SIZE_UNITS))
+        for ed in (self.psnr_spin, self.size_spin):
+            ed.setKeyboardTracking(False)
+            ed.valueChanged.connect(self._edited)
+        self.size_unit.currentTextChanged.connect(self._edited)
+        self.target_box.currentIndexChanged.connect(self._target_mode_changed)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        for w, stretch in ((self.target_box, 0), (self.psnr_spin, 1), (self.size_spin, 1), (self.size_unit, 0)):
+            row.addWidget(w, stretch)
+        holder = QWidget()
+        holder.setLayout(row)
+        form.addRow(QLabel("Target", toolTip=self.target_box.toolTip()), holder)
+        self._show_target_editors()
+
+    def target_mode(self) -> str:
+        return str(self.target_box.currentData())
+
+    def set_target(self, mode: str, value: float | None = None) -> None:
+        """Choose the codec's target: ``("psnr", dB)``, ``("size", bytes)`` (shown in KB, or MB from 10 MB)
+        or ``("none", None)``; a None value keeps the editor's current one."""
+        was, self._filling = self._filling, True
+        try:
+            self.target_box.setCurrentIndex(self.target_box.findData(mode))
+            if mode == "psnr" and value is not None:
+                self.psnr_spin.setValue(float(value))
+            elif mode == "size" and value is not None:
+                unit = "MB" if value >= 10 * SIZE_UNITS["MB"] else "KB"
+                self.size_unit.setCurrentText(unit)
+                self.size_spin.setValue(float(value) / SIZE_UNITS[unit])
+            self._show_target_editors()
+        finally:
+            self._filling = was
+
+    def target(self) -> tuple[str, float | int | None]:
+        """``("psnr", dB)``, ``("size", bytes)`` or ``("none", None)``."""
+        mode = self.target_mode()
+        if mode == "psnr":
+            return mode, float(self.psnr_spin.value())
+        if mode == "size":
+            return mode, int(round(self.size_spin.value() * SIZE_UNITS[self.size_unit.currentText()]))
+        return "none", None
+
+    def _target_mode_changed(self, _index: int) -> None:
+        self._show_target_editors()
+        self._edited()
+
+    def _show_target_editors(self) -> None:
+        mode = self.target_mode()
+        self.psnr_spin.setVisible(mode == "psnr")
+        self.size_spin.setVisible(mode == "size")
+        self.size_unit.setVisible(mode == "size")
 
     # -- values --------------------------------------------------------------------------------
     def set_presets(self, presets: dict[str, dict], current: str | None = None) -> None:
@@ -135,7 +231,8 @@ class ParameterPanel(QWidget):
         self.set_values(self.presets[name])
 
     def set_values(self, values: dict) -> None:
-        """Fill the knobs from a dict of field values (unknown keys are ignored)."""
+        """Fill the knobs from a dict of field values (unknown keys are ignored); the target from ``target``
+        (``(mode, value)``) or a preset's ``target_psnr`` / ``target_size`` (neither: none, pure NeuralGS)."""
         self._filling = True
         try:
             for name, ed in self.editors.items():
@@ -143,6 +240,15 @@ class ParameterPanel(QWidget):
                     ed.setValue(values[name])
             if "device" in values:
                 self.device_box.setCurrentText(str(values["device"]))
+            if "target" in values:
+                self.set_target(*values["target"])
+            elif any(k in values for k in ("target_psnr", "target_size", "residual_groups")):  # a preset's fields
+                if values.get("target_psnr"):
+                    self.set_target("psnr", values["target_psnr"])
+                elif values.get("target_size"):
+                    self.set_target("size", values["target_size"])
+                else:
+                    self.set_target("none")
         finally:
             self._filling = False
 
@@ -154,12 +260,20 @@ class ParameterPanel(QWidget):
         self._filling = False
 
     def values(self) -> dict:
-        """``{"preset": base preset name, "custom": bool, field: value, "device": ...}``."""
+        """``{"preset": base preset name, "custom": bool, field: value, "device": ..., "target": (mode, value)}``."""
         out: dict = {"preset": self._base_preset, "custom": self.preset_box.currentText() == CUSTOM}
         for name, ed in self.editors.items():
             out[name] = ed.value()
         out["device"] = self.device_box.currentText()
+        out["target"] = self.target()
         return out
+
+    def show_file_size(self, n_bytes: int | None, what: str = ".ngs") -> None:
+        """The exact size of the file an export writes (None: no result, nothing shown)."""
+        if n_bytes is None:
+            self.size_label.setText("")
+            return
+        self.size_label.setText(f"Export {what}: {int(n_bytes):,} bytes ({human_bytes(int(n_bytes))})")
 
     def set_available_devices(self, devices: list[str]) -> None:
         """Enable only these device choices (e.g. without CUDA: auto, cpu)."""
@@ -188,7 +302,8 @@ class ParameterPanel(QWidget):
         self.run_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.cancel_button.setEnabled(running)
-        for ed in [*self.editors.values(), self.preset_box, self.device_box]:
+        for ed in [*self.editors.values(), self.preset_box, self.device_box, self.target_box, self.psnr_spin,
+                   self.size_spin, self.size_unit]:
             ed.setEnabled(not running)
         if not running:
             self.pause_button.blockSignals(True)

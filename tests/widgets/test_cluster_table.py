@@ -155,3 +155,42 @@ def test_each_number_column_has_one_format(table):
                                                                                    loss=0.5, bytes=900)])
     assert [cell(table, i, 3) for i in range(2)] == ["1.00e-07", "5.00e-01"]  # decades apart: scientific
     assert [cell(table, i, 4) for i in range(2)] == ["10 B", "900 B"]
+
+
+SPLIT_ROWS = [dict(r, positions=1000 + i, predictor=200, residuals=r["bytes"] - 1200 - i) for i, r in enumerate(ROWS)]
+
+
+def test_the_size_column_splits_each_cluster_into_positions_predictor_and_residuals(table):
+    """Issue 14: what each cluster costs, by what it codes."""
+    from widgets.cluster_table import SIZE_COLUMN, SPLIT_ROLE
+
+    assert not table.split_legend.isVisible()  # rows without a split (as before): no legend, no bar
+    assert table.table.item(0, SIZE_COLUMN).data(SPLIT_ROLE) is None
+    table.set_clusters(SPLIT_ROWS)
+    item = table.table.item(0, SIZE_COLUMN)
+    assert item.text() == "5.9 KiB"
+    assert item.data(SPLIT_ROLE) == [1000, 200, 4800, 6000]  # the bar: the three parts, the largest cluster
+    tip = item.toolTip()
+    assert tip.startswith("6,000 bytes: ") and "positions 1,000 (17 %)" in tip and "residuals 4,800 (80 %)" in tip
+    assert "predictor (MLP or constant) 200" in tip
+    legend = table.split_legend.text()
+    assert table.split_legend.isVisible() and "positions" in legend and "residuals" in legend
+    assert "positions 2.93 KiB" in legend  # positions over all clusters: 1000 + 1001 + 1002 bytes
+    table.table.viewport().repaint()  # the delegate paints the bars without error
+
+
+def test_set_ticked_and_the_prediction_switch(table, qtbot):
+    with qtbot.waitSignal(table.displayChanged):
+        table.set_ticked([False, True, False])
+    assert table.display_state()["visible"].tolist() == [False, True, False]
+    table.set_progressive(1)
+    st = table.display_state()
+    assert st["visible"].tolist() == [False, False, False] and st["ticked"].tolist() == [False, True, False]
+    assert not table.prediction_box.isEnabled() and not st["prediction_only"]
+    table.set_prediction_available(True)
+    with qtbot.waitSignal(table.displayChanged):
+        table.prediction_box.setChecked(True)
+    assert table.display_state()["prediction_only"]
+    table.set_prediction_available(False)  # a result without residuals: B is the file as decoded
+    assert not table.display_state()["prediction_only"] and table.prediction_box.isChecked()
+    assert table.prediction_box.toolTip()

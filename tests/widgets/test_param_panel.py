@@ -90,3 +90,45 @@ def test_every_control_has_a_tooltip(panel):
 @pytest.mark.parametrize("s, text", [(None, "--"), (5.4, "0:05"), (3725, "1:02:05"), (float("nan"), "--")])
 def test_format_duration(s, text):
     assert format_duration(s) == text
+
+
+def test_the_codec_target_follows_the_preset_and_editing_it_makes_it_custom(qtbot):
+    """Issue 14: quality or size is the user's knob beside K, prune ratio and λ_freq."""
+    p = ParameterPanel()
+    qtbot.addWidget(p)
+    p.set_presets({"preview": dict(PRESETS["preview"], target_psnr=0.0, target_size=0, residual_groups=[]),
+                   "codec": dict(PRESETS["balanced"], target_psnr=40.0, target_size=0, residual_groups=["opacity"])},
+                  "preview")
+    p.show()
+    assert p.values()["target"] == ("none", None)  # preview: the paper's pure NeuralGS
+    assert not p.psnr_spin.isVisible() and not p.size_spin.isVisible()
+    p.preset_box.setCurrentText("codec")
+    assert p.values()["target"] == ("psnr", 40.0) and p.psnr_spin.isVisible() and not p.values()["custom"]
+    p.psnr_spin.setValue(36.0)
+    v = p.values()
+    assert v["target"] == ("psnr", 36.0) and v["custom"] and v["preset"] == "codec"
+    p.target_box.setCurrentIndex(p.target_box.findData("size"))
+    assert p.size_spin.isVisible() and p.size_unit.isVisible() and not p.psnr_spin.isVisible()
+    p.size_spin.setValue(250.0)
+    assert p.values()["target"] == ("size", 250_000)  # KB = 1,000 bytes, as the command line's 250k
+    p.size_unit.setCurrentText("MB")
+    assert p.values()["target"] == ("size", 250_000_000)
+    p.set_values({"target": ("size", 1_500)})
+    assert p.size_unit.currentText() == "KB" and p.size_spin.value() == 1.5
+    p.set_values({"target": ("psnr", 38.5)})
+    assert p.values()["target"] == ("psnr", 38.5)
+    for w in (p.target_box, p.psnr_spin, p.size_spin, p.size_unit, p.size_label):
+        assert w.toolTip()
+    for i in range(p.target_box.count()):
+        assert p.target_box.itemData(i, Qt.ItemDataRole.ToolTipRole)
+    p.set_running(True)
+    assert not p.target_box.isEnabled() and not p.psnr_spin.isEnabled()
+    p.set_running(False)
+    assert p.target_box.isEnabled()
+
+
+def test_the_export_size_is_shown_in_exact_bytes(panel):
+    panel.show_file_size(204_312)
+    assert "204,312 bytes" in panel.size_label.text() and ".ngs" in panel.size_label.text()
+    panel.show_file_size(None)
+    assert panel.size_label.text() == ""
