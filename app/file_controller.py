@@ -1,4 +1,4 @@
-"""The File menu: opening scenes, ``.ngs`` files, datasets and cameras, recent files, exporting, screenshots.
+"""The File menu: opening scenes, ``.ngs`` files, datasets and cameras, recent files, exporting, screenshots, renders.
 
 :class:`FileController` owns the File menu's actions and the recent-files menu. Every file is read and
 written off the GUI thread through the window's :class:`~app.tasks.TaskRunner`; the task callbacks
@@ -11,6 +11,11 @@ in progress or a result is not exported asks Export… / Discard / Cancel (so do
 A ``.ngs`` made from another scene than the open one is not put beside it silently (:meth:`Session.source_check`).
 Exports are proposed in the last export folder (the settings' ``EXPORT_FOLDER_KEY``), never over a file the
 session shows.
+
+Export as SPZ writes the compressed scene B as decoded, or the original A when there is no result (the dialog's
+title says which), as SPZ version 4. Save render… (Shift+F12) writes a render-only PNG of the view's camera at a
+chosen size, of A, B or both side by side, rendered in the background with a progress dialog whose Cancel stops
+it before anything is written; F12 still saves the whole window.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QSettings, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QMenu, QProgressDialog, QWidget
 
 from app import dialogs
 from app.camera_controller import CameraController
@@ -30,13 +35,29 @@ from app.compression_controller import CompressionController
 from app.documents import CompressedScene, OriginalScene, export_ngs, export_ply, load_any
 from app.menus import add_recent, make_action, recent_files
 from app.session import Session
-from app.tasks import TaskRunner
-from app.viewport import Viewport
+from app.tasks import Cancelled, Progress, TaskRunner
+from app.viewport import MAX_STILL_SIZE, SIDE_NAMES, STILL_SIDES, Viewport
 from widgets.units import human_bytes
 
 log = logging.getLogger(__name__)
 
 EXPORT_FOLDER_KEY = "last_export_folder"
+SPZ_VERSION = 4
+RENDER_PROGRESS_DELAY_MS = 400  # a render that ends sooner shows no progress dialog
+
+
+def write_spz_scene(scene, path: Path, overwrite: bool) -> int:
+    """Write ``scene`` as SPZ version 4, atomically; the number of bytes written."""
+    from core.io.spz import write_spz
+
+    return write_spz(scene, path, SPZ_VERSION, overwrite)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 class FileController(QObject):
@@ -64,9 +85,17 @@ class FileController(QObject):
                                       "Save the compressed scene as a .ngs file (Ctrl+E)"),
             "export_ply": make_action(window, "Export decompressed .&ply…", self.export_ply_dialog, "Ctrl+Shift+E",
                                       "Save the decoded compressed scene as a standard .ply (Ctrl+Shift+E)"),
+            "export_spz": make_action(window, "Export as SP&Z…", self.export_spz_dialog, "Ctrl+Alt+E",
+                                      "Save the compressed scene as decoded (or the original when there is no "
+                                      "result) as an SPZ v4 file, for other splat viewers and editors (Ctrl+Alt+E)"),
             "screenshot": make_action(window, "Save &screenshot…", self.screenshot_dialog, "F12",
                                       "Save a PNG of the window (F12)"),
+            "save_render": make_action(window, "Save &render…", self.save_render_dialog, "Shift+F12",
+                                       "Save a PNG of the view's render alone (A, B or side by side) at a chosen "
+                                       "resolution (Shift+F12)"),
         }
+        self.render_progress: Progress | None = None  # the render-only still being made
+        self.progress_dialog: QProgressDialog | None = None
         self.recent_menu = QMenu("Open &recent", window)
         self.fill_recent_menu()
 
@@ -203,6 +232,9 @@ class FileController(QObject):
         """Export is possible once there is a compressed scene."""
         for name in ("export_ngs", "export_ply"):
             self.actions[name].setEnabled(self.session.compressed is not None)
+        has_scene = self.session.compressed is not None or self.session.original is not None
+        self.actions["export_spz"].setEnabled(has_scene)
+        self.actions["save_render"].setEnabled(has_scene)
 
     def export_folder(self) -> Path:
         """Where exports are proposed: the last export's folder (kept in the settings), else the scene's."""
@@ -211,11 +243,22 @@ class FileController(QObject):
             return Path(str(last))
         return self.session.folder()
 
-    def _ask_target(self, title: str, suffix: str, file_filter: str) -> tuple[Path, bool] | None:
+    def _suggestion(self, folder: Path, base: str, suffix: str) -> Path:
+        """``folder/base+suffix``, or ``base-2``, ``base-3``... when that is a file the session shows."""
+        sources = [p for p in (self.session.original.path if self.session.original else None,
+                               self.session.compressed.path if self.session.compressed else None) if p is not None]
+        candidate, i = folder / f"{base}{suffix}", 2
+        while any(_same_file(candidate, p) for p in sources):
+            candidate, i = folder / f"{base}-{i}{suffix}", i + 1
+        return candidate
+
+    def _ask_target(self, title: str, suffix: str, file_filter: str, base: str | None = None
+                    ) -> tuple[Path, bool] | None:
         """(path, overwrite) from a save dialog, asking before replacing a file; None when cancelled. The proposal
-        is never a file the session shows (:meth:`Session.export_suggestion`)."""
+        (``base`` + suffix when given) is never a file the session shows (:meth:`Session.export_suggestion`)."""
         folder = self.export_folder() if suffix != ".png" else self.session.folder()
-        suggested = str(self.session.export_suggestion(suffix, folder))
+        suggested = str(self.session.export_suggestion(suffix, folder) if base is None
+                        else self._suggestion(folder, base, suffix))
         path = dialogs.ask_save_path(self.window, title, suggested, file_filter)
         if not path:
             return None
@@ -259,6 +302,128 @@ class FileController(QObject):
         self.changed.emit()  # the title's "•" goes
         if then is not None:
             then()
+
+    def spz_source(self) -> tuple[object, str, str] | None:
+        """(scene, what, file-name stem) Export as SPZ writes: B as decoded, else A; None when nothing is open."""
+        stem = self.session.export_stem()
+        if self.session.compressed is not None:
+            return self.session.compressed.scene, "compressed scene B, as decoded", f"{stem}-neuralgs"
+        if self.session.original is not None:
+            return self.session.original.scene, "original scene A", stem
+        return None
+
+    def export_spz_dialog(self) -> None:
+        """Ask where (never over the input, asking before replacing), then write the SPZ in the background."""
+        source = self.spz_source()
+        if source is None:
+            self.errorRaised.emit("Export as SPZ", "There is no scene to export: open one first (Ctrl+O).")
+            return
+        scene, what, stem = source
+        title = f"Export as SPZ: {what}"
+        target = self._ask_target(title, ".spz", "SPZ splats (*.spz)", stem)
+        if target is None:
+            return
+        path, overwrite = target
+        self.statusMessage.emit(f"Writing {path}…", 0)
+        self.tasks.submit(lambda: write_spz_scene(scene, path, overwrite),
+                          lambda n: self._spz_written(path, n, what),
+                          lambda exc: self.errorRaised.emit("Export as SPZ failed", dialogs.error_message(exc, path)),
+                          "export")
+
+    def _spz_written(self, path: Path, n_bytes: int, what: str) -> None:
+        self.settings.setValue(EXPORT_FOLDER_KEY, str(path.parent))
+        self.statusMessage.emit(f"Wrote {path} ({what}, SPZ v{SPZ_VERSION}, {n_bytes:,} bytes)", 10000)
+
+    # -- render-only stills ----------------------------------------------------------------------
+    def render_sides(self) -> dict[str, str]:
+        """The stills Save render can make now: {key of STILL_SIDES: name}."""
+        have = set(self.viewport.sides())
+        return {k: SIDE_NAMES[k] for k, sides in STILL_SIDES.items() if set(sides) <= have}
+
+    def save_render_dialog(self) -> None:
+        """Ask the size and side, then where; then render in the background (:meth:`start_render`)."""
+        if self.render_progress is not None:
+            self.statusMessage.emit("A render is already being saved", 5000)
+            return
+        sides = self.render_sides()
+        if not sides:
+            self.errorRaised.emit("Save render", "There is nothing to render: open a scene first (Ctrl+O).")
+            return
+        view = self.viewport.view
+        choice = dialogs.ask_render_options(self.window, (view.width(), view.height()), sides, MAX_STILL_SIZE)
+        if choice is None:
+            return
+        width, height, side = choice
+        target = self._ask_target("Save render", ".png", "PNG images (*.png)",
+                                  f"{self.session.export_stem()}-{side}-{width}x{height}")
+        if target is not None:
+            self.start_render(width, height, side, *target)
+
+    def start_render(self, width: int, height: int, side: str, path: str | Path, overwrite: bool = False) -> bool:
+        """Render the view's camera at ``width`` x ``height`` (``side``: "A", "B" or "AB") in the background and
+        write the PNG atomically; a progress dialog (after a moment) can cancel it. False when it cannot start."""
+        from core.images import save_png
+
+        path = Path(path)
+        try:
+            steps, work = self.viewport.still_job(width, height, side)
+        except ValueError as exc:
+            self.errorRaised.emit("Save render", str(exc))
+            return False
+        progress = Progress(steps + 1, self)
+        self.render_progress = progress
+        dialog = QProgressDialog(f"Rendering {width}×{height}…", "Cancel", 0, progress.total, self.window)
+        dialog.setObjectName("renderProgress")
+        dialog.setWindowTitle("Save render")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(RENDER_PROGRESS_DELAY_MS)
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.canceled.connect(progress.cancel)
+        dialog.setValue(0)
+        self.progress_dialog = dialog
+        progress.changed.connect(self._render_progressed)
+
+        def run():
+            image = work(progress)
+            progress.step(f"Writing {path.name}…")
+            save_png(path, image, overwrite=overwrite)
+            return image.shape
+
+        self.statusMessage.emit(f"Rendering {width}×{height} ({SIDE_NAMES[side]})…", 0)
+        self.tasks.submit(run, lambda shape: self._render_saved(path, shape, side),
+                          lambda exc: self._render_failed(path, exc), "render")
+        return True
+
+    @Slot(int, int, str)
+    def _render_progressed(self, done: int, total: int, text: str) -> None:
+        if self.progress_dialog is not None:
+            self.progress_dialog.setLabelText(text)
+            self.progress_dialog.setValue(done)
+
+    def cancel_render(self) -> None:
+        """Stop the render being saved (before its next step; nothing is written)."""
+        if self.render_progress is not None:
+            self.render_progress.cancel()
+
+    def _render_ended(self) -> None:
+        self.render_progress = None
+        if self.progress_dialog is not None:
+            self.progress_dialog.canceled.disconnect()
+            self.progress_dialog.close()
+            self.progress_dialog.deleteLater()
+            self.progress_dialog = None
+
+    def _render_saved(self, path: Path, shape, side: str) -> None:
+        self._render_ended()
+        self.statusMessage.emit(f"Saved {path} ({shape[1]}×{shape[0]}, {SIDE_NAMES[side]})", 10000)
+
+    def _render_failed(self, path: Path, exc: BaseException) -> None:
+        self._render_ended()
+        if isinstance(exc, Cancelled):
+            self.statusMessage.emit("Render cancelled: nothing written", 5000)
+            return
+        self.errorRaised.emit("Cannot save the render", dialogs.error_message(exc, path))
 
     def screenshot_dialog(self) -> None:
         target = self._ask_target("Save screenshot", ".png", "PNG images (*.png)")

@@ -13,7 +13,10 @@ controllers that read and change it:
 - ``clusters`` (:class:`~app.cluster_controller.ClusterController`): the cluster table and the B side;
 - ``cameras`` (:class:`~app.camera_controller.CameraController`): world up and training cameras.
 
-The menus are built from the controllers' actions (:func:`app.menus.build_menus`).
+The menus are built from the controllers' actions (:func:`app.menus.build_menus`). The window owns the View menu's
+background colour (black, white, grey or a custom one, remembered in the settings' ``BACKGROUND_KEY``; both sides
+and the render-only stills use it, so the view's PSNR/SSIM compare like with like) and the About box (the versions
+of the app and of what it runs on, the renderer in use, the demo scene's licence: :func:`about_html`).
 
 The title names the files shown (the original, an opened ``.ngs`` beside it) and starts with "•" while a
 result is not exported (the status bar says so too). Quitting (Ctrl+Q, the window's close button) asks before
@@ -24,10 +27,13 @@ either is still busy the window hides at once and closes for good when both have
 
 from __future__ import annotations
 
+import html
 import logging
+import platform
 import time
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QSplitter
 
 from app import dialogs
@@ -50,6 +56,91 @@ log = logging.getLogger(__name__)
 
 QUIT_WAIT_MS = 100  # quitting blocks the GUI at most this long for the render thread; then it waits hidden
 QUIT_POLL_MS = 20  # how often a hidden, quitting window checks whether its threads have ended
+BACKGROUND_KEY = "view/background"  # "#rrggbb"
+BACKGROUNDS = {"Black": (0.0, 0.0, 0.0), "White": (1.0, 1.0, 1.0), "Grey": (0.5, 0.5, 0.5)}
+DEFAULT_BACKGROUND = BACKGROUNDS["White"]
+
+
+def color_hex(rgb) -> str:
+    return "#" + "".join(f"{round(255 * min(1.0, max(0.0, float(c)))):02x}" for c in rgb)
+
+
+def parse_color(text) -> tuple[float, float, float] | None:
+    """RGB in [0, 1] of "#rrggbb"; None for anything else."""
+    text = str(text or "").strip()
+    if len(text) != 7 or not text.startswith("#"):
+        return None
+    try:
+        return tuple(int(text[i:i + 2], 16) / 255.0 for i in (1, 3, 5))
+    except ValueError:
+        return None
+
+
+def _version(module_name: str, dist: str | None = None) -> str:
+    """The installed version of a module ("not installed" when it cannot be imported)."""
+    import importlib
+    from importlib import metadata
+
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - an optional package that is missing or broken
+        return f"not installed ({type(exc).__name__})"
+    version = getattr(module, "__version__", None)
+    if version is None:
+        try:
+            version = metadata.version(dist or module_name)
+        except metadata.PackageNotFoundError:
+            version = "unknown version"
+    return str(version)
+
+
+def demo_license() -> str:
+    """The demo scene's licence in a few words (from resources/demo/donut.LICENSE)."""
+    from core.paths import DEMO_SCENE
+
+    path = DEMO_SCENE.with_suffix(".LICENSE")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return "unknown (no licence file)"
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    kind = "MIT" if "Permission is hereby granted, free of charge" in text else "see the file"
+    return f"{kind} ({path.name}: {first})"
+
+
+def about_rows(renderer: str = "") -> list[tuple[str, str]]:
+    """(name, version) of the app and of what it runs on; ``renderer``: the view's renderer, in words."""
+    from importlib import metadata
+
+    import PySide6
+    from PySide6.QtCore import qVersion
+
+    try:
+        app_version = metadata.version("neuralgs-studio")
+    except metadata.PackageNotFoundError:
+        app_version = "unknown (not installed as a package)"
+    rows = [("NeuralGS Studio", app_version), ("Python", platform.python_version()),
+            ("PySide6 / Qt", f"{PySide6.__version__} / {qVersion()}")]
+    torch_version = _version("torch")
+    try:
+        import torch
+
+        cuda = (f"CUDA {torch.version.cuda} available: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
+                else "CUDA not available")
+    except Exception as exc:  # noqa: BLE001 - torch missing or its CUDA probe failing
+        cuda = f"CUDA unknown ({type(exc).__name__})"
+    rows += [("torch", f"{torch_version} ({cuda})"), ("numpy", _version("numpy")), ("numba", _version("numba")),
+             ("gsplat", f"{_version('gsplat')} ({'CUDA' if 'not available' not in cuda else 'unused: no CUDA'})"),
+             ("constriction", _version("constriction")), ("zstandard", _version("zstandard")),
+             ("Renderer in use", renderer or "not started yet"), ("Demo scene licence", demo_license())]
+    return rows
+
+
+def about_html(renderer: str = "") -> str:
+    rows = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>"
+                   for k, v in about_rows(renderer))
+    return ("<h3>NeuralGS Studio</h3><p>Compress 3D Gaussian splatting scenes with NeuralGS and compare the result "
+            f"with the original.</p><table cellspacing=4>{rows}</table>")
 
 
 class MainWindow(QMainWindow):
@@ -104,6 +195,8 @@ class MainWindow(QMainWindow):
         for controller in (self.compression, self.files):
             controller.statusMessage.connect(self.statusBar().showMessage)
             controller.errorRaised.connect(self._error)
+        self.background_group = self._background_actions()
+        self.set_background(parse_color(self.settings.value(BACKGROUND_KEY, "")) or DEFAULT_BACKGROUND, save=False)
         self.actions_by_name = build_menus(self)
 
         self._refresh()
@@ -130,6 +223,46 @@ class MainWindow(QMainWindow):
             dialogs.show_error(self, title, message)
         else:
             log.error("%s: %s", title, message)
+
+    # -- background and About -----------------------------------------------------------------------
+    def _background_actions(self) -> QActionGroup:
+        group = QActionGroup(self)
+        for name, rgb in BACKGROUNDS.items():
+            act = QAction(name, self, checkable=True)
+            act.setToolTip(f"Render A and B on {name.lower()}")
+            act.setData(rgb)
+            act.triggered.connect(lambda _=False, rgb=rgb: self.set_background(rgb))
+            group.addAction(act)
+        custom = QAction("Custom…", self, checkable=True)
+        custom.setToolTip("Render A and B on a colour of your choice")
+        custom.triggered.connect(self.choose_background)
+        group.addAction(custom)
+        return group
+
+    def set_background(self, rgb, save: bool = True) -> None:
+        """Render both sides (and the render-only stills) on ``rgb`` (3 floats in [0, 1]); ``save``: remember it."""
+        self.viewport.set_background(rgb)
+        rgb = self.viewport.background
+        if save:
+            self.settings.setValue(BACKGROUND_KEY, color_hex(rgb))
+            self.settings.sync()
+        acts = self.background_group.actions()
+        preset = next((a for a in acts[:-1] if color_hex(a.data()) == color_hex(rgb)), None)
+        (preset or acts[-1]).setChecked(True)
+        acts[-1].setText("Custom…" if preset else f"Custom ({color_hex(rgb)})…")
+
+    def choose_background(self) -> None:
+        rgb = dialogs.ask_color(self, self.viewport.background)
+        self.set_background(rgb if rgb is not None else self.viewport.background, save=rgb is not None)
+
+    def renderer_text(self) -> str:
+        res = self.viewport.last_result
+        backend = res.backend if res is not None else ""
+        return {"gl": "display renderer: OpenGL (EGL)", "cpu": "display renderer: numba CPU tile rasteriser"}.get(
+            backend, backend)
+
+    def show_about(self) -> None:
+        dialogs.show_about(self, "About NeuralGS Studio", about_html(self.renderer_text()))
 
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUTS)
@@ -180,6 +313,7 @@ class MainWindow(QMainWindow):
         self._quitting = True
         self._quit_started = time.monotonic()
         self.compression.request_stop()
+        self.files.cancel_render()
         self.viewport.shutdown(QUIT_WAIT_MS)  # asks the render thread to stop; waits for it briefly
         self._quit_timer.start()
 

@@ -29,7 +29,8 @@ SHORTCUTS = [
     ("Ctrl+O", "Open a scene (.ply, .compressed.ply, .splat, .spz, .sog, .ngs)"),
     ("Ctrl+Shift+O", "Open a dataset folder or a cameras file"),
     ("Ctrl+E / Ctrl+Shift+E", "Export the compressed scene as .ngs / as a decompressed .ply"),
-    ("F12", "Save a screenshot of the window"),
+    ("Ctrl+Alt+E", "Export as SPZ: the compressed scene as decoded, or the original when there is no result"),
+    ("F12 / Shift+F12", "Save a screenshot of the window / a render alone at a chosen resolution (A, B or both)"),
     ("F5 / F6 / Shift+F5", "Run / pause-resume / cancel the compression"),
     ("1 2 3 4", "Compare mode: side by side, split, A/B flip, difference heat map"),
     ("B", "Flip between A (original) and B (compressed)"),
@@ -82,7 +83,9 @@ def build_menus(win: MainWindow) -> dict[str, QAction]:
     file_menu.addActions([acts["open"], acts["open_cameras"]])
     file_menu.addMenu(files.recent_menu)
     file_menu.addSeparator()
-    file_menu.addActions([acts["export_ngs"], acts["export_ply"], acts["screenshot"]])
+    file_menu.addActions([acts["export_ngs"], acts["export_ply"], acts["export_spz"]])
+    file_menu.addSeparator()
+    file_menu.addActions([acts["screenshot"], acts["save_render"]])
     file_menu.addSeparator()
     file_menu.addAction(acts["quit"])
 
@@ -93,6 +96,9 @@ def build_menus(win: MainWindow) -> dict[str, QAction]:
     up_menu = view_menu.addMenu("World &up axis")
     up_menu.addActions(cameras.up_group.actions())
     view_menu.addAction(_clicker(win, "Log scale (loss plot)", win.loss.log_box, "L"))
+    bg_menu = view_menu.addMenu("&Background")
+    bg_menu.setToolTipsVisible(True)
+    bg_menu.addActions(win.background_group.actions())
 
     run_menu = mb.addMenu("&Compression")
     run_menu.addAction(_clicker(win, "Run", win.panel.run_button, "F5"))
@@ -106,6 +112,8 @@ def build_menus(win: MainWindow) -> dict[str, QAction]:
 
     help_menu = mb.addMenu("&Help")
     help_menu.addAction(acts["shortcuts"])
+    help_menu.addAction(make_action(win, "&About NeuralGS Studio", win.show_about, None, "Versions of the app and of "
+                                    "what it runs on, the renderer, the demo scene's licence"))  # no key: unnamed
 
     tb = QToolBar("View", win)
     tb.setObjectName("viewToolbar")

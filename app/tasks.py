@@ -4,6 +4,9 @@
 exception is handed to ``on_done`` / ``on_error`` on the GUI thread, through a queued signal to this
 QObject (which lives there). A worker-thread signal must reach a slot of a GUI-thread QObject, not a
 plain function, or the function runs in the worker (DESIGN §10).
+
+A long task reports and can be cancelled through a :class:`Progress`: the task calls ``step(text)`` between
+its pieces (which raises :class:`Cancelled` once the user cancelled), the GUI listens to ``changed``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,38 @@ from PySide6.QtCore import QObject, Signal, Slot
 from core.errors import InputFileError
 
 log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    """The user cancelled the task (not an error: not logged as one)."""
+
+
+class Progress(QObject):
+    """Steps of one long task, ``total`` in all. The task (any thread) calls :meth:`step` before each piece;
+    ``changed(done, total, text)`` reaches GUI-thread slots queued. :meth:`cancel` (GUI thread) makes the next
+    ``step`` raise :class:`Cancelled`."""
+
+    changed = Signal(int, int, str)
+
+    def __init__(self, total: int, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.total = max(1, int(total))
+        self.done = 0
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def step(self, text: str) -> None:
+        """Start the next piece (``text`` says what it is); raises Cancelled once cancelled."""
+        if self._cancel.is_set():
+            raise Cancelled(text)
+        self.changed.emit(self.done, self.total, text)
+        self.done += 1
 
 
 class TaskRunner(QObject):
@@ -51,7 +86,7 @@ class TaskRunner(QObject):
             try:
                 result = fn()
             except Exception as exc:
-                if not isinstance(exc, (InputFileError, OSError, ValueError)):  # those are the user's, not bugs
+                if not isinstance(exc, (InputFileError, OSError, ValueError, Cancelled)):  # the user's, not bugs
                     log.exception("%s failed", name)
                 self._done.emit(task_id, None, exc)
             else:

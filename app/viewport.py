@@ -12,6 +12,11 @@ cluster toggle) to the frame on screen, which is what the fps counts.
 Keyboard focus: when the focused widget is disabled (Run, Pause or an edited knob when a run starts or
 ends), Qt hands the focus to the next widget in the chain, e.g. the cluster table, whose arrow keys then
 change its row and grey B out; the viewport gives it to the compare view instead, whose arrow keys orbit.
+
+Both sides render on one background colour (:meth:`Viewport.set_background`), so the view's PSNR/SSIM compare
+like with like. :meth:`Viewport.still_job` makes a render-only still of the view at any resolution (the same
+camera pose and vertical field of view, the aspect of the requested size) of A, B or both side by side, to run
+off the GUI thread (File > Save render…).
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import itertools
 import logging
 import math
 import time
+from typing import Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication
 
@@ -31,6 +38,34 @@ from widgets.compare_view import CompareView
 log = logging.getLogger(__name__)
 
 SETTLE_MS = 180
+MAX_STILL_SIZE = 16384  # the largest width or height of a render-only still
+STILL_SIDES = {"A": (0,), "B": (1,), "AB": (0, 1)}  # which sides a still shows (AB: side by side, A left)
+SIDE_NAMES = {"A": "A (original)", "B": "B (compressed)", "AB": "A | B side by side"}
+
+
+def still_pane_widths(width: int, n: int) -> list[int]:
+    """The widths of ``n`` panes side by side filling ``width`` pixels (the left one gets the odd pixel less)."""
+    return [width // n] * (n - 1) + [width - (width // n) * (n - 1)]
+
+
+def render_still(panes: list[tuple[str, object, Camera]], background, progress) -> np.ndarray:
+    """Render each (label, scene or zero-argument function making one, camera) and put the images side by side:
+    uint8 [H, W, 3]. Runs in a worker thread, with a renderer of its own (the display renderer the view uses,
+    or the CPU one); ``progress``: an :class:`app.tasks.Progress` (two steps per pane; raises Cancelled)."""
+    from app.render_thread import _make_renderer
+
+    images = []
+    for label, source, cam in panes:
+        progress.step(f"Preparing {label}…")
+        scene = source() if callable(source) else source
+        renderer = _make_renderer(cam.width, cam.height)
+        try:
+            renderer.set_scene(scene)
+            progress.step(f"Rendering {label} ({cam.width}×{cam.height}, {renderer.backend} renderer)…")
+            images.append(renderer.render(cam, background))
+        finally:
+            renderer.release()
+    return images[0] if len(images) == 1 else np.concatenate(images, axis=1)
 
 
 class Viewport(QObject):
@@ -43,6 +78,7 @@ class Viewport(QObject):
         super().__init__(parent)
         self.view = view
         self.background = (1.0, 1.0, 1.0)
+        self.sources: list[object] = [None, None]  # what each side draws (a scene or a function making one)
         self.thread = RenderThread(self)
         self.thread.rendered.connect(self._on_rendered)
         self.thread.measured.connect(self._on_measured)
@@ -69,6 +105,41 @@ class Viewport(QObject):
         """Stop the settle timer and the render thread (waiting up to ``timeout_ms`` for its current render)."""
         self._settle.stop()
         self.thread.stop(timeout_ms)
+
+    def set_background(self, rgb) -> None:
+        """Render both sides on ``rgb`` (3 floats in [0, 1]) from now on."""
+        rgb = tuple(min(1.0, max(0.0, float(c))) for c in rgb)
+        if len(rgb) != 3:
+            raise ValueError(f"a background is 3 values, got {rgb}")
+        self.background = rgb
+        self.request_full()
+
+    def sides(self) -> list[int]:
+        """The sides that have a scene (0: A, 1: B)."""
+        return [side for side in (0, 1) if self._has[side]]
+
+    def still_job(self, width: int, height: int, which: str = "AB") -> tuple[int, Callable]:
+        """A render-only still of this view as ``(steps, work)``: ``work(progress)`` (call it in a worker thread)
+        returns uint8 [height, width, 3] of A, B or both side by side (``which``: a key of ``STILL_SIDES``), each
+        pane with the view's camera pose and vertical field of view at its own size, on this background.
+        ``steps``: the progress steps it makes. ValueError for a side without a scene or a size out of range."""
+        width, height = int(width), int(height)
+        if not (1 <= width <= MAX_STILL_SIZE and 1 <= height <= MAX_STILL_SIZE):
+            raise ValueError(f"{width}x{height}: width and height must be 1 to {MAX_STILL_SIZE} pixels")
+        sides = STILL_SIDES[which]
+        missing = [("A", "B")[s] for s in sides if not self._has[s]]
+        if missing:
+            raise ValueError(f"side {' and '.join(missing)} shows no scene")
+        if width < len(sides):
+            raise ValueError(f"{width} pixels are too narrow for {len(sides)} panes")
+        w2c = self.view.rig.world_to_camera()
+        panes = []
+        for side, w in zip(sides, still_pane_widths(width, len(sides))):
+            fx, fy, cx, cy = self.view.rig.intrinsics(w, height)
+            panes.append((("A", "B")[side], self.sources[side], Camera(w2c.copy(), fx, fy, cx, cy, w, height,
+                                                                         name=f"still {('A', 'B')[side]}")))
+        background = self.background
+        return 2 * len(panes), lambda progress: render_still(panes, background, progress)
 
     # -- requests ------------------------------------------------------------------------------
     def camera(self) -> Camera:
@@ -126,6 +197,7 @@ class Viewport(QObject):
         with this side (false colours); ``note``: what it shows when it is not the file as decoded (the
         overlay names it beside the metrics, e.g. "B shows 2 of 3 clusters")."""
         self._has[side] = scene_or_factory is not None
+        self.sources[side] = scene_or_factory
         self.scene_errors[side] = ""
         self.thread.set_scene(side, scene_or_factory, measure, note)
         if not self._has[side]:

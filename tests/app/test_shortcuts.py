@@ -104,3 +104,16 @@ def test_f1_lists_the_shortcuts(active, qtbot, monkeypatch):
     monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: shown.append((title, text)))
     qtbot.keyClick(active, Qt.Key.Key_F1)
     assert shown and shown[0][0] == "Keyboard shortcuts" and "F5" in shown[0][1]
+
+
+def test_f12_saves_the_window_and_shift_f12_asks_for_a_render(active, qtbot, monkeypatch, tmp_path):
+    from app import dialogs
+
+    asked = []
+    monkeypatch.setattr(dialogs, "ask_render_options", lambda *a: asked.append("render") or None)
+    monkeypatch.setattr(dialogs, "ask_save_path", lambda *a: asked.append("window") or "")
+    qtbot.keyClick(active, Qt.Key.Key_F12, Qt.KeyboardModifier.ShiftModifier)
+    assert asked == ["render"]  # the render's size and side first; cancelled: nothing else
+    qtbot.keyClick(active, Qt.Key.Key_F12)
+    assert asked == ["render", "window"]
+    assert active.files.render_progress is None
