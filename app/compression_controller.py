@@ -178,9 +178,11 @@ class CompressionController(QObject):
         self.panel.set_running(True)
         self.panel.show_status("Starting…", 0.0)
         self.worker.start()
-        log.info("compression started: preset %s, K=%d, prune %.2f, %d+%d iterations, width %d, device %s",
-                 config.preset, config.n_clusters, config.prune_ratio, config.fit_iters, config.finetune_iters,
-                 config.hidden, config.device)
+        target = (f"{config.target_psnr:g} dB" if config.target_psnr else f"{config.target_size:,} bytes"
+                  if config.target_size else "none (pure NeuralGS)")
+        log.info("compression started: preset %s, K=%d, prune %.2f, %d+%d iterations, width %d, device %s, "
+                 "target %s, .ngs v%d", config.preset, config.n_clusters, config.prune_ratio, config.fit_iters,
+                 config.finetune_iters, config.hidden, config.device, target, config.format_version)
 
     @Slot(bool)
     def pause(self, paused: bool) -> None:
@@ -197,12 +199,14 @@ class CompressionController(QObject):
     def reset_plot(self) -> None:
         """A new scene was opened: no curves, no run's status line (its "Done in" belonged to the old scene)."""
         self.loss.reset()
+        self.panel.show_file_size(None)
         if self.worker is None:
             self.panel.show_status("", 0.0)
 
     def show_opened(self, cs: CompressedScene) -> None:
         """An opened ``.ngs`` is the result: no curves (the file has none), a status line about the file."""
         self.loss.reset()
+        self.panel.show_file_size(cs.n_bytes)
         if self.worker is not None:
             return
         held = cs.meta.get("heldout") if isinstance(cs.meta.get("heldout"), dict) else None
@@ -292,6 +296,7 @@ class CompressionController(QObject):
             self._learn(self.worker, r)
         self.session.set_compressed(cs)
         self.clusters.show_result()
+        self.panel.show_file_size(cs.n_bytes)  # what File > Export .ngs will write, byte for byte
         metrics = r.metrics or {}
         held = ""
         if metrics:  # measured at the held-out views: eval_size px (800, DESIGN §7) or the dataset's own size

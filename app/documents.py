@@ -5,7 +5,10 @@
   the cluster table. Toggling, soloing, colouring and highlighting clusters (:func:`display_scene`)
   select and recolour rows of that one decode: no recompression, no re-decode.
 - :func:`load_any`: any scene file, through the one opener :func:`core.io.scene_files.load_scene_file`.
-- Cluster bytes come from the codec's own layout of the file (:func:`ngs_layout`), never recomputed here.
+- Cluster bytes come from the codec's own layout of the file (:func:`ngs_layout`), never recomputed here, split
+  into positions, predictor and residuals (:func:`cluster_byte_split`).
+- B can be the file as decoded (the full codec) or the NeuralGS prediction alone, without the residuals
+  (:meth:`CompressedScene.prediction_scene`, decoded once on first use).
 
 Everything here may take seconds on a large scene: call it from a worker thread, never the GUI thread.
 """
@@ -65,10 +68,30 @@ class CompressedScene:
     bounds: tuple[np.ndarray, np.ndarray]
     path: Path | None = None
     result: object | None = None
+    _prediction: GaussianScene | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_clusters(self) -> int:
         return len(self.rows)
+
+    @property
+    def has_residuals(self) -> bool:
+        """The file codes residuals on top of the NeuralGS prediction (.ngs v2 with a target)."""
+        return getattr(self.model, "residual", None) is not None
+
+    def prediction_scene(self) -> GaussianScene:
+        """The NeuralGS prediction alone: the model decoded without its residuals (CPU float32, the order of
+        ``scene``); ``scene`` itself when there are none. Decoded once (seconds on a large scene: call it off
+        the GUI thread), then cached."""
+        if not self.has_residuals:
+            return self.scene
+        if self._prediction is None:
+            import dataclasses
+
+            with torch.no_grad():
+                pred = dataclasses.replace(self.model, residual=None).decode()
+            self._prediction = pred.detach().to("cpu", torch.float32)
+        return self._prediction
 
     @property
     def meta(self) -> dict:
@@ -84,14 +107,17 @@ def _bounds(means: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cluster_rows(model, importance: torch.Tensor | None = None, fit_losses: dict[int, float] | None = None,
-                 section_bytes: list[int] | None = None) -> list[dict]:
+                 section_bytes: list[int] | None = None, splits: list[dict] | None = None) -> list[dict]:
     """ClusterTable rows of a model: count, importance share, final fit loss and bytes per cluster.
 
     importance [N] in model order (None: unknown); bytes: ``section_bytes[c]`` (see :func:`cluster_bytes`;
-    None: the model's own ``.ngs`` v1 encoding); the header is not attributed to any cluster.
+    None: the model's own ``.ngs`` v1 encoding); ``splits[c]``: its ``positions`` / ``predictor`` /
+    ``residuals`` bytes (:func:`cluster_byte_split`), copied into the row; the header is not attributed to any
+    cluster.
     """
     if section_bytes is None:
-        section_bytes = cluster_bytes(ngs_layout(model))
+        layout = ngs_layout(model)
+        section_bytes, splits = cluster_bytes(layout), cluster_byte_split(layout)
     offsets = model.cluster_offsets()
     total_imp = float(importance.sum()) if importance is not None else 0.0
     rows = []
@@ -100,7 +126,10 @@ def cluster_rows(model, importance: torch.Tensor | None = None, fit_losses: dict
         if importance is not None and total_imp > 0:
             share = float(importance[offsets[c]: offsets[c + 1]].sum()) / total_imp
         loss = None if fit_losses is None or c not in fit_losses else float(fit_losses[c])
-        rows.append({"count": int(size), "importance": share, "loss": loss, "bytes": int(section_bytes[c])})
+        row = {"count": int(size), "importance": share, "loss": loss, "bytes": int(section_bytes[c])}
+        if splits is not None:
+            row.update(splits[c])
+        rows.append(row)
     return rows
 
 
@@ -134,6 +163,19 @@ def cluster_bytes(layout) -> list[int]:
     return [s.length for s in layout.sections]
 
 
+def cluster_byte_split(layout) -> list[dict]:
+    """Each cluster's bytes (:func:`cluster_bytes`) by what they code: ``{"positions", "predictor",
+    "residuals"}``. v2: the header's ``clusters[c].positions_len / predictor_len / residuals_len``; v1: the
+    cluster's share of the positions section, its MLP section, no residuals. They add up to the cluster's bytes."""
+    if layout.version == 1:
+        positions, mlps = layout.sections[0], layout.sections[1:]
+        n = layout.n_gaussians
+        return [{"positions": positions.length * size // n if n else 0, "predictor": s.length, "residuals": 0}
+                for s, size in zip(mlps, layout.cluster_sizes)]
+    return [{"positions": e.positions_len, "predictor": e.predictor_len, "residuals": e.residuals_len}
+            for e in layout.clusters]
+
+
 def compressed_from_model(model, n_bytes: int | None = None, path: Path | None = None, result=None,
                           scene: GaussianScene | None = None) -> CompressedScene:
     """The CompressedScene of ``model``: decoded once (no gradients, CPU; ``scene``: already decoded) with
@@ -146,7 +188,7 @@ def compressed_from_model(model, n_bytes: int | None = None, path: Path | None =
     importance = None if result is None else result.importance.detach().cpu()
     losses = None if result is None else result.fit_losses
     layout = ngs_layout(model, result, path)
-    rows = cluster_rows(model, importance, losses, cluster_bytes(layout))
+    rows = cluster_rows(model, importance, losses, cluster_bytes(layout), cluster_byte_split(layout))
     size = layout.file_size if n_bytes is None else int(n_bytes)
     return CompressedScene(model, scene, ids, rows, size, _bounds(scene.means), path, result)
 
@@ -173,8 +215,9 @@ def load_any(path: str | Path) -> OriginalScene | CompressedScene:
 
 
 def display_scene(cs: CompressedScene, visible: np.ndarray | None = None, color_by_cluster: bool = False,
-                  highlight: int = -1) -> GaussianScene:
-    """The Gaussians to draw for the cluster table's state.
+                  highlight: int = -1, prediction_only: bool = False) -> GaussianScene:
+    """The Gaussians to draw for the cluster table's state (``prediction_only``: of the NeuralGS prediction
+    without the residuals, :meth:`CompressedScene.prediction_scene`; else of the file as decoded).
 
     visible [K] bool (None: all); color_by_cluster: each Gaussian in its cluster's palette colour
     (sh_dc = (rgb - 0.5) / C0, higher SH zeroed); highlight: a cluster index whose Gaussians keep
@@ -183,7 +226,7 @@ def display_scene(cs: CompressedScene, visible: np.ndarray | None = None, color_
     ids = cs.cluster_ids
     mask = np.ones(ids.shape[0], dtype=bool) if visible is None else np.asarray(visible, dtype=bool)[ids]
     idx = torch.from_numpy(np.flatnonzero(mask))
-    scene = cs.scene.subset(idx)
+    scene = (cs.prediction_scene() if prediction_only else cs.scene).subset(idx)
     kept_ids = torch.from_numpy(ids[mask])
     sh_dc, sh_rest, logits = scene.sh_dc, scene.sh_rest, scene.opacity_logits
     if color_by_cluster and scene.num_gaussians:

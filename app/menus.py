@@ -109,6 +109,14 @@ def build_menus(win: MainWindow) -> dict[str, QAction]:
     cl_menu.addAction(_clicker(win, "Solo the selected cluster", win.table.solo_button, "Alt+S"))
     cl_menu.addAction(_clicker(win, "Show all clusters", win.table.all_button, "Alt+A"))
     cl_menu.addAction(_clicker(win, "Colour by cluster", win.table.color_box, "C"))
+    prediction = QAction("B: NeuralGS prediction only", win)  # the table's switch, greyed out as it is
+    prediction.setToolTip(win.table.prediction_box.toolTip())
+    prediction.triggered.connect(lambda _=False: win.table.prediction_box.click())
+    cl_menu.aboutToShow.connect(lambda: prediction.setEnabled(win.table.prediction_box.isEnabled()))
+    cl_menu.addAction(prediction)
+    cl_menu.addSeparator()
+    acts.update(win.clusters.actions)  # Undo / Redo own Ctrl+Z / Ctrl+Shift+Z
+    cl_menu.addActions([acts["undo_clusters"], acts["redo_clusters"]])
 
     help_menu = mb.addMenu("&Help")
     help_menu.addAction(acts["shortcuts"])
