@@ -34,7 +34,7 @@ import time
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QSplitter
+from PySide6.QtWidgets import QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter
 
 from app import dialogs
 from app.camera_controller import CameraController
@@ -179,7 +179,7 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([520, 380])
         self.setCentralWidget(self.splitter)
         self.panel.setMinimumWidth(360)
-        self._dock("Compression", self.panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Compression", _scrollable(self.panel), Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Clusters", self.table, Qt.DockWidgetArea.RightDockWidgetArea)
         self.status_label = QLabel("")
         self.statusBar().addPermanentWidget(self.status_label)
@@ -340,3 +340,15 @@ class MainWindow(QMainWindow):
             QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
             time.sleep(0.005)
         return self.shutdown_complete
+
+
+def _scrollable(widget) -> QScrollArea:
+    """``widget`` in a frameless vertical scroll area: a dock whose content grows (the codec's knobs, the ETA
+    lines) never forces the window taller than the screen; on a tall screen nothing changes."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(widget.minimumWidth() + 16)
+    return area
