@@ -30,7 +30,9 @@ SPLIT_NAMES = {"positions": "positions", "predictor": "predictor (MLP or constan
                "residuals": "residuals"}
 SPLIT_COLORS = {"positions": (78, 121, 167), "predictor": (242, 142, 43), "residuals": (89, 161, 79)}
 SPLIT_ROLE = Qt.ItemDataRole.UserRole + 1  # the Size cell's [positions, predictor, residuals, largest cluster]
-BAR_HEIGHT = 4
+BAR_HEIGHT = 3  # a bar along the cell's bottom (a narrow column)
+BAR_HEIGHT_BESIDE = 8  # a bar beside the number, when there are BAR_MIN_BESIDE px for it
+BAR_MIN_BESIDE = 40
 _TIPS = ("Tick to draw the cluster in the compressed render (Space toggles the selected row); its index "
          "(largest first) and its colour in the loss plot and in colour-by-cluster mode",
          "Gaussians in the cluster", "Share of the total importance (Eq. 2) held by the cluster",
@@ -48,7 +50,8 @@ def swatch(index: int, size: int = 12) -> QIcon:
 
 
 class _SizeBar(QStyledItemDelegate):
-    """The Size cell: its text, with a stacked bar of positions / predictor / residuals along the bottom."""
+    """The Size cell: its text, with a stacked bar of positions / predictor / residuals beside it (along the
+    bottom when the column is narrow)."""
 
     def paint(self, painter, option, index) -> None:
         super().paint(painter, option, index)
@@ -56,12 +59,16 @@ class _SizeBar(QStyledItemDelegate):
         if not split or not split[3]:
             return
         r = option.rect
-        x, y, width = r.left() + 3.0, r.bottom() - BAR_HEIGHT - 1.0, max(0.0, r.width() - 6.0)
+        room = r.width() - option.fontMetrics.horizontalAdvance(str(index.data() or "")) - 16.0
+        if room >= BAR_MIN_BESIDE:  # beside the number, vertically centred
+            x, y, width, h = r.left() + 4.0, r.center().y() - BAR_HEIGHT_BESIDE / 2 + 1, room, BAR_HEIGHT_BESIDE
+        else:  # a narrow column: a thin bar along the bottom
+            x, y, width, h = r.left() + 3.0, r.bottom() - BAR_HEIGHT - 1.0, max(0.0, r.width() - 6.0), BAR_HEIGHT
         painter.save()
         for part, n in zip(SPLIT_PARTS, split[:3]):
             w = width * float(n) / float(split[3])
             if w > 0:
-                painter.fillRect(QRectF(x, y, w, BAR_HEIGHT), QColor(*SPLIT_COLORS[part]))
+                painter.fillRect(QRectF(x, y, w, h), QColor(*SPLIT_COLORS[part]))
             x += w
         painter.restore()
 
