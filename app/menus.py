@@ -42,6 +42,7 @@ SHORTCUTS = [
     ("] / [", "Next / previous training camera"),
     ("Space, Alt+S, Alt+A", "Toggle the selected cluster, solo it, show all clusters"),
     ("C", "Colour by cluster"),
+    ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo a change of the clusters shown (toggle, solo, show all)"),
     ("L", "Log scale of the loss plot"),
     ("F1", "This list"),
     ("Ctrl+Q", "Quit"),
