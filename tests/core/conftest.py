@@ -14,3 +14,15 @@ def single_thread():
 
     with limited_threads(1):
         yield
+
+
+@pytest.fixture(scope="session")
+def splat_transform_cli():
+    """PlayCanvas splat-transform's CLI (installed from npm into the cache on first use), the independent
+    implementation the format readers are checked against; skips the test when it cannot be had."""
+    from core.splat_transform import SplatTransformUnavailable, ensure_splat_transform
+
+    try:
+        return ensure_splat_transform()
+    except SplatTransformUnavailable as exc:
+        pytest.skip(f"splat-transform reference unavailable: {exc}")

@@ -15,7 +15,7 @@ from core.errors import InputFileError
 from core.io import read_scene, read_scene_with_info
 from core.scene import GaussianScene
 from tests.conftest import shared_path
-from tests.core.splat_transform_helper import SplatTransformUnavailable, ensure_splat_transform, splat_transform
+from tests.core.splat_transform_helper import splat_transform
 from tests.core.test_io_ply import random_scene
 
 logger = logging.getLogger(__name__)
@@ -170,14 +170,6 @@ def test_malformed_compressed(tmp_path):
 
 
 # -- the real guitar scene vs splat-transform --------------------------------------------------------------
-@pytest.fixture(scope="session")
-def splat_transform_cli():
-    try:
-        return ensure_splat_transform()
-    except SplatTransformUnavailable as exc:
-        pytest.skip(f"splat-transform reference unavailable: {exc}")
-
-
 def test_guitar_matches_splat_transform(tmp_path, splat_transform_cli):
     """Our decode of guitar.compressed.ply vs PlayCanvas splat-transform's (`guitar.compressed.ply ->
     guitar.ply`, read with plyfile).

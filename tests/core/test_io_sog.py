@@ -26,8 +26,6 @@ from core.paths import DEMO_SCENE
 from core.scene import GaussianScene
 from tests.conftest import shared_path
 from tests.core.splat_transform_helper import (
-    SplatTransformUnavailable,
-    ensure_splat_transform,
     splat_transform,
 )
 from tests.core.test_io_ply import random_scene
@@ -294,14 +292,6 @@ def test_v1_reads_as_documented(tmp_path):
 
 
 # -- splat-transform --------------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def splat_transform_cli():
-    try:
-        return ensure_splat_transform()
-    except SplatTransformUnavailable as exc:
-        pytest.skip(f"splat-transform reference unavailable: {exc}")
-
-
 def test_v1_matches_splat_transform(tmp_path, splat_transform_cli):
     """splat-transform still reads version 1 (read-sog-v1.ts): its decode of our hand-built v1 = ours."""
     files, meta = hand_built_v1()

@@ -24,8 +24,6 @@ from core.render.sh import sh_basis
 from core.scene import GaussianScene
 from tests.conftest import shared_path
 from tests.core.splat_transform_helper import (
-    SplatTransformUnavailable,
-    ensure_splat_transform,
     splat_transform,
 )
 from tests.core.test_io_ply import random_scene
@@ -365,14 +363,6 @@ def test_degree_4_drops_the_fourth_band(tmp_path):
 
 
 # -- splat-transform, the independent implementation -------------------------------------------------
-@pytest.fixture(scope="session")
-def splat_transform_cli():
-    try:
-        return ensure_splat_transform()
-    except SplatTransformUnavailable as exc:
-        pytest.skip(f"splat-transform reference unavailable: {exc}")
-
-
 def _sources(tmp_path):
     """(name, ply path): the demo donut (SH 0, 45,624 splats), a synthetic SH-3 scene, and the real SH-3
     capture when ../shared/data is present."""
