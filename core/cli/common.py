@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.errors import UsageError
+from core.errors import OutputFileError, UsageError
 
 
 log = logging.getLogger(__name__)
@@ -142,26 +142,18 @@ def format_summary(summary: dict) -> str:
 def check_output_path(path: Path, force: bool, suffix: str | tuple[str, ...] = ".png") -> Path:
     """Before any work: refuse an output path with another extension than ``suffix`` (one or several), that
     exists (unless ``force``), is a folder, lies in a missing folder, or cannot be written (a read-only or full
-    folder, a name too long, a dangling link: OutputFileError)."""
+    folder, a name too long, a dangling link): :func:`core.io.atomic.check_writable`'s checks, as UsageErrors."""
     from core.io.atomic import check_writable
 
     suffixes = (suffix,) if isinstance(suffix, str) else suffix
     if not any(path.name.lower().endswith(s) for s in suffixes):
         raise UsageError(f"{path}: the output must be a {' or '.join(suffixes)} file")
-    try:
-        if path.is_dir():
-            raise UsageError(f"{path}: is a folder")
-        if path.exists() and not force:
-            raise UsageError(f"{path}: already exists (use --force to overwrite)")
-        parent = path.parent if str(path.parent) else Path(".")
-        if not parent.is_dir():
-            raise UsageError(f"{path}: folder {parent} does not exist")
-    except (OSError, ValueError) as exc:  # a name the file system refuses (too long, a NUL)
-        raise UsageError(f"{path}: not a usable output name ({exc})") from None
-    try:
-        check_writable(path, overwrite=True)
-    except FileExistsError:  # pragma: no cover - checked above
+    try:  # the folder, the existing file, the missing folder, a name the file system refuses: one check
+        check_writable(path, overwrite=force)
+    except FileExistsError:
         raise UsageError(f"{path}: already exists (use --force to overwrite)") from None
+    except OutputFileError as exc:
+        raise UsageError(str(exc)) from None
     return path
 
 
