@@ -139,7 +139,8 @@ def ngs_layout(model=None, result=None, path: Path | None = None):
     From the bytes a fresh compression measured (``result.encoded``, v2), else the file at ``path``
     (header only), else ``model``'s v1 encoding. NgsFormatError / ValueError when there is none.
     """
-    from core.codec.ngs_format import ByteSource, FileSource, open_file, read_layout
+    from core.codec.ngs_format import ByteSource, FileSource, open_file
+    from core.codec.ngs_layout import read_layout
 
     encoded = getattr(result, "encoded", None) if result is not None else None
     if encoded is not None:

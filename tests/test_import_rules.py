@@ -125,3 +125,43 @@ def test_importing_top_level_packages_loads_no_heavy_modules():
         print('ok')
     """)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+# -- inside the codec ----------------------------------------------------------------------------------------
+def _codec_imports() -> dict[str, list[tuple[str, str]]]:
+    """module -> [(imported core.codec module, name or "")] of every import in core/codec, lazy ones included."""
+    import ast
+
+    out: dict[str, list[tuple[str, str]]] = {}
+    for path in sorted((ROOT / "core" / "codec").glob("*.py")):
+        mod = "core.codec" if path.stem == "__init__" else f"core.codec.{path.stem}"
+        edges = out.setdefault(mod, [])
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("core.codec"):
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"  # "from core.codec import ngs_format" imports a module
+                    is_module = (ROOT / (sub.replace(".", "/") + ".py")).exists()
+                    edges.append((sub, "") if is_module else (node.module, alias.name))
+            elif isinstance(node, ast.Import):
+                edges += [(a.name, "") for a in node.names if a.name.startswith("core.codec")]
+    return out
+
+
+def test_codec_modules_import_no_cycle_and_no_private_name():
+    imports = _codec_imports()
+    assert "core.codec.ngs_format" in imports and "core.codec.ngs_v2" in imports
+    private = [f"{m} imports {name} from {src}" for m, edges in imports.items() for src, name in edges
+               if name.startswith("_") and src != m]
+    assert not private, private
+    graph = {m: {src for src, _ in edges if src != m and src != "core.codec"} for m, edges in imports.items()}
+    done: set[str] = set()
+
+    def visit(m: str, stack: list[str]) -> None:
+        assert m not in stack, "import cycle: " + " -> ".join(stack[stack.index(m):] + [m])
+        if m not in done:
+            for dep in sorted(graph.get(m, ())):
+                visit(dep, stack + [m])
+            done.add(m)
+
+    for m in sorted(graph):
+        visit(m, [])

@@ -9,12 +9,15 @@
   model in memory to exactly what a file stores.
 - :class:`NgsFormatError` (an InputFileError): every problem with an ``.ngs`` file.
 
-Byte layout: :mod:`core.codec.ngs_format`. Torch loads only when an encode/decode function is used.
+Byte layout: :mod:`core.codec.ngs_format` (the container), :mod:`core.codec.ngs_format_v1` and
+:mod:`core.codec.ngs_format_v2` (each version's header). Torch loads only when an encode/decode function
+is used.
 """
 
 from __future__ import annotations
 
-from core.codec.ngs_format import NgsFormatError, is_ngs_file, read_ngs_header
+from core.codec.ngs_format import NgsFormatError, is_ngs_file
+from core.codec.ngs_layout import read_ngs_header
 
 __all__ = [
     "NgsFormatError",

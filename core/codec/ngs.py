@@ -1,6 +1,7 @@
 """Read and write NeuralGS ``.ngs`` v1 files (DESIGN.md §7): NeuralGSModel <-> bytes.
 
-The byte layout, the header keys and the checks are documented in :mod:`core.codec.ngs_format`.
+The byte layout, the header keys and the checks are documented in :mod:`core.codec.ngs_format` (the
+container) and :mod:`core.codec.ngs_format_v1` (the v1 header and sections).
 In short: magic, u16 version 1, u16 flags 0, u32 header length, header JSON, its CRC32, then the
 ``positions`` section (uint16 [N, 3] quantised in the pos_lo..pos_hi box, clusters largest
 first) and one ``mlp_<k>`` section per cluster (float16 weight then bias of each layer), each
@@ -25,27 +26,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.codec.model_limits import check_model, np32
 from core.codec.ngs_format import (
-    MAX_CLUSTERS,
-    MAX_GAUSSIANS,
-    MAX_HIDDEN,
-    MAX_LAYERS,
-    MAX_PE_FREQS,
-    MIN_LAYERS,
     POSITION_BITS,
-    WEIGHT_DTYPE,
     ByteSource,
     FileSource,
     NgsFormatError,
-    NgsHeader,
     assemble,
     dequantise_positions,
     f32_list,
     open_file,
     quantise_positions,
-    read_layout,
     read_section,
 )
+from core.codec.ngs_format_v1 import VERSION1, WEIGHT_DTYPE, NgsHeader
+from core.codec.ngs_layout import read_layout
+from core.codec.ngs_v2 import decode_v2
 from core.io.atomic import atomic_write
 from core.neural_field import ClusterField, FieldArch, NeuralGSModel
 from core.scene import GaussianScene
@@ -78,7 +74,7 @@ def quantise_model_positions_(model: NeuralGSModel) -> NeuralGSModel:
 
     Raises ValueError if a position lies outside pos_lo..pos_hi by more than half a step. Returns ``model``.
     """
-    lo, hi = _np32(model.pos_lo), _np32(model.pos_hi)
+    lo, hi = np32(model.pos_lo), np32(model.pos_hi)
     q = quantise_positions(model.positions.detach().cpu().numpy(), lo, hi)
     deq = torch.from_numpy(dequantise_positions(q, lo, hi))
     model.positions = deq.to(device=model.positions.device, dtype=model.positions.dtype)
@@ -92,43 +88,6 @@ def quantise_model_(model: NeuralGSModel) -> NeuralGSModel:
 
 
 # -- encoding ---------------------------------------------------------------------------------------------
-def _np32(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().to(torch.float32).numpy().reshape(-1)
-
-
-def _check_model(model: NeuralGSModel, allow_v2: bool = False) -> None:
-    """ValueError for anything a v1 file (or, with ``allow_v2``, a v2 file) cannot hold (the reader's limits)."""
-    if not allow_v2 and (model.residual is not None or not all(isinstance(f, ClusterField) for f in model.fields)):
-        raise ValueError("this model has residuals or constant predictors: only .ngs v2 stores them")
-    a = model.arch
-    if not (0 <= a.sh_degree <= 3 and 1 <= a.hidden <= MAX_HIDDEN and MIN_LAYERS <= a.layers <= MAX_LAYERS
-            and 0 <= a.pe_freqs <= MAX_PE_FREQS):
-        raise ValueError(f"architecture {a} is outside .ngs v1 limits (SH 0..3, hidden 1..{MAX_HIDDEN}, "
-                         f"layers {MIN_LAYERS}..{MAX_LAYERS}, pe_freqs 0..{MAX_PE_FREQS})")
-    sizes = [int(s) for s in model.cluster_sizes]
-    k, n = len(sizes), model.num_gaussians
-    if k > MAX_CLUSTERS or n > MAX_GAUSSIANS:
-        raise ValueError(f"{k} clusters / {n} Gaussians exceed .ngs v1 limits ({MAX_CLUSTERS} / {MAX_GAUSSIANS})")
-    if tuple(model.positions.shape) != (n, 3):
-        raise ValueError(f"positions have shape {tuple(model.positions.shape)}, expected (N, 3)")
-    if len(model.fields) != k or sum(sizes) != n or any(s < 0 for s in sizes):
-        raise ValueError(f"inconsistent model: {k} cluster sizes summing to {sum(sizes)}, {len(model.fields)} "
-                         f"fields, {n} positions")
-    if any(sizes[i] > sizes[i - 1] for i in range(1, k)):
-        raise ValueError(f"cluster sizes must be non-increasing (largest cluster first), got {sizes[:10]}...")
-    d = a.out_dim
-    for name, t, m in (("pos_lo", model.pos_lo, 3), ("pos_hi", model.pos_hi, 3),
-                       ("attr_lo", model.attr_lo, d), ("attr_hi", model.attr_hi, d)):
-        v = _np32(t)
-        if v.shape != (m,) or not np.isfinite(v).all():
-            raise ValueError(f"{name} must hold {m} finite values, got {v.shape[0]}: {v[:8]}")
-    if (_np32(model.pos_hi) < _np32(model.pos_lo)).any() or (_np32(model.attr_hi) < _np32(model.attr_lo)).any():
-        raise ValueError("pos_hi/attr_hi must be >= pos_lo/attr_lo")
-    for c, f in enumerate(model.fields):
-        if f.arch != a:
-            raise ValueError(f"cluster {c}'s field has architecture {f.arch}, the model's is {a}")
-
-
 def _field_bytes(f: ClusterField, arch: FieldArch, c: int) -> bytes:
     """float16 little-endian bytes of one field: each layer's weight [out, in] then bias [out]."""
     parts = []
@@ -146,9 +105,9 @@ def _field_bytes(f: ClusterField, arch: FieldArch, c: int) -> bytes:
 
 
 def _encode_chunks(model: NeuralGSModel) -> list[bytes]:
-    _check_model(model)
+    check_model(model)
     a = model.arch
-    lo, hi = _np32(model.pos_lo), _np32(model.pos_hi)
+    lo, hi = np32(model.pos_lo), np32(model.pos_hi)
     q = quantise_positions(model.positions.detach().cpu().numpy(), lo, hi)
     payloads = [("positions", q.tobytes())]
     payloads += [(f"mlp_{c}", _field_bytes(f, a, c)) for c, f in enumerate(model.fields)]
@@ -160,13 +119,13 @@ def _encode_chunks(model: NeuralGSModel) -> list[bytes]:
         "cluster_sizes": [int(s) for s in model.cluster_sizes],
         "pos_lo": f32_list(lo),
         "pos_hi": f32_list(hi),
-        "attr_lo": f32_list(_np32(model.attr_lo)),
-        "attr_hi": f32_list(_np32(model.attr_hi)),
+        "attr_lo": f32_list(np32(model.attr_lo)),
+        "attr_hi": f32_list(np32(model.attr_hi)),
         "position_bits": POSITION_BITS,
         "weight_dtype": WEIGHT_DTYPE,
         "meta": dict(model.meta),
     }
-    return assemble(header, payloads)
+    return assemble(header, payloads, version=VERSION1)
 
 
 def encode_ngs(model: NeuralGSModel) -> bytes:
@@ -254,8 +213,6 @@ def _decode(src: ByteSource | FileSource, path: Path, n_clusters: int | None) ->
         if hdr.version == 1:
             model = _build_model(src, hdr, path, n_clusters)
         else:
-            from core.codec.ngs_v2 import decode_v2
-
             model = decode_v2(src, hdr, path, n_clusters)
     except NgsFormatError:
         raise

@@ -1,17 +1,21 @@
-"""The ``.ngs`` v1 container: byte layout, header validation, section framing (DESIGN.md §7).
+"""The ``.ngs`` container: the framing every version shares (DESIGN.md §7).
 
-This module knows bytes, JSON and numpy only (no torch), so ``read_ngs_header`` is cheap enough for
-``info`` and the package ``core.codec`` stays light; :mod:`core.codec.ngs` turns the checked
-sections into a :class:`~core.neural_field.NeuralGSModel` and back.
+Prelude, header JSON + CRC, framed sections, position quantisation, the byte sources the readers read
+from, the checks of the header keys both versions share, and :class:`NgsFormatError`. What a version's
+header holds and its sections mean is in :mod:`core.codec.ngs_format_v1` and
+:mod:`core.codec.ngs_format_v2`; :mod:`core.codec.ngs_layout` reads a file of either version.
+
+This module knows bytes, JSON and numpy only (no torch), so reading a header is cheap enough for
+``info`` and the package ``core.codec`` stays light.
 
 Byte layout (all integers little-endian)::
 
     offset      size   field
     0           4      magic b"NGS\\x00"
-    4           2      u16 version        (1)
+    4           2      u16 version        (1 or 2)
     6           2      u16 flags          (v1: 0; v2: bit 0 = the header JSON is zlib-deflated; other bits rejected)
     8           4      u32 header_len H   (<= 16 MiB)
-    12          H      header JSON, UTF-8 (an object, keys below)
+    12          H      header JSON, UTF-8 (an object; its keys depend on the version)
     12 + H      4      u32 CRC32 of the H header bytes
     16 + H      ...    sections, in the order the header lists them; each one is
                            4      u32 length L
@@ -20,30 +24,7 @@ Byte layout (all integers little-endian)::
 
     file size = 16 + H + sum over sections of (8 + L)      (nothing else: no padding, no trailer)
 
-Sections, in order:
-
-- ``positions``: uint16 [N, 3] row-major (x, y, z of Gaussian 0, then 1, ...), grouped by
-  cluster, cluster 0 (the largest) first, so the first n clusters' positions are a prefix.
-  ``q = round((p - lo) / (hi - lo) * 65535)`` per axis with ``lo = pos_lo``, ``hi = pos_hi``;
-  decoded as float32 ``lo + q / 65535 * (hi - lo)`` (computed in float64, then rounded):
-  error at most half a step, ``(hi - lo) / 131070`` per axis (plus float32 rounding).
-  An axis with ``hi == lo`` stores q = 0 and decodes to lo. L = 6 N.
-- ``mlp_0`` ... ``mlp_{K-1}``: float16, for each linear layer in order its weight [out, in]
-  (row-major, torch's layout) then its bias [out]. L = 2 * FieldArch.n_params().
-
-Header JSON keys (all required; unknown extra keys are ignored)::
-
-    n_gaussians   int N, 0 <= N <= 715_827_882 (the positions section, 6 N bytes, fits a u32)
-    n_clusters    int K, 0 <= K <= 65535
-    sh_degree     int 0..3 (D = 10 + 3 M attributes, M = 0, 3, 8, 15)
-    arch          {"hidden": 1..1024, "layers": 2..16, "pe_freqs": 0..16}
-    cluster_sizes [K] ints >= 0, non-increasing, summing to N
-    pos_lo, pos_hi    [3] floats, finite, hi >= lo: the normalisation and quantisation box
-    attr_lo, attr_hi  [D] floats, finite, hi >= lo: the attribute normalisation ranges
-    position_bits 16
-    weight_dtype  "float16"
-    sections      [{"name", "length", "crc32"}] x (K + 1): "positions", "mlp_0", ...
-    meta          object: creation parameters, free-form
+The header's ``sections`` key lists ``{"name", "length", "crc32"}`` of each section, in file order.
 
 Floats are written as ``repr(float(np.float32(x)))`` so they parse back to the same float32.
 JSON ``NaN``/``Infinity``, duplicate keys and values that overflow float32 are rejected.
@@ -52,21 +33,19 @@ Reading never trusts a number it has not checked: the header length is capped an
 the file size before it is read, every count is range-checked, every section length must equal what
 the header's counts imply (and the file size must equal the sum of the parts) before any section is
 read or any array allocated. A file shorter than that is "truncated section X (expected N bytes,
-found M)", a longer one "trailing bytes" (rejected: a v1 file has no trailer). Each section's
-length field must equal the header's and both CRCs (header list, trailer) must match the payload;
-MLP payloads holding float16 Inf/NaN are rejected even with a valid CRC. Every problem raises
-:class:`NgsFormatError` naming the file and the problem.
+found M)", a longer one "trailing bytes" (rejected: a file has no trailer). Each section's
+length field must equal the header's and both CRCs (header list, trailer) must match the payload.
+Every problem raises :class:`NgsFormatError` naming the file and the problem.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -74,11 +53,8 @@ import numpy as np
 
 from core.errors import InputFileError, os_error_problem
 
-logger = logging.getLogger(__name__)
-
 MAGIC = b"NGS\x00"
-VERSION = 1
-SUPPORTED_VERSIONS = (1, 2)  # 2: core.codec.ngs_format_v2
+SUPPORTED_VERSIONS = (1, 2)  # core.codec.ngs_format_v1, core.codec.ngs_format_v2
 PRELUDE = struct.Struct("<4sHHI")  # magic, version, flags, header_len
 U32 = struct.Struct("<I")
 PRELUDE_BYTES = PRELUDE.size  # 12
@@ -92,7 +68,6 @@ MIN_LAYERS, MAX_LAYERS = 2, 16
 MAX_PE_FREQS = 16
 POSITION_BITS = 16
 QMAX = 2**POSITION_BITS - 1  # 65535
-WEIGHT_DTYPE = "float16"
 SH_REST_COUNTS = {0: 0, 1: 3, 2: 8, 3: 15}  # same as core.scene.SH_REST_COUNTS (kept torch-free)
 _F32_MAX = float(np.finfo(np.float32).max)
 
@@ -115,7 +90,7 @@ def inflate_header(data: bytes | memoryview, path: Path) -> bytes:
 
 
 class NgsFormatError(InputFileError):
-    """A ``.ngs`` file (or byte string) is not a valid v1 file: ``str(err)`` is ``"<path>: <problem>"``."""
+    """A ``.ngs`` file (or byte string) is not a valid file: ``str(err)`` is ``"<path>: <problem>"``."""
 
 
 def crc32(data: bytes | memoryview) -> int:
@@ -189,7 +164,7 @@ def f32_list(values: Any) -> list[float]:
     return out
 
 
-def assemble(header: dict, payloads: list[tuple[str, bytes]], version: int = VERSION) -> list[bytes]:
+def assemble(header: dict, payloads: list[tuple[str, bytes]], version: int = 1) -> list[bytes]:
     """The file as a list of byte chunks, given the header (without ``sections``) and the payloads.
 
     Adds ``header["sections"]`` (name, length, CRC32 of each payload). Raises ValueError if the
@@ -272,38 +247,7 @@ def layout_size(header_len: int, sections: tuple[Section, ...]) -> int:
     return last.offset + SECTION_OVERHEAD + last.length if last else end
 
 
-@dataclass(frozen=True)
-class NgsHeader:
-    """A validated v1 header plus the section layout. Arrays are float32 numpy."""
-
-    version: int
-    header_len: int
-    n_gaussians: int
-    n_clusters: int
-    sh_degree: int
-    hidden: int
-    layers: int
-    pe_freqs: int
-    cluster_sizes: tuple[int, ...]
-    pos_lo: np.ndarray
-    pos_hi: np.ndarray
-    attr_lo: np.ndarray
-    attr_hi: np.ndarray
-    sections: tuple[Section, ...]
-    meta: dict
-    raw: dict = field(repr=False)
-
-    @property
-    def n_params(self) -> int:
-        return n_params(self.sh_degree, self.hidden, self.layers, self.pe_freqs)
-
-    @property
-    def file_size(self) -> int:
-        """The exact size a valid file with this header has."""
-        return layout_size(self.header_len, self.sections)
-
-
-class _Checker:
+class HeaderChecker:
     """Typed access to the parsed header JSON; every failure is an NgsFormatError naming the key."""
 
     def __init__(self, path: Path) -> None:
@@ -320,31 +264,32 @@ class _Checker:
     def int_in(self, obj: dict, key: str, lo: int, hi: int, where: str = "header") -> int:
         v = self.get(obj, key, where)
         if not isinstance(v, int) or isinstance(v, bool):
-            raise self.fail(f"{where} key '{key}' has the wrong type (expected an integer, got {_jtype(v)})")
+            raise self.fail(f"{where} key '{key}' has the wrong type (expected an integer, got {json_type(v)})")
         if not lo <= v <= hi:
-            raise self.fail(f"{where} value {key} = {_short(v)} is out of range (allowed {lo}..{hi})")
+            raise self.fail(f"{where} value {key} = {short_repr(v)} is out of range (allowed {lo}..{hi})")
         return v
 
     def floats(self, obj: dict, key: str, n: int, what: str) -> np.ndarray:
         v = self.get(obj, key)
         if not isinstance(v, list):
-            raise self.fail(f"header key '{key}' has the wrong type (expected a list of {n} numbers, got {_jtype(v)})")
+            raise self.fail(f"header key '{key}' has the wrong type (expected a list of {n} numbers, "
+                            f"got {json_type(v)})")
         if len(v) != n:
             raise self.fail(f"header key '{key}' has {len(v)} values, expected {n} ({what})")
         for i, x in enumerate(v):
             if not isinstance(x, (int, float)) or isinstance(x, bool):
-                raise self.fail(f"header key '{key}'[{i}] has the wrong type (expected a number, got {_jtype(x)})")
+                raise self.fail(f"header key '{key}'[{i}] has the wrong type (expected a number, got {json_type(x)})")
             if abs(x) > _F32_MAX or not math.isfinite(x):  # abs first: float(10**400) would overflow
-                raise self.fail(f"non-finite range: header key '{key}'[{i}] = {_short(x)} is not a finite float32")
+                raise self.fail(f"non-finite range: header key '{key}'[{i}] = {short_repr(x)} is not a finite float32")
         return np.asarray([float(x) for x in v], dtype=np.float64).astype(np.float32)
 
 
-def _jtype(v: Any) -> str:
+def json_type(v: Any) -> str:
     return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null",
             int: "integer", float: "number"}.get(type(v), type(v).__name__)
 
 
-def _short(v: Any, n: int = 40) -> str:
+def short_repr(v: Any, n: int = 40) -> str:
     s = repr(v) if not isinstance(v, int) or abs(v) < 10**30 else f"a {len(str(abs(v)))}-digit integer"
     return s if len(s) <= n else s[: n - 3] + "..."
 
@@ -374,37 +319,39 @@ def parse_header_json(hbytes: bytes, path: Path) -> dict:
     except ValueError as exc:
         raise NgsFormatError(path, f"header JSON is invalid: {str(exc)[:200]}") from None
     if not isinstance(obj, dict):
-        raise NgsFormatError(path, f"header JSON is invalid: expected an object, got {_jtype(obj)}")
+        raise NgsFormatError(path, f"header JSON is invalid: expected an object, got {json_type(obj)}")
     return obj
 
 
-def check_counts_and_arch(c: "_Checker", obj: dict) -> tuple[int, int, int, int, int, int]:
+def check_counts_and_arch(c: HeaderChecker, obj: dict) -> tuple[int, int, int, int, int, int]:
     """(n_gaussians, n_clusters, sh_degree, hidden, layers, pe_freqs) of a header (v1 and v2), checked."""
     n = c.int_in(obj, "n_gaussians", 0, MAX_GAUSSIANS)
     k = c.int_in(obj, "n_clusters", 0, MAX_CLUSTERS)
     sh = c.int_in(obj, "sh_degree", 0, 3)
     arch = c.get(obj, "arch")
     if not isinstance(arch, dict):
-        raise c.fail(f"header key 'arch' has the wrong type (expected an object, got {_jtype(arch)})")
+        raise c.fail(f"header key 'arch' has the wrong type (expected an object, got {json_type(arch)})")
     hidden = c.int_in(arch, "hidden", 1, MAX_HIDDEN, "header 'arch'")
     layers = c.int_in(arch, "layers", MIN_LAYERS, MAX_LAYERS, "header 'arch'")
     pe = c.int_in(arch, "pe_freqs", 0, MAX_PE_FREQS, "header 'arch'")
     return n, k, sh, hidden, layers, pe
 
 
-def check_cluster_sizes(c: "_Checker", obj: dict, n: int, k: int) -> list[int]:
+def check_cluster_sizes(c: HeaderChecker, obj: dict, n: int, k: int) -> list[int]:
     """``cluster_sizes``: k integers, non-increasing (largest cluster first), summing to n."""
     sizes = c.get(obj, "cluster_sizes")
     if not isinstance(sizes, list):
-        raise c.fail(f"header key 'cluster_sizes' has the wrong type (expected a list, got {_jtype(sizes)})")
+        raise c.fail(f"header key 'cluster_sizes' has the wrong type (expected a list, got {json_type(sizes)})")
     if len(sizes) != k:
         raise c.fail(f"counts inconsistent: cluster_sizes has {len(sizes)} entries but n_clusters is {k}")
     total = 0
     for i, s in enumerate(sizes):
         if not isinstance(s, int) or isinstance(s, bool):
-            raise c.fail(f"header key 'cluster_sizes'[{i}] has the wrong type (expected an integer, got {_jtype(s)})")
+            raise c.fail(f"header key 'cluster_sizes'[{i}] has the wrong type (expected an integer, "
+                         f"got {json_type(s)})")
         if not 0 <= s <= MAX_GAUSSIANS:
-            raise c.fail(f"header value cluster_sizes[{i}] = {_short(s)} is out of range (allowed 0..{MAX_GAUSSIANS})")
+            raise c.fail(f"header value cluster_sizes[{i}] = {short_repr(s)} is out of range "
+                         f"(allowed 0..{MAX_GAUSSIANS})")
         if i and s > sizes[i - 1]:
             raise c.fail(f"counts inconsistent: cluster sizes must be non-increasing (largest first), "
                          f"but cluster {i} has {s} > cluster {i - 1}'s {sizes[i - 1]}")
@@ -414,7 +361,7 @@ def check_cluster_sizes(c: "_Checker", obj: dict, n: int, k: int) -> list[int]:
     return sizes
 
 
-def check_boxes_and_meta(c: "_Checker", obj: dict, sh: int):
+def check_boxes_and_meta(c: HeaderChecker, obj: dict, sh: int):
     """(pos_lo, pos_hi, attr_lo, attr_hi, meta) of a header (v1 and v2): finite float32 boxes with hi >= lo."""
     d = attribute_dim(sh)
     pos_lo = c.floats(obj, "pos_lo", 3, "x, y, z")
@@ -428,64 +375,14 @@ def check_boxes_and_meta(c: "_Checker", obj: dict, sh: int):
             raise c.fail(f"invalid range: {name}_hi[{i}] = {hi[i]!r} is below {name}_lo[{i}] = {lo[i]!r}")
     meta = c.get(obj, "meta")
     if not isinstance(meta, dict):
-        raise c.fail(f"header key 'meta' has the wrong type (expected an object, got {_jtype(meta)})")
+        raise c.fail(f"header key 'meta' has the wrong type (expected an object, got {json_type(meta)})")
     return pos_lo, pos_hi, attr_lo, attr_hi, meta
 
 
-def validate_header(obj: dict, version: int, header_len: int, path: Path) -> NgsHeader:
-    """Check every key, type, range and count of a parsed v1 header; compute the section layout."""
-    c = _Checker(path)
-    n, k, sh, hidden, layers, pe = check_counts_and_arch(c, obj)
-    bits = c.int_in(obj, "position_bits", 0, 2**31)
-    if bits != POSITION_BITS:
-        raise c.fail(f"unsupported position_bits {bits} (version 1 stores {POSITION_BITS}-bit positions)")
-    wd = c.get(obj, "weight_dtype")
-    if wd != WEIGHT_DTYPE:
-        raise c.fail(f"unsupported weight_dtype {_short(wd)} (version 1 stores {WEIGHT_DTYPE!r} weights)")
-    sizes = check_cluster_sizes(c, obj, n, k)
-    pos_lo, pos_hi, attr_lo, attr_hi, meta = check_boxes_and_meta(c, obj, sh)
-
-    mlp_len = 2 * n_params(sh, hidden, layers, pe)
-    expected = [("positions", 6 * n)] + [(f"mlp_{i}", mlp_len) for i in range(k)]
-    secs = c.get(obj, "sections")
-    if not isinstance(secs, list):
-        raise c.fail(f"header key 'sections' has the wrong type (expected a list, got {_jtype(secs)})")
-    if len(secs) != len(expected):
-        raise c.fail(f"counts inconsistent: the header lists {len(secs)} sections, expected {len(expected)} "
-                     f"(positions + one MLP per cluster, K = {k})")
-    sections = []
-    offset = PRELUDE_BYTES + header_len + U32.size
-    for i, (s, (want_name, want_len)) in enumerate(zip(secs, expected)):
-        if not (type(s) is dict and s.get("name") == want_name and type(s.get("length")) is int  # fast path
-                and s["length"] == want_len and type(s.get("crc32")) is int and 0 <= s["crc32"] <= 0xFFFFFFFF):
-            _section_entry_problem(c, i, s, want_name, want_len, n, sh, hidden, layers, pe)
-        sections.append(Section(want_name, want_len, s["crc32"], offset))
-        offset += SECTION_OVERHEAD + want_len
-    return NgsHeader(version, header_len, n, k, sh, hidden, layers, pe, tuple(sizes), pos_lo, pos_hi,
-                     attr_lo, attr_hi, tuple(sections), dict(meta), obj)
-
-
-def _section_entry_problem(c: _Checker, i: int, s: Any, want_name: str, want_len: int, n: int, sh: int,
-                           hidden: int, layers: int, pe: int) -> None:
-    """Raise the NgsFormatError describing what is wrong with header ``sections[i]``."""
-    where = f"header 'sections'[{i}]"
-    if not isinstance(s, dict):
-        raise c.fail(f"{where} has the wrong type (expected an object, got {_jtype(s)})")
-    name = c.get(s, "name", where)
-    if name != want_name:
-        raise c.fail(f"{where} is named {_short(name)}, expected {want_name!r}")
-    length = c.int_in(s, "length", 0, 0xFFFFFFFF, where)
-    if length != want_len:
-        why = (f"n_gaussians ({n} x 6 bytes)" if i == 0 else
-               f"the architecture (2 bytes x {want_len // 2} parameters: SH {sh}, hidden {hidden}, "
-               f"{layers} layers, {pe} frequencies)")
-        raise c.fail(f"counts inconsistent: section {name} length {length} does not match {why} = {want_len} bytes")
-    c.int_in(s, "crc32", 0, 0xFFFFFFFF, where)
-    raise c.fail(f"{where} is invalid")  # pragma: no cover (the checks above cover the fast path's tests)
-
-
-def read_layout(src: ByteSource | FileSource, path: Path):  # -> NgsHeader | NgsHeaderV2
-    """Read and check the prelude and header, and that the file size is exactly what they imply."""
+def read_header(src: ByteSource | FileSource, path: Path) -> tuple[int, int, dict]:
+    """(version, header_len, header JSON object) of a file: the prelude read and checked (magic, version, flags,
+    header length), the header's CRC verified, the header inflated (v2) and parsed. The keys are not checked:
+    a version's ``validate_header_v*`` does that."""
     size = src.size
     if size == 0:
         raise NgsFormatError(path, "empty file (0 bytes), not an .ngs file")
@@ -517,26 +414,25 @@ def read_layout(src: ByteSource | FileSource, path: Path):  # -> NgsHeader | Ngs
                                    f"computed 0x{computed:08x})")
     if flags & FLAG_DEFLATED_HEADER:
         hbytes = inflate_header(hbytes, path)
-    if version == 1:
-        hdr = validate_header(parse_header_json(hbytes, path), version, hlen, path)
-    else:
-        from core.codec.ngs_format_v2 import validate_header_v2
+    return version, hlen, parse_header_json(hbytes, path)
 
-        hdr = validate_header_v2(parse_header_json(hbytes, path), version, hlen, path)
-    for s in hdr.sections:
+
+def check_file_size(size: int, sections: tuple[Section, ...], file_size: int, path: Path) -> None:
+    """That a file of ``size`` bytes holds every section a validated header lists (``file_size``: the size
+    the header implies) and nothing after them."""
+    for s in sections:
         need = SECTION_OVERHEAD + s.length
         if size - s.offset < need:
             raise NgsFormatError(path, f"truncated section {s.name} (expected {need} bytes: 4 length + {s.length} "
                                        f"data + 4 CRC, found {max(0, size - s.offset)})")
-    if size > hdr.file_size:
-        last = hdr.sections[-1].name if hdr.sections else "header"
-        raise NgsFormatError(path, f"{size - hdr.file_size} trailing bytes after the last section ({last}): "
-                                   f"a valid file with this header is {hdr.file_size} bytes")
-    return hdr
+    if size > file_size:
+        last = sections[-1].name if sections else "header"
+        raise NgsFormatError(path, f"{size - file_size} trailing bytes after the last section ({last}): "
+                                   f"a valid file with this header is {file_size} bytes")
 
 
 def read_section(src: ByteSource | FileSource, sec: Section, path: Path) -> bytes | memoryview:
-    """The payload of a section whose range read_layout has checked; verifies length field and CRCs."""
+    """The payload of a section whose range check_file_size has checked; verifies length field and CRCs."""
     (length,) = U32.unpack(bytes(src.read(sec.offset, U32.size)))
     if length != sec.length:
         raise NgsFormatError(path, f"section {sec.name} length field says {length} bytes but the header says "
@@ -564,21 +460,3 @@ def is_ngs_file(path: str | os.PathLike[str]) -> bool:
             return f.read(len(MAGIC)) == MAGIC
     except OSError as exc:
         raise InputFileError(p, os_error_problem(exc, "a scene file")) from None
-
-
-def read_ngs_header(path: str | os.PathLike[str]) -> dict:
-    """The header of an ``.ngs`` file as a dict, reading only the prelude and header (for ``info``).
-
-    Returns the header JSON object (keys in the module docstring) plus ``"version"`` (int) and
-    ``"file_size"`` (bytes). The header is fully validated and the file size checked against it
-    (so a truncated file is reported here too); section CRCs are not checked (read_ngs does).
-    Raises NgsFormatError.
-    """
-    p = Path(path)
-    with open_file(p) as f:
-        hdr = read_layout(FileSource(f, p), p)
-    out = dict(hdr.raw)
-    out["version"] = hdr.version
-    out["file_size"] = hdr.file_size
-    logger.debug("%s: .ngs v%d header, %d Gaussians, %d clusters", p, hdr.version, hdr.n_gaussians, hdr.n_clusters)
-    return out

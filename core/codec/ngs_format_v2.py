@@ -46,17 +46,17 @@ from core.codec.ngs_format import (
     PRELUDE_BYTES,
     SECTION_OVERHEAD,
     U32,
+    HeaderChecker,
     Section,
-    _Checker,
-    _jtype,
-    _short,
     attribute_dim,
     check_boxes_and_meta,
     check_cluster_sizes,
     check_counts_and_arch,
+    json_type,
     layer_shapes,
     layout_size,
     n_params,
+    short_repr,
 )
 
 VERSION2 = 2
@@ -141,7 +141,7 @@ class NgsHeaderV2:
 
 def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> NgsHeaderV2:
     """Check every key, type, range and count of a parsed v2 header; compute the section layout."""
-    c = _Checker(path)
+    c = HeaderChecker(path)
     n, k, sh, hidden, layers, pe = check_counts_and_arch(c, obj)
     bits = c.int_in(obj, "position_bits", MIN_POSITION_BITS, POSITION_BITS)
     d = attribute_dim(sh)
@@ -149,19 +149,19 @@ def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> 
 
     codec = c.get(obj, "codec")
     if not isinstance(codec, dict):
-        raise c.fail(f"header key 'codec' has the wrong type (expected an object, got {_jtype(codec)})")
+        raise c.fail(f"header key 'codec' has the wrong type (expected an object, got {json_type(codec)})")
     wb = c.int_in(codec, "weight_bits", 0, 64, "header 'codec'")
     if wb != WEIGHT_BITS:
         raise c.fail(f"unsupported weight_bits {wb} (version 2 stores {WEIGHT_BITS}-bit weights)")
     steps_obj = c.get(codec, "steps", "header 'codec'")
     if not isinstance(steps_obj, dict):
-        raise c.fail(f"header 'codec' key 'steps' has the wrong type (expected an object, got {_jtype(steps_obj)})")
+        raise c.fail(f"header 'codec' key 'steps' has the wrong type (expected an object, got {json_type(steps_obj)})")
     steps: dict[str, float | None] = {}
     for g in GROUP_NAMES:
         v = c.get(steps_obj, g, "header 'codec' 'steps'")
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
                               or not 0 < v < 1e6 or not np.float32(v) > 0):
-            raise c.fail(f"header 'codec' step of group {g} = {_short(v)} is not null or a positive finite number")
+            raise c.fail(f"header 'codec' step of group {g} = {short_repr(v)} is not null or a positive finite number")
         steps[g] = None if v is None else float(v)
     lsteps = c.get(codec, "level_steps", "header 'codec'")
     if not isinstance(lsteps, list) or not 1 <= len(lsteps) <= MAX_LEVELS:
@@ -174,7 +174,7 @@ def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> 
         raise c.fail("header 'codec' key 'level_counts' must list one count per level")
     for i, v in enumerate(lcounts):
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_GAUSSIANS:
-            raise c.fail(f"header 'codec' level_counts[{i}] = {_short(v)} is not an integer in 0..{MAX_GAUSSIANS}")
+            raise c.fail(f"header 'codec' level_counts[{i}] = {short_repr(v)} is not an integer in 0..{MAX_GAUSSIANS}")
     level_counts = np.asarray(lcounts, dtype=np.int64)
     coded = bool(np.isfinite(steps_per_dim(steps, sh)).any())
     if coded and len(lcounts) > 1 and level_counts.sum() <= 0:
@@ -193,16 +193,16 @@ def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> 
     for i, (e, s) in enumerate(zip(clusters_obj, secs)):
         where = f"header 'clusters'[{i}]"
         if not isinstance(e, dict):
-            raise c.fail(f"{where} has the wrong type (expected an object, got {_jtype(e)})")
+            raise c.fail(f"{where} has the wrong type (expected an object, got {json_type(e)})")
         pred = c.get(e, "predictor", where)
         if pred not in PREDICTORS:
-            raise c.fail(f"{where} predictor {_short(pred)} is not one of {', '.join(PREDICTORS)}")
+            raise c.fail(f"{where} predictor {short_repr(pred)} is not one of {', '.join(PREDICTORS)}")
         parts = c.get(e, "parts", where)
         if not isinstance(parts, list) or len(parts) != 3:
             raise c.fail(f"{where} key 'parts' must list 3 lengths (positions, predictor, residuals)")
         for j, v in enumerate(parts):
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 0xFFFFFFFF:
-                raise c.fail(f"{where} parts[{j}] = {_short(v)} is not a length")
+                raise c.fail(f"{where} parts[{j}] = {short_repr(v)} is not a length")
         npos = sizes[i]
         if parts[0] < 6 or parts[0] * MAX_GAUSSIANS_PER_POSITION_BYTE < npos:
             raise c.fail(f"counts inconsistent: {where} holds {npos} Gaussians in a {parts[0]}-byte positions part")
@@ -219,9 +219,9 @@ def validate_header_v2(obj: dict, version: int, header_len: int, path: Path) -> 
         length = sum(parts)
         sw = f"header 'sections'[{i}]"
         if not isinstance(s, dict):
-            raise c.fail(f"{sw} has the wrong type (expected an object, got {_jtype(s)})")
+            raise c.fail(f"{sw} has the wrong type (expected an object, got {json_type(s)})")
         if s.get("name") != f"cluster_{i}":
-            raise c.fail(f"{sw} is named {_short(s.get('name'))}, expected 'cluster_{i}'")
+            raise c.fail(f"{sw} is named {short_repr(s.get('name'))}, expected 'cluster_{i}'")
         slen = c.int_in(s, "length", 0, 0xFFFFFFFF, sw)
         if slen != length:
             raise c.fail(f"counts inconsistent: section cluster_{i} length {slen} does not match its parts "

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from core.codec.entropy import EntropyError
+from core.codec.model_limits import check_model, np32
 from core.codec.ngs_format import (
     ByteSource,
     FileSource,
@@ -130,10 +131,6 @@ class EncodedV2:
         return out
 
 
-def _np32(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().to(torch.float32).numpy().reshape(-1)
-
-
 def importance_levels(importance: np.ndarray | None, n: int, fractions: tuple[float, ...]) -> np.ndarray:
     """Level of each Gaussian [n] (0 = most important) from the importance-rank fractions."""
     if not fractions or importance is None or n == 0:
@@ -170,16 +167,14 @@ def encode_v2(model: NeuralGSModel, settings: CodecSettings, target: torch.Tenso
     coded or a constant predictor may be chosen); importance [N]: S_j (needed for more than one level).
     ValueError if something cannot be stored.
     """
-    from core.codec.ngs import _check_model  # the same structural limits as v1
-
-    _check_model(model, allow_v2=True)
+    check_model(model, allow_v2=True)  # the same structural limits as v1
     a = model.arch
     n, k, d = model.num_gaussians, model.n_clusters, a.out_dim
     if (settings.coded or settings.predictor == "constant") and target is None:
         raise ValueError("residual coding and constant predictors need the true attributes (target)")
     if target is not None and tuple(target.shape) != (n, d):
         raise ValueError(f"target has shape {tuple(target.shape)}, expected {(n, d)}")
-    lo, hi = _np32(model.pos_lo), _np32(model.pos_hi)
+    lo, hi = np32(model.pos_lo), np32(model.pos_hi)
     bits = settings.position_bits
     q_all = quantise_positions(model.positions.detach().cpu().numpy(), lo, hi, bits)
     tgt = None if target is None else target.detach().cpu().double().numpy()
@@ -247,7 +242,7 @@ def encode_v2(model: NeuralGSModel, settings: CodecSettings, target: torch.Tenso
         "arch": {"hidden": a.hidden, "layers": a.layers, "pe_freqs": a.pe_freqs},
         "cluster_sizes": [int(s) for s in model.cluster_sizes],
         "pos_lo": f32_list(lo), "pos_hi": f32_list(hi),
-        "attr_lo": f32_list(_np32(model.attr_lo)), "attr_hi": f32_list(_np32(model.attr_hi)),
+        "attr_lo": f32_list(np32(model.attr_lo)), "attr_hi": f32_list(np32(model.attr_hi)),
         "position_bits": bits,
         "codec": {"steps": {g: (None if v is None else f32_list([v])[0]) for g, v in settings.steps.items()}
                   | {g: None for g in GROUP_NAMES if g not in settings.steps},
@@ -261,8 +256,8 @@ def encode_v2(model: NeuralGSModel, settings: CodecSettings, target: torch.Tenso
     decoded = NeuralGSModel(
         arch=a, positions=torch.from_numpy(dequantise_positions(q_all[order_np], lo, hi, bits)),
         cluster_sizes=list(model.cluster_sizes), fields=new_fields, pos_lo=torch.from_numpy(lo.copy()),
-        pos_hi=torch.from_numpy(hi.copy()), attr_lo=torch.from_numpy(_np32(model.attr_lo).copy()),
-        attr_hi=torch.from_numpy(_np32(model.attr_hi).copy()), meta=dict(model.meta), residual=residual)
+        pos_hi=torch.from_numpy(hi.copy()), attr_lo=torch.from_numpy(np32(model.attr_lo).copy()),
+        attr_hi=torch.from_numpy(np32(model.attr_hi).copy()), meta=dict(model.meta), residual=residual)
     return EncodedV2(chunks, decoded, order_np, reports)
 
 

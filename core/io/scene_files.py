@@ -38,7 +38,7 @@ def load_scene_file(path: str | os.PathLike[str]) -> LoadedScene:
         scene, info = read_scene_with_info(path)
         return LoadedScene(scene, info)
     from core.codec.ngs import read_ngs_scene
-    from core.codec.ngs_format import read_ngs_header
+    from core.codec.ngs_layout import read_ngs_header
 
     model, scene = read_ngs_scene(path)
     version = read_ngs_header(path).get("version", "")
