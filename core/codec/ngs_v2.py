@@ -97,14 +97,18 @@ class CodecSettings:
 
 @dataclass
 class EncodedV2:
-    """chunks: the file; model: what a decoder rebuilds (Gaussians in file order); order [N]: the source
-    model's index of each Gaussian in file order; clusters: per cluster {"predictor", "bytes": {positions,
-    predictor, residuals}, "alternative": bytes the other predictor would have cost (or None)}."""
+    """chunks: the file (``assemble(header, payloads)``); model: what a decoder rebuilds (Gaussians in file
+    order); order [N]: the source model's index of each Gaussian in file order; clusters: per cluster
+    {"predictor", "bytes": {positions, predictor, residuals}, "alternative": bytes the other predictor would
+    have cost (or None)}; header: the header the file holds, without its ``sections`` list (which assemble
+    derives from the payloads); payloads: (section name, payload) of each section, in file order."""
 
     chunks: list[bytes]
     model: NeuralGSModel
     order: np.ndarray
     clusters: list[dict]
+    header: dict
+    payloads: list[tuple[str, bytes]]
 
     @property
     def n_bytes(self) -> int:
@@ -112,15 +116,8 @@ class EncodedV2:
 
     def set_meta(self, meta: dict) -> None:
         """Replace the header's free-form ``meta`` by ``meta``; the sections (and ``self.model``) stay as they are."""
-        import json
-
-        import zlib
-
-        header = json.loads(zlib.decompress(self.chunks[1]).decode("utf-8"))  # chunks: prelude, header, CRC, ...
-        sections = header.pop("sections")
-        header["meta"] = dict(meta)
-        payloads = [(sec["name"], self.chunks[3 + 3 * i + 1]) for i, sec in enumerate(sections)]
-        self.chunks = assemble(header, payloads, version=VERSION2)
+        self.header = {**self.header, "meta": dict(meta)}
+        self.chunks = assemble(self.header, self.payloads, version=VERSION2)
 
     def part_bytes(self) -> dict[str, int]:
         out = {"positions": 0, "predictor": 0, "residuals": 0}
@@ -258,7 +255,7 @@ def encode_v2(model: NeuralGSModel, settings: CodecSettings, target: torch.Tenso
         cluster_sizes=list(model.cluster_sizes), fields=new_fields, pos_lo=torch.from_numpy(lo.copy()),
         pos_hi=torch.from_numpy(hi.copy()), attr_lo=torch.from_numpy(np32(model.attr_lo).copy()),
         attr_hi=torch.from_numpy(np32(model.attr_hi).copy()), meta=dict(model.meta), residual=residual)
-    return EncodedV2(chunks, decoded, order_np, reports)
+    return EncodedV2(chunks, decoded, order_np, reports, header, payloads)
 
 
 def decode_v2(src: ByteSource | FileSource, hdr: NgsHeaderV2, path: Path, n_clusters: int | None) -> NeuralGSModel:

@@ -634,11 +634,18 @@ def test_disk_round_trip_and_header(tmp_path):
 
 def test_set_meta_keeps_the_sections():
     m, target, imp = v2_case(n=100, k=2, sh=0, seed=80)
+    m.meta = {"run": 1}
     enc = encode_v2(m, v2_settings(), target, imp)
     before = file_bytes(enc)
     enc.set_meta({"x": [1, 2], "name": "é"})
     after = file_bytes(enc)
     assert after != before and len(enc.chunks) == 3 + 3 * 2
+    # byte for byte the file the encoder writes for a model with that meta; and back with the first meta
+    m.meta = {"x": [1, 2], "name": "é"}
+    assert after == file_bytes(encode_v2(m, v2_settings(), target, imp))
+    enc.set_meta({"run": 1})
+    assert file_bytes(enc) == before
+    enc.set_meta({"x": [1, 2], "name": "é"})
     d = decode_ngs(after)
     assert d.meta == {"x": [1, 2], "name": "é"}  # the file's record; enc.model keeps the run's own meta
     enc.model.meta = dict(d.meta)
