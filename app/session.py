@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -105,23 +104,22 @@ def target_fields(target, preset: str | None) -> dict:
     """The CompressionConfig fields of the panel's codec target ``(mode, value)``: ``("psnr", dB)``,
     ``("size", bytes)`` or ``("none", _)`` (the paper's pure NeuralGS: no residuals, no target); ``.ngs`` v2.
 
-    A target goes through the command line's own mapping (:func:`core.cli.compress.codec_overrides`, as
+    A target goes through the command line's own mapping (:func:`core.pipeline.config.codec_overrides`, as
     ``--target-psnr`` / ``--target-size``: residual coding of every group on the preset's predictor); "none"
     also turns off the ``codec`` preset's own target. ValueError for an unknown mode or a value out of range.
     """
-    from core.cli.compress import codec_overrides
-    from core.errors import UsageError
+    from core.errors import ConfigError
+    from core.pipeline.config import codec_overrides
 
     mode, value = target
     if mode not in TARGET_MODES:
         raise ValueError(f"target: unknown mode {mode!r}; choose one of {', '.join(TARGET_MODES)}")
     if mode == "none":
         return {"format_version": 2, "residual_groups": (), "target_psnr": 0.0, "target_size": 0}
-    args = SimpleNamespace(target_psnr=float(value) if mode == "psnr" else None,
-                           target_size=int(round(value)) if mode == "size" else None)
     try:
-        fields = codec_overrides(args, preset)
-    except UsageError as exc:
+        fields = codec_overrides(preset, target_psnr=float(value) if mode == "psnr" else None,
+                                 target_size=int(round(value)) if mode == "size" else None)
+    except ConfigError as exc:
         raise ValueError(str(exc).replace("--target-psnr", "the target PSNR")
                          .replace("--target-size", "the target size")) from None
     return {"format_version": 2, **fields}

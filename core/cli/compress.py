@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # -- helpers ---------------------------------------------------------------------------------------------
 def build_config(args):
     """CompressionConfig from the preset and the command-line overrides (ValueError -> UsageError)."""
-    from core.pipeline.config import config_from_preset
+    from core.pipeline.config import codec_overrides, config_from_preset
 
     overrides = {}
     for arg, field_name in [("clusters", "n_clusters"), ("prune", "prune_ratio"), ("lambda_freq", "lambda_freq"),
@@ -42,54 +42,15 @@ def build_config(args):
         if value is not None:
             overrides[field_name] = value
     preset = getattr(args, "preset", None)
-    overrides.update(codec_overrides(args, preset))
     try:
+        overrides.update(codec_overrides(
+            preset, target_psnr=getattr(args, "target_psnr", None), target_size=getattr(args, "target_size", None),
+            residuals=getattr(args, "residuals", None), format_version=getattr(args, "format_version", None),
+            predictor=getattr(args, "predictor", None),
+            importance_steps=not getattr(args, "no_importance_steps", False)))
         return config_from_preset(preset or "codec", **overrides)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-
-
-def codec_overrides(args, preset: str | None) -> dict:
-    """The .ngs v2 settings the command line asks for.
-
-    No preset and no target: the ``codec`` preset, visually lossless (--target-psnr 40). A target: residual
-    coding on the preset's predictor. A preset (preview, balanced, paper) without a target: the paper's pure
-    NeuralGS (no residuals) in the v2 container (``--format-version 1``: the paper's storage).
-    """
-    from core.pipeline.config import RESIDUAL_GROUPS
-
-    out: dict = {}
-    tp, ts = getattr(args, "target_psnr", None), getattr(args, "target_size", None)
-    if tp is not None and ts is not None:
-        raise UsageError("give --target-psnr or --target-size, not both")
-    if tp is not None and not (0 < tp <= 200):
-        raise UsageError(f"--target-psnr must be a PSNR in dB above 0 (e.g. 40), got {tp}")
-    if ts is not None and ts < 1:
-        raise UsageError(f"--target-size must be a positive number of bytes, got {ts}")
-    groups = getattr(args, "residuals", None)
-    if tp is not None or ts is not None:
-        out.update(target_psnr=tp or 0.0, target_size=ts or 0,
-                   residual_groups=RESIDUAL_GROUPS if groups is None else groups)
-        if groups == ():
-            raise UsageError("a target needs residuals: --residuals none cannot meet --target-psnr/--target-size")
-    elif preset not in (None, "codec"):
-        out.update(residual_groups=(), target_psnr=0.0)
-        if groups:
-            raise UsageError("--residuals needs a target (--target-psnr or --target-size)")
-    elif groups is not None:
-        if groups == ():
-            raise UsageError("--residuals none needs a preset (the pure NeuralGS of preview, balanced or paper)")
-        out.update(residual_groups=groups)
-    if getattr(args, "format_version", None) is not None:
-        out["format_version"] = args.format_version
-        if args.format_version == 1 and preset in (None, "codec"):
-            raise UsageError("--format-version 1 stores the paper's pure NeuralGS: give --preset preview, balanced "
-                             "or paper, without a target")
-    if getattr(args, "predictor", None) is not None:
-        out["predictor"] = args.predictor
-    if getattr(args, "no_importance_steps", False):
-        out["importance_levels"] = 1
-    return out
 
 
 def parse_byte_size(text: str) -> int:

@@ -266,3 +266,49 @@ def config_from_preset(name: str, **overrides) -> CompressionConfig:
     if unknown:
         raise ConfigError(f"unknown configuration field(s): {', '.join(unknown)}")
     return CompressionConfig(**{**PRESETS[name], "preset": name, **overrides})
+
+
+def codec_overrides(preset: str | None, *, target_psnr: float | None = None, target_size: int | None = None,
+                    residuals: tuple[str, ...] | None = None, format_version: int | None = None,
+                    predictor: str | None = None, importance_steps: bool = True) -> dict:
+    """The CompressionConfig fields (.ngs v2 settings) a target and the codec options ask for, over ``preset``.
+
+    No preset and no target: the ``codec`` preset, visually lossless (target PSNR 40). A target
+    (``target_psnr`` dB or ``target_size`` bytes, not both): residual coding of ``residuals`` (None: every
+    group) on the preset's predictor. A preset (preview, balanced, paper) without a target: the paper's pure
+    NeuralGS (no residuals) in the v2 container (``format_version=1``: the paper's storage). ``predictor``:
+    auto, mlp or constant; ``importance_steps=False``: one step for every Gaussian. The command line
+    (``compress``) and the application's codec target both map through here; ConfigError names the
+    command line's options (the application translates them).
+    """
+    out: dict = {}
+    tp, ts, groups = target_psnr, target_size, residuals
+    if tp is not None and ts is not None:
+        raise ConfigError("give --target-psnr or --target-size, not both")
+    if tp is not None and not (0 < tp <= 200):
+        raise ConfigError(f"--target-psnr must be a PSNR in dB above 0 (e.g. 40), got {tp}")
+    if ts is not None and ts < 1:
+        raise ConfigError(f"--target-size must be a positive number of bytes, got {ts}")
+    if tp is not None or ts is not None:
+        out.update(target_psnr=tp or 0.0, target_size=ts or 0,
+                   residual_groups=RESIDUAL_GROUPS if groups is None else groups)
+        if groups == ():
+            raise ConfigError("a target needs residuals: --residuals none cannot meet --target-psnr/--target-size")
+    elif preset not in (None, "codec"):
+        out.update(residual_groups=(), target_psnr=0.0)
+        if groups:
+            raise ConfigError("--residuals needs a target (--target-psnr or --target-size)")
+    elif groups is not None:
+        if groups == ():
+            raise ConfigError("--residuals none needs a preset (the pure NeuralGS of preview, balanced or paper)")
+        out.update(residual_groups=groups)
+    if format_version is not None:
+        out["format_version"] = format_version
+        if format_version == 1 and preset in (None, "codec"):
+            raise ConfigError("--format-version 1 stores the paper's pure NeuralGS: give --preset preview, balanced "
+                              "or paper, without a target")
+    if predictor is not None:
+        out["predictor"] = predictor
+    if not importance_steps:
+        out["importance_levels"] = 1
+    return out

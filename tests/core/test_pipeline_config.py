@@ -47,6 +47,29 @@ def test_codec_fields_are_validated(bad):
         config_from_preset("codec", **bad)
 
 
+def test_codec_overrides_map_targets_and_options():
+    from core.errors import ConfigError
+    from core.pipeline.config import RESIDUAL_GROUPS, codec_overrides
+
+    assert codec_overrides(None) == {} and codec_overrides("codec") == {}  # the codec preset's own target
+    assert codec_overrides("preview") == {"residual_groups": (), "target_psnr": 0.0}  # the paper's pure NeuralGS
+    assert codec_overrides("preview", target_psnr=36.5) == {"target_psnr": 36.5, "target_size": 0,
+                                                            "residual_groups": RESIDUAL_GROUPS}
+    assert codec_overrides(None, target_size=9000, residuals=("opacity",)) == {
+        "target_psnr": 0.0, "target_size": 9000, "residual_groups": ("opacity",)}
+    assert codec_overrides(None, residuals=("sh_dc",), predictor="mlp", importance_steps=False) == {
+        "residual_groups": ("sh_dc",), "predictor": "mlp", "importance_levels": 1}
+    assert codec_overrides("paper", format_version=1)["format_version"] == 1
+    for kw, message in [({"target_psnr": 40.0, "target_size": 9000}, "not both"),
+                        ({"target_psnr": 0.0}, "--target-psnr must be"), ({"target_size": 0}, "--target-size must"),
+                        ({"target_psnr": 30.0, "residuals": ()}, "needs residuals"),
+                        ({"residuals": ()}, "needs a preset"), ({"format_version": 1}, "--format-version 1")]:
+        with pytest.raises(ConfigError, match=message):
+            codec_overrides(None, **kw)
+    with pytest.raises(ConfigError, match="needs a target"):
+        codec_overrides("balanced", residuals=("opacity",))
+
+
 def test_every_preset_evaluates_at_800_px_and_trains_at_its_own_size():
     """DESIGN §7's protocol: held-out views 800 px on the long side whatever the training views' size."""
     assert CompressionConfig().eval_size == 800
