@@ -9,6 +9,7 @@ held-out views and compares with their targets.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -26,13 +27,17 @@ from core.codec.ngs_v2 import encode_v2
 from core.neural_field import FieldArch, NeuralGSModel, normalise, scene_to_attributes, width_within_budget
 from core.pipeline.config import CompressionConfig
 from core.pipeline.evaluation import score_renders
+from core.pipeline.coadapt import coadapt
 from core.pipeline.finetune import finetune
 from core.pipeline.fit import fit_clusters
 from core.pipeline.importance import importance_scores, prune
 from core.pipeline.kmeans import kmeans_stage, normalised_features
 from core.pipeline.progress import ProgressRecord, StageClock, run_to_completion
+from core.pipeline.qat import quantisation_aware
 from core.pipeline.rate_control import (
+    GROUP_WEIGHTS,
     Ceilings,
+    RateResult,
     encode_to_target,
     finer,
     prune_candidates,
@@ -164,6 +169,43 @@ def compress(scene: GaussianScene, config: CompressionConfig, *, cameras: Sequen
         return (yield from _compress(scene, config, cameras, dataset_images))
 
 
+@dataclass
+class PrunePlan:
+    """What the pruning phase decided. scene/scores: the scene the later stages prune from (the source, or
+    the co-adapted kept Gaussians) and their importance; ratios: the prune ratios rate control searches (of
+    ``scene``); pre_ratio: the share of the source already pruned away before co-adaptation (0 without);
+    ceilings: the cached ceiling PSNRs of ``scene``, None without a PSNR target."""
+
+    scene: GaussianScene
+    scores: torch.Tensor
+    ratios: list[float]
+    pre_ratio: float = 0.0
+    ceilings: Ceilings | None = None
+    history: list[tuple[int, float]] = field(default_factory=list)
+
+    def source_ratio(self, ratio: float) -> float:
+        """The share of the source's Gaussians pruned when ``ratio`` of ``scene`` is."""
+        return 1.0 - (1.0 - self.pre_ratio) * (1.0 - ratio)
+
+
+@dataclass
+class RateCandidate:
+    """One prune ratio searched in full by rate control: its result and what it was searched on.
+
+    model/target/importance: the fitted model restricted to the ratio's Gaussians, their true normalised
+    attributes [M, D] and S_j [M]; perm: for each of its clusters the fitted model's cluster index; ratio:
+    the share of the source pruned; bits: position bits; label: how progress and logs name it."""
+
+    rate: RateResult
+    model: NeuralGSModel
+    target: torch.Tensor
+    importance: torch.Tensor
+    perm: list[int]
+    ratio: float
+    bits: int
+    label: str
+
+
 def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_images):
     device = resolve_device(config.device)
     timings: dict[str, float] = {}
@@ -171,100 +213,65 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     n_original = src.num_gaussians
     if n_original == 0:
         raise ConfigError("the scene has no Gaussians")
-    log.info("compress: %d Gaussians, SH degree %d, preset %s, device %s", n_original, src.sh_degree,
-             config.preset, device)
+    log.info("compress: %d Gaussians, SH degree %d, preset %s, effort %s, device %s", n_original, src.sh_degree,
+             config.preset, config.effort, device)
 
     views = yield from _timed(build_views(src, config, cameras, dataset_images), "views", timings)
     scores = yield from _timed(importance_scores(src, views.train_cameras, config.beta, config.render_backend),
                                "importance", timings)
-
     search_idx = search_subset(views.n_test, search_view_count(views, config))
     search_cams = [views.test_cameras[i] for i in search_idx]
     search_tgts = [views.test_targets[i] for i in search_idx]
-    ceilings, ratios = None, [config.prune_ratio]
-    if config.format_version == 2 and config.target_psnr and config.prune_candidates and search_cams:
-        ceilings = Ceilings(src, scores, search_cams, search_tgts, config)
-        most = yield from _timed(ceilings.most_pruning(config.target_psnr), "prune search", timings)
-        ratios = prune_candidates(most, config)
-        log.info("compress: prune ratios %s searched in full (ceilings %s)", ratios, ceilings.tried)
-        config = config.replace(prune_ratio=min(ratios))
+
+    plan = yield from _plan_pruning(src, scores, views, config, search_cams, search_tgts, timings)
     t0 = time.perf_counter()
-    kept, kept_idx = prune(src, scores, config.prune_ratio)
-    timings["prune"] = time.perf_counter() - t0
+    kept, kept_idx = prune(plan.scene, plan.scores, min(plan.ratios))
+    config = config.replace(prune_ratio=plan.source_ratio(min(plan.ratios)))
+    timings["prune"] = timings.get("prune", 0.0) + time.perf_counter() - t0
     yield StageClock("prune", 1).record(1, f"kept {kept.num_gaussians} of {n_original} Gaussians")
 
     attrs = scene_to_attributes(kept)
-    k = config.effective_clusters
-    if config.format_version == 2 and config.residual_groups and k > 1:
-        # residual coding: each cluster's side information (a constant predictor, D Laplace scales, its header
-        # entry) costs about 3 D + 100 bytes; below MIN_PER_CLUSTER Gaussians a cluster costs more than it saves
-        # (truncated-sh3, 45 kept: 8 clusters 7.2 KB, header included; 1 cluster far less)
-        k = max(1, min(k, kept.num_gaussians // MIN_PER_CLUSTER))
-    if k > 1:
-        feats = normalised_features(torch.cat([kept.means, attrs], dim=1), config.kmeans_range_pct)
-        km = yield from _timed(kmeans_stage(feats, k, config.kmeans_iters, config.seed), "cluster", timings)
-        labels = km.labels
-    else:
-        labels = torch.zeros(kept.num_gaussians, dtype=torch.int64, device=device)
-        timings["cluster"] = 0.0
-        yield StageClock("cluster", 1).record(1, "one cluster (clustering switched off)")
-
+    labels = yield from _cluster(kept, attrs, config, timings)
     config = _fit_width_to_budget(config, kept.num_gaussians, kept.sh_degree)
-    fitted = yield from _timed(fit_clusters(kept.means, attrs, labels, scores[kept_idx], config, kept.sh_degree),
-                               "fit", timings)
+    fitted = yield from _timed(fit_clusters(kept.means, attrs, labels, plan.scores[kept_idx], config,
+                                            kept.sh_degree), "fit", timings)
     tuned = yield from _timed(finetune(fitted.model, views, config), "finetune", timings)
     model = tuned.model
     importance = fitted.weights
-    predictor_model, predictor_importance = model, fitted.weights  # before encoding: what the v2 encoder quantises
-    encoded, rate, n_kept, fit_losses = None, None, kept.num_gaussians, fitted.final_losses
+    history = {"coadapt": plan.history, "fit": fitted.history, "finetune": tuned.history, "qat": []}
+    encoded, chosen, n_kept, fit_losses = None, None, kept.num_gaussians, fitted.final_losses
+    metrics, all_trials = None, []
     if config.format_version == 2:
         target = normalise(attrs[fitted.order], model.attr_lo, model.attr_hi).detach()
         if config.target_psnr or config.target_size:
             if not search_cams:
                 raise ConfigError("a PSNR or size target needs held-out views (n_test_views >= 1)")
-            base_idx = kept_idx[fitted.order]  # source index of every Gaussian of the fitted model
-            x_hint, cands, all_trials = -5.0, [], []
-            t_search = time.perf_counter()
-            for r in sorted(ratios, reverse=True):  # most pruning first
-                bits = ceilings.fewest_bits(r, config.target_psnr) if ceilings is not None else 16
-                keep = torch.isin(base_idx, prune(src, scores, r)[1])
-                sub, sub_target, sub_imp, perm = subset_model(model, keep, target, fitted.weights)
-                label = f"prune {r:.2f}, {bits}-bit positions" if len(ratios) > 1 or ceilings else ""
-                rr = yield from _timed(encode_to_target(sub, sub_target, sub_imp, search_cams, search_tgts, config,
-                                                        bits, x_hint, label), "search", timings)
-                log.info("compress: %s: %s", label or "search", rr.message)
-                all_trials += rr.trials
-                steps = [v for v in rr.settings.steps.values() if v is not None]
-                if steps:
-                    x_hint = math.log2(min(steps))
-                cands.append((rr, sub, sub_target, sub_imp, perm, r, bits, label))
-            # smallest reached file first; the others are the fall-backs if all held-out views disagree
-            cands.sort(key=lambda c: (not c[0].reached, c[0].encoded.n_bytes))
-            rate, predictor_model, target, predictor_importance, perm, ratio = cands[0][:6]
-            encoded = rate.encoded
-            log.info("compress: rate control chose prune %.2f (%d Gaussians) in %.1f s: %s", ratio,
-                     predictor_model.num_gaussians, time.perf_counter() - t_search, rate.message)
+            cands = yield from _search_ratios(plan, model, target, fitted.weights, kept_idx[fitted.order],
+                                              search_cams, search_tgts, config, timings)
+            all_trials = [t for c in cands for t in c.rate.trials]
+            if config.qat_iters > 0:
+                cands[0] = yield from _quantisation_aware(cands[0], views, config, search_cams, search_tgts,
+                                                          timings, history)
+                all_trials += cands[0].rate.trials
+            chosen = cands[0]
+            log.info("compress: rate control chose prune %.2f (%d Gaussians): %s", chosen.ratio,
+                     chosen.model.num_gaussians, chosen.rate.message)
+            if config.target_psnr and views.n_test:  # a PSNR target is confirmed on every view
+                chosen, metrics = yield from _confirm(cands, views, config, timings, search_cams, search_tgts)
+            encoded = chosen.rate.encoded
+            chosen.rate.trials = all_trials
+            config = config.replace(prune_ratio=chosen.ratio)
+            n_kept = chosen.model.num_gaussians
+            fit_losses = {i: fitted.final_losses[c] for i, c in enumerate(chosen.perm) if c in fitted.final_losses}
+            importance = chosen.importance[torch.from_numpy(encoded.order)]
         else:
             t0 = time.perf_counter()
             encoded = encode_v2(model, settings_for(config.residual_groups, None, config), target, importance)
             timings["encode"] = time.perf_counter() - t0
-        importance = predictor_importance[torch.from_numpy(encoded.order)]
+            importance = importance[torch.from_numpy(encoded.order)]
         model = encoded.model
-
-    metrics = None
-    if rate is not None and config.target_psnr and views.n_test:  # a PSNR target is confirmed on every view
-        choice, metrics = yield from _confirm(cands, views, config, timings, search_cams, search_tgts)
-        rate, predictor_model, target, predictor_importance, perm, ratio = choice[:6]
-        encoded = rate.encoded
-    elif config.evaluate and views.n_test:
+    if metrics is None and config.evaluate and views.n_test:
         metrics = yield from _evaluate_model(model, views, config, timings)
-    if rate is not None:
-        rate.trials = all_trials
-        config = config.replace(prune_ratio=ratio)
-        n_kept = predictor_model.num_gaussians
-        fit_losses = {i: fitted.final_losses[c] for i, c in enumerate(perm) if c in fitted.final_losses}
-        importance = predictor_importance[torch.from_numpy(encoded.order)]
-        model = encoded.model
     if metrics is not None:
         metrics["n_test"] = views.n_test
         metrics["target_source"] = views.source
@@ -281,31 +288,14 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
         model.meta["heldout"] = {"psnr": metrics["psnr"], "ssim": metrics["ssim"], "n_views": views.n_test}
     rate_report = None
     if encoded is not None:
-        rate_report = _rate_report(config, encoded, rate, ceilings.tried if ceilings else None, metrics)
+        prune_trials = plan.ceilings.tried if plan.ceilings else None
+        rate = chosen.rate if chosen is not None else None
+        rate_report = _rate_report(config, encoded, rate, prune_trials, metrics)
         model.meta["codec"] = _file_codec(rate_report)
-        bare = encoded.n_bytes  # as searched, before the run's record joins the header
         encoded.set_meta(file_meta(model.meta))
-        for _ in range(3):  # a size target includes the header: shrink the budget by what the header added
-            if not (config.target_size and rate is not None and encoded.n_bytes > config.target_size):
-                break
-            over = encoded.n_bytes - config.target_size
-            budget = config.replace(target_size=max(1, bare - over - 8))
-            rate = yield from _timed(encode_to_target(predictor_model, target, predictor_importance, search_cams,
-                                                      search_tgts, budget, rate.settings.position_bits), "search",
-                                     timings)
-            encoded = rate.encoded
-            importance = predictor_importance[torch.from_numpy(encoded.order)]
-            model = _replace_model(model, encoded.model)
-            rate_report = _rate_report(config, encoded, rate, ceilings.tried if ceilings else None, None)
-            model.meta["codec"] = _file_codec(rate_report)
-            bare = encoded.n_bytes
-            if metrics is not None:  # the held-out numbers of the file actually written
-                m2 = yield from _evaluate_encoded(encoded, views, config, timings)
-                metrics.update(psnr=m2["psnr"], ssim=m2["ssim"], per_view=m2["per_view"])
-                model.meta["heldout"] = {"psnr": metrics["psnr"], "ssim": metrics["ssim"], "n_views": views.n_test}
-                rate_report = _rate_report(config, encoded, rate, ceilings.tried if ceilings else None, metrics)
-            encoded.set_meta(file_meta(model.meta))
-    history = {"fit": fitted.history, "finetune": tuned.history}
+        if chosen is not None and config.target_size:
+            encoded, model, importance, rate_report, metrics = yield from _fit_header_in_budget(
+                chosen, encoded, model, metrics, views, config, search_cams, search_tgts, timings, prune_trials)
     n_bytes = encoded.n_bytes if encoded is not None else len(encode_ngs(model))
     log.info("compress: %d -> %d Gaussians, %d clusters, %d bytes as .ngs", n_original, n_kept,
              model.n_clusters, n_bytes)
@@ -313,7 +303,164 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
                              metrics, fit_losses, n_bytes, encoded, rate_report)
 
 
-def _confirm(cands: list, views: ViewSet, config: CompressionConfig, timings: dict, search_cams, search_tgts):
+def _plan_pruning(src: GaussianScene, scores: torch.Tensor, views: ViewSet, config: CompressionConfig,
+                  search_cams, search_tgts, timings: dict) -> Generator[ProgressRecord, None, PrunePlan]:
+    """Choose how much to prune, and co-adapt the kept Gaussians when the effort asks for it.
+
+    Without co-adaptation: with a PSNR target, the largest prune candidate whose exact-attribute ceiling
+    clears target + margin, and up to two less pruned ratios (:func:`prune_candidates`); else the config's.
+    With co-adaptation (``coadapt_iters`` > 0): the kept set is co-adapted once, at the largest candidate
+    whose exact ceiling clears target + margin - ``coadapt_recovery_db`` (what co-adaptation is expected to
+    win back); if the co-adapted ceiling still misses target + margin, the less pruned ratio of the exact
+    search is co-adapted instead. Rate control then works on the co-adapted Gaussians (ratio 0 of them)."""
+    targeted = bool(config.format_version == 2 and config.target_psnr and config.prune_candidates and search_cams)
+    if not targeted:
+        if config.coadapt_iters <= 0:
+            return PrunePlan(src, scores, [config.prune_ratio])
+        return (yield from _coadapt_at(src, scores, config.prune_ratio, views, config, timings, None))
+    ceilings = Ceilings(src, scores, search_cams, search_tgts, config)
+    most = yield from _timed(ceilings.most_pruning(config.target_psnr), "prune search", timings)
+    if config.coadapt_iters <= 0:
+        ratios = prune_candidates(most, config)
+        log.info("compress: prune ratios %s searched in full (ceilings %s)", ratios, ceilings.tried)
+        return PrunePlan(src, scores, ratios, 0.0, ceilings)
+    harder = yield from _timed(ceilings.most_pruning(config.target_psnr - config.coadapt_recovery_db), "prune search",
+                               timings)
+    need = config.target_psnr + config.ceiling_margin_db
+    for ratio in dict.fromkeys((harder, most)):
+        plan = yield from _coadapt_at(src, scores, ratio, views, config, timings, (search_cams, search_tgts))
+        top = plan.ceilings(0.0)
+        log.info("compress: prune %.2f co-adapted: ceiling %.2f dB on the search views (exact attributes %.2f, "
+                 "need %.2f)", ratio, top, ceilings(ratio), need)
+        plan.ceilings.tried = ceilings.tried + [{"prune": ratio, "bits": 16, "psnr": round(top, 3),
+                                                 "coadapted": True}]
+        if top >= need or ratio == most:
+            return plan
+    return plan  # not reached: the loop returns at ``most``
+
+
+def _coadapt_at(src: GaussianScene, scores: torch.Tensor, ratio: float, views: ViewSet, config: CompressionConfig,
+                timings: dict, search) -> Generator[ProgressRecord, None, PrunePlan]:
+    """Prune ``src`` at ``ratio`` and co-adapt what is kept (:func:`core.pipeline.coadapt.coadapt`)."""
+    kept, kept_idx = prune(src, scores, ratio)
+    trained = yield from _timed(coadapt(kept, views, config), "coadapt", timings)
+    ceilings = None if search is None else Ceilings(trained.scene, scores[kept_idx], search[0], search[1], config)
+    return PrunePlan(trained.scene, scores[kept_idx], [0.0], ratio, ceilings, trained.history)
+
+
+def _cluster(kept: GaussianScene, attrs: torch.Tensor, config: CompressionConfig, timings: dict):
+    """Cluster labels [M] of the kept Gaussians (k-means on positions and attributes; one cluster when off)."""
+    k = config.effective_clusters
+    if config.format_version == 2 and config.residual_groups and k > 1:
+        # residual coding: each cluster's side information (a constant predictor, D Laplace scales, its header
+        # entry) costs about 3 D + 100 bytes; below MIN_PER_CLUSTER Gaussians a cluster costs more than it saves
+        # (truncated-sh3, 45 kept: 8 clusters 7.2 KB, header included; 1 cluster far less)
+        k = max(1, min(k, kept.num_gaussians // MIN_PER_CLUSTER))
+    if k > 1:
+        feats = normalised_features(torch.cat([kept.means, attrs], dim=1), config.kmeans_range_pct)
+        km = yield from _timed(kmeans_stage(feats, k, config.kmeans_iters, config.seed), "cluster", timings)
+        return km.labels
+    timings["cluster"] = 0.0
+    yield StageClock("cluster", 1).record(1, "one cluster (clustering switched off)")
+    return torch.zeros(kept.num_gaussians, dtype=torch.int64, device=kept.means.device)
+
+
+def _search_ratios(plan: PrunePlan, model: NeuralGSModel, target: torch.Tensor, weights: torch.Tensor,
+                   base_idx: torch.Tensor, search_cams, search_tgts, config: CompressionConfig,
+                   timings: dict) -> Generator[ProgressRecord, None, list[RateCandidate]]:
+    """Rate control at every planned prune ratio, most pruning first; the candidates smallest reached file
+    first (the others are the fall-backs if all held-out views disagree). ``base_idx`` [M]: the index in
+    ``plan.scene`` of every Gaussian of the fitted ``model``."""
+    x_hint, cands = -5.0, []
+    t_search = time.perf_counter()
+    several = len(plan.ratios) > 1 or plan.ceilings is not None
+    for r in sorted(plan.ratios, reverse=True):  # most pruning first
+        bits = plan.ceilings.fewest_bits(r, config.target_psnr) if plan.ceilings is not None else 16
+        keep = torch.isin(base_idx, prune(plan.scene, plan.scores, r)[1])
+        sub, sub_target, sub_imp, perm = subset_model(model, keep, target, weights)
+        ratio = plan.source_ratio(r)
+        label = f"prune {ratio:.2f}, {bits}-bit positions" if several else ""
+        rr = yield from _timed(encode_to_target(sub, sub_target, sub_imp, search_cams, search_tgts, config, bits,
+                                                x_hint, label), "search", timings)
+        log.info("compress: %s: %s", label or "search", rr.message)
+        x = _finest_log2_step(rr.settings)
+        if x is not None:
+            x_hint = x
+        cands.append(RateCandidate(rr, sub, sub_target, sub_imp, perm, ratio, bits, label))
+    cands.sort(key=lambda c: (not c.rate.reached, c.rate.encoded.n_bytes))
+    log.info("compress: rate control searched %d prune ratio(s) in %.1f s", len(cands), time.perf_counter() - t_search)
+    return cands
+
+
+def _finest_log2_step(settings) -> float | None:
+    """log2 of the smallest coded group step of ``settings`` (None when nothing is coded)."""
+    steps = [v for v in settings.steps.values() if v is not None]
+    return math.log2(min(steps)) if steps else None
+
+
+def _quantisation_aware(cand: RateCandidate, views: ViewSet, config: CompressionConfig, search_cams, search_tgts,
+                        timings: dict, history: dict) -> Generator[ProgressRecord, None, RateCandidate]:
+    """Quantisation-aware fine-tuning of ``cand`` (:mod:`core.pipeline.qat`) at a step ``qat_coarsen`` octaves
+    coarser than the one rate control chose, then rate control again on the trained attributes. Returns the
+    candidate with the smaller file that reaches the target on the search views (the trained one, or ``cand``)."""
+    groups = tuple(g for g, v in cand.rate.settings.steps.items() if v is not None)
+    if not groups:
+        return cand
+    x = _group_log2(cand.rate.settings) + config.qat_coarsen
+    coarse = settings_for(groups, x, config, cand.rate.settings.position_bits)
+    enc = encode_v2(cand.model, coarse, cand.target, cand.importance)
+    trained = yield from _timed(quantisation_aware(cand.model, cand.target, cand.importance, enc, coarse, views,
+                                                   config), "qat", timings)
+    history["qat"] = trained.history
+    label = (cand.label + ", " if cand.label else "") + "after QAT"
+    rr = yield from _timed(encode_to_target(cand.model, trained.target, cand.importance, search_cams, search_tgts,
+                                            config, cand.bits, x, label), "search", timings)
+    log.info("compress: after quantisation-aware fine-tuning: %s", rr.message)
+    new = RateCandidate(rr, cand.model, trained.target, cand.importance, cand.perm, cand.ratio, cand.bits, label)
+    if rr.reached and (not cand.rate.reached or rr.encoded.n_bytes <= cand.rate.encoded.n_bytes):
+        return new
+    log.info("compress: quantisation-aware fine-tuning did not pay (%s B vs %s B): kept the file before it",
+             f"{rr.encoded.n_bytes:,}", f"{cand.rate.encoded.n_bytes:,}")
+    return cand
+
+
+def _group_log2(settings) -> float:
+    """x of :func:`settings_for` (step of group g = 2^x · GROUP_WEIGHTS[g]) that produced ``settings``."""
+    return min(math.log2(v / GROUP_WEIGHTS[g]) for g, v in settings.steps.items() if v is not None)
+
+
+def _fit_header_in_budget(chosen: RateCandidate, encoded, model, metrics, views, config, search_cams, search_tgts,
+                          timings, prune_trials):
+    """A size target includes the header: while the run's record pushed the file over it, search again with
+    the budget shrunk by what the header added (at most three times)."""
+    importance = chosen.importance[torch.from_numpy(encoded.order)]
+    rate = chosen.rate
+    rate_report = _rate_report(config, encoded, rate, prune_trials, metrics)
+    bare = encoded.n_bytes
+    for _ in range(3):
+        if encoded.n_bytes <= config.target_size:
+            break
+        over = encoded.n_bytes - config.target_size
+        budget = config.replace(target_size=max(1, bare - over - 8))
+        rate = yield from _timed(encode_to_target(chosen.model, chosen.target, chosen.importance, search_cams,
+                                                  search_tgts, budget, rate.settings.position_bits), "search", timings)
+        encoded = rate.encoded
+        importance = chosen.importance[torch.from_numpy(encoded.order)]
+        model = _replace_model(model, encoded.model)
+        rate_report = _rate_report(config, encoded, rate, prune_trials, None)
+        model.meta["codec"] = _file_codec(rate_report)
+        bare = encoded.n_bytes
+        if metrics is not None:  # the held-out numbers of the file actually written
+            m2 = yield from _evaluate_encoded(encoded, views, config, timings)
+            metrics.update(psnr=m2["psnr"], ssim=m2["ssim"], per_view=m2["per_view"])
+            model.meta["heldout"] = {"psnr": metrics["psnr"], "ssim": metrics["ssim"], "n_views": views.n_test}
+            rate_report = _rate_report(config, encoded, rate, prune_trials, metrics)
+        encoded.set_meta(file_meta(model.meta))
+    return encoded, model, importance, rate_report, metrics
+
+
+def _confirm(cands: list[RateCandidate], views: ViewSet, config: CompressionConfig, timings: dict, search_cams,
+             search_tgts) -> Generator[ProgressRecord, None, tuple[RateCandidate, dict]]:
     """Confirm a PSNR target on every held-out view, smallest candidate first.
 
     A candidate that falls short is searched again with its goal on the search views raised by how much kinder
@@ -325,23 +472,23 @@ def _confirm(cands: list, views: ViewSet, config: CompressionConfig, timings: di
     goal = config.target_psnr
     best = None
     for i, cand in enumerate(cands):
-        rate, model, target, importance, bits, label = cand[0], cand[1], cand[2], cand[3], cand[6], cand[7]
+        rate = cand.rate
         metrics = yield from _evaluate_encoded(rate.encoded, views, config, timings)
         offset = (rate.search_psnr or 0.0) - metrics["psnr"]
         if metrics["psnr"] < goal and rate.reached and offset > 0.05:
             log.info("compress: prune %.2f: %.2f dB on all held-out views, %.2f dB below the search views: searching "
-                     "again for %.2f dB on them", cand[5], metrics["psnr"], offset, goal + offset + 0.05)
-            steps = [v for v in rate.settings.steps.values() if v is not None]
-            hint = math.log2(min(steps)) - 0.3 if steps else -5.0
-            again = yield from _timed(encode_to_target(model, target, importance, search_cams, search_tgts,
-                                                       config.replace(target_psnr=goal + offset + 0.05), bits, hint,
-                                                       label), "search", timings)
+                     "again for %.2f dB on them", cand.ratio, metrics["psnr"], offset, goal + offset + 0.05)
+            x = _finest_log2_step(rate.settings)
+            hint = x - 0.3 if x is not None else -5.0
+            again = yield from _timed(encode_to_target(cand.model, cand.target, cand.importance, search_cams,
+                                                       search_tgts, config.replace(target_psnr=goal + offset + 0.05),
+                                                       cand.bits, hint, cand.label), "search", timings)
             if again.reached:
                 m2 = yield from _evaluate_encoded(again.encoded, views, config, timings)
                 if m2["psnr"] > metrics["psnr"]:
                     again.trials = rate.trials + again.trials
                     rate, metrics = again, m2
-                    cand = (again,) + tuple(cand[1:])
+                    cand = dataclasses.replace(cand, rate=again)
         tries = 0
         while metrics["psnr"] < goal and rate.reached and tries < 2:
             tries += 1
@@ -349,8 +496,8 @@ def _confirm(cands: list, views: ViewSet, config: CompressionConfig, timings: di
             # in the quantisation-dominated regime PSNR rises about 6.02 dB per halved step: aim past the gap
             dx = max(0.25, 1.25 * (goal - before) / 6.02 + 0.05)
             log.info("compress: prune %.2f: %.2f dB on all held-out views, below the %.2f dB target: a step 2^%.2f "
-                     "finer", cand[5], before, goal, dx)
-            enc, st = finer(rate, model, target, importance, config, dx)
+                     "finer", cand.ratio, before, goal, dx)
+            enc, st = finer(rate, cand.model, cand.target, cand.importance, config, dx)
             m2 = yield from _evaluate_encoded(enc, views, config, timings)
             if m2["psnr"] > before:
                 rate.encoded, rate.settings, metrics = enc, st, m2
@@ -361,13 +508,13 @@ def _confirm(cands: list, views: ViewSet, config: CompressionConfig, timings: di
         if metrics["psnr"] >= goal:
             return cand, metrics
         if i + 1 < len(cands):
-            log.info("compress: prune %.2f reaches %.2f dB on all held-out views; trying prune %.2f", cand[5],
-                     metrics["psnr"], cands[i + 1][5])
+            log.info("compress: prune %.2f reaches %.2f dB on all held-out views; trying prune %.2f", cand.ratio,
+                     metrics["psnr"], cands[i + 1].ratio)
     cand, metrics = best
-    cand[0].reached = False
-    cand[0].message = (f"target {goal:.2f} dB not reached on all held-out views: the best found is "
-                       f"{metrics['psnr']:.2f} dB ({goal - metrics['psnr']:.2f} dB short) at "
-                       f"{cand[0].encoded.n_bytes:,} bytes (try a lower --prune)")
+    cand.rate.reached = False
+    cand.rate.message = (f"target {goal:.2f} dB not reached on all held-out views: the best found is "
+                         f"{metrics['psnr']:.2f} dB ({goal - metrics['psnr']:.2f} dB short) at "
+                         f"{cand.rate.encoded.n_bytes:,} bytes (try a lower --prune)")
     return cand, metrics
 
 
