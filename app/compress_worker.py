@@ -43,7 +43,8 @@ def lower_thread_priority(niceness: int) -> None:
 
 @dataclass
 class ProgressBatch:
-    """record: the newest ProgressRecord; fit_points: [(step, {cluster: loss})]; tune_points: [(step, loss)]."""
+    """record: the newest ProgressRecord; fit_points: [(step, {cluster: loss})]; tune_points: [(stage, step,
+    image loss)] of the learning stages (co-adaptation, fine-tuning, quantisation-aware fine-tuning)."""
 
     record: object
     fit_points: list[tuple[int, dict[int, float]]] = field(default_factory=list)
@@ -180,7 +181,7 @@ class CompressionWorker(QThread):
             if rec.losses:
                 batch.fit_points.append((rec.step, dict(rec.losses)))
             if rec.total_loss is not None:
-                batch.tune_points.append((rec.step, float(rec.total_loss)))
+                batch.tune_points.append((rec.stage, rec.step, float(rec.total_loss)))
             now = time.monotonic()
             if rec.stage != last_stage or now - last_emit >= EMIT_INTERVAL_S:  # a new stage shows at once
                 self.progress.emit(batch)

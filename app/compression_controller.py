@@ -31,14 +31,15 @@ from widgets.units import human_bytes
 
 log = logging.getLogger(__name__)
 
-STAGE_ORDER = ("views", "importance", "prune", "cluster", "fit", "finetune", "search", "evaluate")
+STAGE_ORDER = ("views", "importance", "prune", "coadapt", "cluster", "fit", "finetune", "search", "qat", "evaluate")
 """The pipeline's stages in the order they run (rate control's "search" before the last evaluation)."""
 TIMING_STAGE = {"prune search": "prune", "encode": "search"}  # CompressionResult.timings keys -> stages
 # Seconds per unit of work (stage_units): the "preview" preset on the demo donut (45,624 Gaussians) on the shared
 # 2-core CPU (views 8.4 s, importance 4.8, fit 15.3, fine-tuning 42.9, evaluation 6.9); replaced by the last
 # finished run's own numbers (ETA_SETTINGS_KEY).
 DEFAULT_SECONDS_PER_UNIT = {"views": 2.85, "importance": 12.2, "prune": 0.02, "cluster": 0.005, "fit": 0.051,
-                            "finetune": 17.4, "search": 1.0, "evaluate": 2.7}
+                            "finetune": 17.4, "search": 1.0, "evaluate": 2.7, "coadapt": 2.4, "qat": 2.8}
+# co-adaptation and QAT: donut (45,624 Gaussians, 256-px training views) 0.13-0.16 s and ~0.18 s per step
 ETA_SETTINGS_KEY = "eta/seconds_per_unit"
 MIN_CALIBRATION_S = 0.5  # seconds of this run's work before its speed rescales the prediction
 
@@ -62,6 +63,8 @@ def stage_units(config, n_cameras: int | None = None) -> dict[str, float]:
         "cluster": float(config.kmeans_iters) if config.effective_clusters > 1 else 0.0,
         "fit": float(config.fit_iters),
         "finetune": float(config.finetune_iters) * px_train,
+        "coadapt": float(config.coadapt_iters) * px_train,
+        "qat": float(config.qat_iters) * px_train if targets else 0.0,
         "search": 1.0 if targets else 0.0,
         "evaluate": n_test * px_test if config.evaluate else 0.0,
     }
@@ -166,7 +169,9 @@ class CompressionController(QObject):
             return
         cameras = s.dataset_cameras()
         self.worker = CompressionWorker(s.original.scene, config, cameras, None, self, source=s.original.source_meta())
-        self.eta = OverallEta(stage_units(config, len(cameras) if cameras else None), self._per_unit)
+        units = stage_units(config, len(cameras) if cameras else None)
+        self.eta = OverallEta(units, self._per_unit)
+        self.panel.set_stages([st for st in STAGE_ORDER if units.get(st, 0.0) > 0 or st == "prune"])
         self._run_started = time.monotonic()
         self.worker.progress.connect(self._on_progress)
         self.worker.succeeded.connect(self._on_succeeded)
@@ -223,8 +228,9 @@ class CompressionController(QObject):
         history = getattr(result, "history", None) or {}
         for step, losses in history.get("fit", []):
             self.loss.add_fit(step, losses)
-        for step, value in history.get("finetune", []):
-            self.loss.add_finetune(step, value)
+        for stage in ("coadapt", "finetune", "qat"):
+            for step, value in history.get(stage, []):
+                self.loss.add_image_loss(stage, step, value)
         self.loss.set_live(False)
 
     @property
@@ -258,8 +264,8 @@ class CompressionController(QObject):
         rec = batch.record
         for step, losses in batch.fit_points:
             self.loss.add_fit(step, losses)
-        for step, value in batch.tune_points:
-            self.loss.add_finetune(step, value)
+        for stage, step, value in batch.tune_points:
+            self.loss.add_image_loss(stage, step, value)
         self.panel.show_progress(rec.stage, rec.step, rec.total, rec.message, rec.elapsed_s, rec.eta_s)
         if self.eta is not None:
             left = self.eta.update(rec.stage, rec.step, rec.total, rec.elapsed_s, rec.eta_s)

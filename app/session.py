@@ -335,17 +335,23 @@ class Session:
 
     def compression_config(self, values: dict):
         """CompressionConfig from the panel's ``values`` (its ``preset`` plus fields; ``target``: the codec's
-        target, see :func:`target_fields`), the session's up (when no cameras are open) and ``config_overrides``
-        over everything. ValueError naming a bad field."""
-        from core.pipeline.config import config_from_preset
+        target, see :func:`target_fields`; ``effort``: ``core.pipeline.config.EFFORTS``, applied with a target
+        only), the session's up (when no cameras are open) and ``config_overrides`` over everything.
+        ValueError naming a bad field."""
+        from core.pipeline.config import config_from_preset, default_effort
 
         preset = values.get("preset") or "preview"
-        fields = {k: v for k, v in values.items() if k not in ("preset", "custom", "target")}
+        fields = {k: v for k, v in values.items() if k not in ("preset", "custom", "target", "effort")}
         if values.get("target") is not None:
             fields.update(target_fields(values["target"], preset))
         if self.camera_set is None:
             fields["up"] = self.up_axis()
-        return config_from_preset(preset, **{**fields, **self.config_overrides})
+        plain = config_from_preset(preset, **{**fields, **self.config_overrides})
+        targeted = bool(plain.target_psnr or plain.target_size)
+        effort = values.get("effort") or default_effort(targeted)
+        if not targeted:  # pure NeuralGS: nothing to code at a residual step, its own fine-tuning learns
+            effort = "fast"
+        return config_from_preset(preset, effort=effort, **{**fields, **self.config_overrides})
 
     def display_mask(self) -> np.ndarray | None:
         """[K] bool of the clusters shown (None: all, or no result, or a mask of another result's size)."""

@@ -1,9 +1,12 @@
-"""LossPlot: live pyqtgraph curves of the fitting loss per cluster (Eq. 4) and the fine-tuning loss.
+"""LossPlot: live pyqtgraph curves of the fitting loss per cluster (Eq. 4) and the image loss.
 
 Two stacked plots: the top one has one curve per cluster (cluster colours from :mod:`widgets.palette`),
-the bottom one the fine-tuning loss (Eq. 5-7): each logged value as a faint line (it jumps from view
-to view) and its moving mean over the last ``SMOOTH_POINTS`` values as a bold one. Points are appended
-with ``add_fit`` / ``add_finetune`` from progress records; only the curves that changed are redrawn,
+the bottom one the image loss (Eq. 5-7) of every stage that learns from the pictures, one after the other
+on one iteration axis: co-adaptation after pruning, the MLPs' fine-tuning, quantisation-aware fine-tuning
+(a dashed line and the stage's name where each starts). Each logged value is drawn as a faint line (it
+jumps from view to view) and its moving mean over the last ``SMOOTH_POINTS`` values as a bold one. Points
+are appended with ``add_fit`` / ``add_image_loss`` (``add_finetune`` for the MLPs' stage) from progress
+records; only the curves that changed are redrawn,
 at most every ``REDRAW_MS``, so a fast worker cannot flood the GUI thread. The y axes are
 :class:`~widgets.loss_axis.LossAxis` (plain numbers, readable log ticks). Clicking a curve or a legend
 entry (its colour sample or its text) emits ``clusterSelected``.
@@ -24,6 +27,7 @@ REDRAW_MS = 250  # a redraw repaints the plot (10-30 ms of GUI-thread CPU on a b
 NEW_CURVES_PER_PASS = 2  # a new curve and its legend entry cost ~5 ms: K of them at once blocked the GUI thread
 SMOOTH_POINTS = 10
 LOG_FLOOR = 1e-12  # what a non-positive loss is drawn as on a log axis
+STAGE_LABELS = {"coadapt": "co-adapt", "finetune": "fine-tune", "qat": "QAT"}
 
 
 class SelectingLegend(pg.LegendItem):
@@ -70,7 +74,7 @@ class LossPlot(QWidget):
         self.graphics.setBackground("w")
         self.fit_plot = self.graphics.addPlot(row=0, col=0, title="Fitting loss per cluster (Eq. 4)",
                                               axisItems={"left": LossAxis()})
-        self.tune_plot = self.graphics.addPlot(row=1, col=0, title="Fine-tuning loss (Eq. 5-7)",
+        self.tune_plot = self.graphics.addPlot(row=1, col=0, title="Image loss (Eq. 5-7)",
                                                axisItems={"left": LossAxis()})
         for plot, ylabel in ((self.fit_plot, "weighted MSE"), (self.tune_plot, "total loss")):
             plot.showGrid(x=True, y=True, alpha=0.25)
@@ -110,6 +114,10 @@ class LossPlot(QWidget):
             self.fit_plot.removeItem(curve)  # also takes it out of the legend
         self.fit_data = {}
         self.tune_data: tuple[list[int], list[float]] = ([], [])
+        for marker in getattr(self, "stage_markers", {}).values():
+            self.tune_plot.removeItem(marker)
+        self.stage_markers: dict[str, pg.InfiniteLine] = {}  # learning stage -> the line where it starts
+        self.stage_offset: dict[str, int] = {}  # learning stage -> iterations of the stages drawn before it
         self.curves = {}
         self.selected = -1
         self._dirty_fit: set[int] = set()
@@ -141,15 +149,29 @@ class LossPlot(QWidget):
         self._schedule()
 
     def add_finetune(self, step: int, loss: float) -> None:
-        """The total fine-tuning loss at iteration ``step``."""
+        """The MLPs' fine-tuning loss at iteration ``step``."""
+        self.add_image_loss("finetune", step, loss)
+
+    def add_image_loss(self, stage: str, step: int, loss: float) -> None:
+        """The image loss of learning ``stage`` ("coadapt", "finetune", "qat") at its iteration ``step``; a stage
+        seen for the first time starts where the curve ends, marked with its name."""
         xs, ys = self.tune_data
-        if xs and step <= xs[-1]:
-            xs[-1], ys[-1] = int(step), float(loss)
+        if stage not in self.stage_offset:
+            self.stage_offset[stage] = xs[-1] if xs else 0
+            if self.stage_offset[stage] > 0 or len(self.stage_offset) > 1:
+                marker = pg.InfiniteLine(pos=self.stage_offset[stage], angle=90, label=STAGE_LABELS.get(stage, stage),
+                                         pen=pg.mkPen((120, 120, 120), width=1, style=QtCore.Qt.PenStyle.DashLine),
+                                         labelOpts={"position": 0.9, "color": (80, 80, 80)})
+                self.tune_plot.addItem(marker)
+                self.stage_markers[stage] = marker
+        x = self.stage_offset[stage] + int(step)
+        if xs and x <= xs[-1]:
+            xs[-1], ys[-1] = x, float(loss)
         else:
-            xs.append(int(step))
+            xs.append(x)
             ys.append(float(loss))
         self._dirty_tune = True
-        self.status.setText(f"fine-tune step {step}: loss {loss:.4g}")
+        self.status.setText(f"{STAGE_LABELS.get(stage, stage)} step {step}: image loss {loss:.4g}")
         self._schedule()
 
     def _schedule(self) -> None:

@@ -5,7 +5,8 @@ Plain data in and out: ``set_presets({name: {field: value}})`` fills the preset 
 (n_clusters, prune_ratio, lambda_freq, fit_iters, finetune_iters, hidden, device) plus ``target``: the
 ``.ngs`` v2 codec's target, ``("psnr", dB)``, ``("size", bytes)`` or ``("none", None)`` (the paper's pure
 NeuralGS), which a preset's ``target_psnr`` / ``target_size`` fill and the session maps to the
-configuration (``app.session.target_fields``). The panel never runs anything: it emits
+configuration (``app.session.target_fields``), and ``effort``: how much the codec learns from the pictures.
+The panel never runs anything: it emits
 ``runRequested(dict)``, ``pauseToggled(bool)`` and ``cancelRequested``. After a run, or with an opened
 ``.ngs``, :meth:`ParameterPanel.show_file_size` shows the exact bytes an export will write.
 
@@ -29,10 +30,19 @@ from widgets.units import human_bytes
 
 CUSTOM = "custom"
 PAUSE_KEY = "F6"
-STAGES = ("views", "importance", "prune", "cluster", "fit", "finetune", "evaluate")
+STAGES = ("views", "importance", "prune", "coadapt", "cluster", "fit", "finetune", "search", "qat", "evaluate")
 STAGE_NAMES = {"views": "Views and targets", "importance": "Importance (Eq. 2-3)", "prune": "Pruning",
-               "cluster": "k-means clustering", "fit": "Fitting MLPs (Eq. 4)", "finetune": "Fine-tuning (Eq. 5-7)",
-               "evaluate": "Held-out evaluation"}
+               "coadapt": "Co-adapting the kept Gaussians (Eq. 5-7)", "cluster": "k-means clustering",
+               "fit": "Fitting MLPs (Eq. 4)", "finetune": "Fine-tuning (Eq. 5-7)", "search": "Rate control",
+               "qat": "Quantisation-aware fine-tuning", "evaluate": "Held-out evaluation"}
+EFFORT_CHOICES = {  # effort: (label, tooltip)
+    "fast": ("Fast", "No learning from the pictures: prune, fit and code (the quickest)"),
+    "default": ("Default", "Co-adapt the kept Gaussians through the renderer after pruning (300 steps) and let the "
+                           "stored attributes learn the residual steps (150 steps): smaller files for the same "
+                           "quality, a minute or two more on a CPU"),
+    "max": ("Max", "Longer learning (1000 + 400 steps) for the last bytes"),
+}
+"""core.pipeline.config.EFFORTS, as the panel offers them."""
 KNOBS = {  # field: (label, tooltip, minimum, maximum, step, decimals or None for integers)
     "n_clusters": ("Clusters K", "Number of attribute clusters, one tiny MLP each (paper: 6-10 for objects)",
                    1, 512, 1, None),
@@ -103,6 +113,14 @@ class ParameterPanel(QWidget):
             self.editors[name] = ed
             form.addRow(label, ed)
         self._build_target(form)
+        self.effort_box = QComboBox(toolTip="How much the codec learns from the pictures (used with a target; "
+                                            "without one the run is pure NeuralGS and its own fine-tuning learns)")
+        for effort, (label, tip) in EFFORT_CHOICES.items():
+            self.effort_box.addItem(label, effort)
+            self.effort_box.setItemData(self.effort_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.effort_box.setCurrentIndex(self.effort_box.findData("default"))
+        self.effort_box.currentIndexChanged.connect(self._edited)
+        form.addRow(QLabel("Effort", toolTip=self.effort_box.toolTip()), self.effort_box)
         self.device_box = QComboBox(toolTip="Where to compute: auto = CUDA when available, else CPU")
         self.device_box.addItems(["auto", "cpu", "cuda"])
         form.addRow("Device", self.device_box)
@@ -140,6 +158,7 @@ class ParameterPanel(QWidget):
         for w in (self.stage_label, self.progress, self.eta_label, self.message_label, self.size_label):
             layout.addWidget(w)
         layout.addStretch(1)
+        self.stages = tuple(s for s in STAGES if s not in ("coadapt", "search", "qat"))
         self.set_running(False)
 
     def _build_target(self, form: QFormLayout) -> None:
@@ -240,6 +259,8 @@ class ParameterPanel(QWidget):
                     ed.setValue(values[name])
             if "device" in values:
                 self.device_box.setCurrentText(str(values["device"]))
+            if values.get("effort") in EFFORT_CHOICES:
+                self.effort_box.setCurrentIndex(self.effort_box.findData(values["effort"]))
             if "target" in values:
                 self.set_target(*values["target"])
             elif any(k in values for k in ("target_psnr", "target_size", "residual_groups")):  # a preset's fields
@@ -260,12 +281,14 @@ class ParameterPanel(QWidget):
         self._filling = False
 
     def values(self) -> dict:
-        """``{"preset": base preset name, "custom": bool, field: value, "device": ..., "target": (mode, value)}``."""
+        """``{"preset": base preset name, "custom": bool, field: value, "device": ..., "target": (mode, value),
+        "effort": fast | default | max}``."""
         out: dict = {"preset": self._base_preset, "custom": self.preset_box.currentText() == CUSTOM}
         for name, ed in self.editors.items():
             out[name] = ed.value()
         out["device"] = self.device_box.currentText()
         out["target"] = self.target()
+        out["effort"] = str(self.effort_box.currentData())
         return out
 
     def show_file_size(self, n_bytes: int | None, what: str = ".ngs") -> None:
@@ -303,7 +326,7 @@ class ParameterPanel(QWidget):
         self.pause_button.setEnabled(running)
         self.cancel_button.setEnabled(running)
         for ed in [*self.editors.values(), self.preset_box, self.device_box, self.target_box, self.psnr_spin,
-                   self.size_spin, self.size_unit]:
+                   self.size_spin, self.size_unit, self.effort_box]:
             ed.setEnabled(not running)
         if not running:
             self.pause_button.blockSignals(True)
@@ -311,13 +334,18 @@ class ParameterPanel(QWidget):
             self._set_pause_text("Pause")
             self.pause_button.blockSignals(False)
 
+    def set_stages(self, stages) -> None:
+        """The stages the next run goes through, in order (the "Stage k/n" count); default :data:`STAGES`
+        without the codec's (rate control, co-adaptation, QAT), which a pure NeuralGS run skips."""
+        self.stages = tuple(stages)
+
     def show_progress(self, stage: str, step: int, total: int, message: str = "", elapsed_s: float = 0.0,
                       eta_s: float | None = None) -> None:
-        """Show one progress record: stage name (k of 7), its fraction, elapsed time and ETA."""
-        index = STAGES.index(stage) + 1 if stage in STAGES else 0
+        """Show one progress record: stage name (k of n: :meth:`set_stages`), its fraction, elapsed time and ETA."""
+        index = self.stages.index(stage) + 1 if stage in self.stages else 0
         name = STAGE_NAMES.get(stage, stage)
         paused = " (paused)" if self.pause_button.isChecked() else ""
-        self.stage_label.setText(f"Stage {index}/{len(STAGES)}: {name}{paused}" if index else f"{name}{paused}")
+        self.stage_label.setText(f"Stage {index}/{len(self.stages)}: {name}{paused}" if index else f"{name}{paused}")
         frac = 1.0 if total <= 0 else min(1.0, max(0.0, step / total))
         self.progress.setValue(int(round(1000 * frac)))
         self.progress.setFormat(f"{step}/{total}  (%p%)")

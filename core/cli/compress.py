@@ -30,14 +30,15 @@ log = logging.getLogger(__name__)
 # -- helpers ---------------------------------------------------------------------------------------------
 def build_config(args):
     """CompressionConfig from the preset and the command-line overrides (ValueError -> UsageError)."""
-    from core.pipeline.config import codec_overrides, config_from_preset
+    from core.pipeline.config import codec_overrides, config_from_preset, default_effort
 
     overrides = {}
     for arg, field_name in [("clusters", "n_clusters"), ("prune", "prune_ratio"), ("lambda_freq", "lambda_freq"),
                             ("fit_iters", "fit_iters"), ("finetune_iters", "finetune_iters"), ("hidden", "hidden"),
                             ("pe_freqs", "pe_freqs"), ("seed", "seed"), ("device", "device"), ("up", "up"),
                             ("background", "background"), ("views", "n_views"), ("view_size", "image_size"),
-                            ("eval_size", "eval_size")]:
+                            ("eval_size", "eval_size"), ("coadapt_iters", "coadapt_iters"),
+                            ("qat_iters", "qat_iters")]:
         value = getattr(args, arg, None)
         if value is not None:
             overrides[field_name] = value
@@ -48,7 +49,9 @@ def build_config(args):
             residuals=getattr(args, "residuals", None), format_version=getattr(args, "format_version", None),
             predictor=getattr(args, "predictor", None),
             importance_steps=not getattr(args, "no_importance_steps", False)))
-        return config_from_preset(preset or "codec", **overrides)
+        plain = config_from_preset(preset or "codec", **overrides)
+        effort = getattr(args, "effort", None) or default_effort(bool(plain.target_psnr or plain.target_size))
+        return config_from_preset(preset or "codec", effort=effort, **overrides)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
 
@@ -163,6 +166,7 @@ def compress_summary(src, out, original_bytes: int, compressed_bytes: int, resul
         "view_size": view_size(result.views.test_cameras) if m else None,
         "target_source": m.get("target_source"), "seconds": seconds,
         "timings_s": {k: round(v, 2) for k, v in result.timings.items()},
+        "effort": (result.model.meta.get("config") or {}).get("effort"),
         "codec": result.codec,
     }
 
@@ -179,8 +183,9 @@ def format_codec_report(c: dict) -> list[str]:
         goal = f"{c['target_psnr']:.2f} dB" if c.get("target_psnr") else f"{c['target_size']:,} bytes"
         ceil = c.get("prune_search") or []
         if ceil:
-            lines.append("search: prune ceilings " + ", ".join(f"{t['prune']:.2f}@{t['bits']}b {t['psnr']:.1f} dB"
-                                                                for t in ceil))
+            lines.append("search: prune ceilings " + ", ".join(
+                f"{t['prune']:.2f}@{t['bits']}b {t['psnr']:.1f} dB{' co-adapted' if t.get('coadapted') else ''}"
+                for t in ceil))
         trials = c.get("trials") or []
         lines.append(f"search: {len(trials)} encodings tried for the target {goal}; chose prune "
                      f"{c.get('prune_ratio', 0):.2f}, {c.get('variant')}")
@@ -204,7 +209,8 @@ def format_compress_summary(s: dict) -> str:
     if s.get("codec"):
         lines += format_codec_report(s["codec"])
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in s["timings_s"].items())
-    lines.append(f"time: {s['seconds']:.1f}s ({stages})")
+    effort = f"effort {s['effort']}; " if s.get("effort") not in (None, "custom") else ""
+    lines.append(f"time: {s['seconds']:.1f}s ({effort}{stages})")
     return "\n".join(lines)
 
 
@@ -382,6 +388,14 @@ def add_commands(sub, common) -> None:
                         "fewer bytes), mlp, constant")
     g.add_argument("--no-importance-steps", action="store_true",
                    help="one residual step for every Gaussian (default: coarser steps for less important ones)")
+    g.add_argument("--effort", choices=("fast", "default", "max"),
+                   help="how much the codec learns from the pictures: fast (no learning: co-adaptation and "
+                        "quantisation-aware fine-tuning off), default (300 + 150 steps through the renderer; the "
+                        "default with a target), max (1000 + 400). Without a target the default is fast")
+    g.add_argument("--coadapt-iters", type=int, metavar="N",
+                   help="steps co-adapting the kept Gaussians after pruning (overrides the effort's)")
+    g.add_argument("--qat-iters", type=int, metavar="N",
+                   help="steps of quantisation-aware fine-tuning at the chosen residual step (overrides the effort's)")
     g.add_argument("--format-version", type=int, choices=(1, 2),
                    help="2 (default): entropy-coded .ngs v2; 1: the paper's storage (pure NeuralGS presets only)")
     c.add_argument("--json", action="store_true", help="print the summary as one JSON object")

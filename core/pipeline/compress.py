@@ -588,7 +588,8 @@ def file_meta(meta: dict) -> dict:
     if isinstance(cfg, dict):
         keep = ("n_views", "n_test_views", "image_size", "eval_size", "up", "elevation_range_deg", "dataset_max_size",
                 "test_every", "background", "seed", "preset", "n_clusters", "prune_ratio", "hidden", "layers",
-                "pe_freqs", "fit_iters", "finetune_iters", "lambda_freq", "target_psnr", "target_size")
+                "pe_freqs", "fit_iters", "finetune_iters", "lambda_freq", "target_psnr", "target_size", "effort",
+                "coadapt_iters", "qat_iters")
         out["config"] = {k: cfg[k] for k in keep if k in cfg}
     if isinstance(meta.get("timings"), dict):
         out["timings"] = {"total": round(sum(float(v) for v in meta["timings"].values()), 1)}
