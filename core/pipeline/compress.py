@@ -464,7 +464,9 @@ def _confirm(cands: list[RateCandidate], views: ViewSet, config: CompressionConf
     """Confirm a PSNR target on every held-out view, smallest candidate first.
 
     A candidate that falls short is searched again with its goal on the search views raised by how much kinder
-    they were than all views (lego against its images: 33.57 dB on 3 search views was 33.04 dB on all 13),
+    they were than all views (lego against its images: 33.57 dB on 3 search views was 33.04 dB on all 13);
+    one that beats it by more than SURPLUS_DB, with its goal lowered by how much harder they were (kept only
+    when all views still reach the target),
     then given a finer step when quantisation is what is short; when pruning caps it, the next prune ratio is
     tried (guitar: prune 0.7 cleared 41 dB on 3 search views but capped all 8 views near 38.9 dB). Returns
     (the chosen candidate, its metrics); when none reaches the target, the best one, marked not reached.
@@ -486,6 +488,22 @@ def _confirm(cands: list[RateCandidate], views: ViewSet, config: CompressionConf
             if again.reached:
                 m2 = yield from _evaluate_encoded(again.encoded, views, config, timings)
                 if m2["psnr"] > metrics["psnr"]:
+                    again.trials = rate.trials + again.trials
+                    rate, metrics = again, m2
+                    cand = dataclasses.replace(cand, rate=again)
+        elif metrics["psnr"] > goal + SURPLUS_DB and rate.reached and offset < -SURPLUS_DB:
+            # the search views were harder than all of them: a coarser step may still meet the target on all
+            lower = goal + offset + 0.05
+            log.info("compress: prune %.2f: %.2f dB on all held-out views, %.2f dB above the search views: searching "
+                     "again for %.2f dB on them", cand.ratio, metrics["psnr"], -offset, lower)
+            x = _finest_log2_step(rate.settings)
+            again = yield from _timed(encode_to_target(cand.model, cand.target, cand.importance, search_cams,
+                                                       search_tgts, config.replace(target_psnr=lower), cand.bits,
+                                                       x + 0.3 if x is not None else -5.0, cand.label), "search",
+                                      timings)
+            if again.reached and again.encoded.n_bytes < rate.encoded.n_bytes:
+                m2 = yield from _evaluate_encoded(again.encoded, views, config, timings)
+                if m2["psnr"] >= goal:
                     again.trials = rate.trials + again.trials
                     rate, metrics = again, m2
                     cand = dataclasses.replace(cand, rate=again)
@@ -517,6 +535,11 @@ def _confirm(cands: list[RateCandidate], views: ViewSet, config: CompressionConf
                          f"{cand.rate.encoded.n_bytes:,} bytes (try a lower --prune)")
     return cand, metrics
 
+
+SURPLUS_DB = 0.3
+"""When all held-out views beat the target by more than this and the search views by more than this too, the
+step is searched again for a goal on the search views lowered by the difference (donut at 40 dB: 40.1 dB on the
+3 search views was 41.9 dB on all 8, 1.9 dB of quality paid for and not asked for)."""
 
 SEARCH_PIXELS = 2.0e6
 """The search renders at least ``config.search_views`` held-out views, and as many more as fit in this many

@@ -164,3 +164,24 @@ def test_the_step_solver_stops_at_the_coarsest_step_when_everything_passes():
     evaluate, calls = _curve(80.0, 1e-9)
     good, _ = _solve(evaluate, 40.0)
     assert good[2].log2_step == X_COARSEST and len(calls) <= 6
+
+
+def test_a_surplus_on_all_held_out_views_buys_a_coarser_step(scene, monkeypatch):
+    """When all held-out views beat the target by far more than the search views did, the step is searched again
+    for a lower goal on the search views: a smaller file, still at the target on all views."""
+    import core.pipeline.compress as compress_module
+
+    real = compress_module._evaluate_model
+
+    def kinder(model, views, config, timings):  # all views 3 dB kinder than the search views
+        m = yield from real(model, views, config, timings)
+        return {**m, "psnr": m["psnr"] + 3.0}
+
+    monkeypatch.setattr(compress_module, "_evaluate_model", kinder)
+    cfg = codec_config(target_psnr=34.0)
+    with_surplus = run_to_completion(compress(scene, cfg))
+    monkeypatch.setattr(compress_module, "SURPLUS_DB", 1e9)  # the search before this rule
+    without = run_to_completion(compress(scene, cfg))
+    assert with_surplus.metrics["psnr"] >= 34.0 and with_surplus.codec["reached"] is True
+    assert with_surplus.n_bytes < without.n_bytes, (with_surplus.n_bytes, without.n_bytes)
+    assert with_surplus.metrics["psnr"] < without.metrics["psnr"]
