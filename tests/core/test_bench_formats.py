@@ -75,9 +75,10 @@ def test_csv_has_the_columns_and_sane_values(quick_run):
         assert float(r["encode_s"]) > 0 and float(r["decode_s"]) >= 0 and r["decode_s"] != ""
         assert r["psnr_gt"] == ""  # no dataset for donut
     v2 = [r for r in rows if r["method"] == "ngs" and r["setting"].startswith("v2-")]
-    assert [r["setting"] for r in v2] == ["v2-30dB"]  # the --quick v2 curve: one target
-    assert "target=30dB" in v2[0]["detail"] and (quick_run["out"] / "donut" / "donut.v2-30dB.ngs").is_file()
-    assert (quick_run["out"] / "donut" / "donut.v2-30dB.ngs").read_bytes()[4:6] == b"\x02\x00"  # a v2 file
+    assert [r["setting"] for r in v2] == ["v2-fast-30dB", "v2-30dB"]  # --quick: one target, effort fast and default
+    for r in v2:
+        assert "target=30dB" in r["detail"] and (quick_run["out"] / "donut" / f"donut.{r['setting']}.ngs").is_file()
+        assert (quick_run["out"] / "donut" / f"donut.{r['setting']}.ngs").read_bytes()[4:6] == b"\x02\x00"  # v2
     ngs = [r for r in rows if r["method"] == "ngs" and not r["setting"].startswith("v2-")]
     assert [r["setting"] for r in ngs] == [name for name, _ in NGS_SETTINGS]
     sizes = [int(r["bytes"]) for r in ngs]
@@ -292,6 +293,20 @@ def test_saved_peer_points_stay_in_the_reports_without_splat_transform(tmp_path,
     forced = run_format_benchmark([scene], out, dataclasses.replace(_tiny_plan(settings), peers=True),
                                   overwrite=True, reuse=False)
     assert len(calls) == 2 * n_calls and forced["rows"][3]["note"].startswith("failed:")  # --force retries
+
+
+def test_the_v2_curve_is_drawn_at_effort_fast_and_default():
+    from core.bench.formats.plan import v2_settings
+    from core.bench.formats.report import v2_curve
+    from core.pipeline.config import EFFORTS
+
+    pts = dict(v2_settings((38.0, 40.0), (40.0,)))
+    assert list(pts) == ["v2-fast-38dB", "v2-fast-40dB", "v2-fast-40dB-vs-renders", "v2-38dB", "v2-40dB",
+                         "v2-40dB-vs-renders"]
+    assert pts["v2-fast-40dB"]["coadapt_iters"] == 0 and pts["v2-fast-40dB"]["effort"] == "fast"
+    assert pts["v2-40dB"]["coadapt_iters"] == EFFORTS["default"]["coadapt_iters"]
+    assert pts["v2-40dB"]["target_psnr"] == 40
+    assert [v2_curve({"setting": n}) for n in ("m", "v2-fast-40dB", "v2-40dB")] == ["pure", "fast", "default"]
 
 
 def test_only_runs_the_chosen_methods():

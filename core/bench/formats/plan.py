@@ -54,14 +54,36 @@ protocol of the other scenes: 40 dB counts as visually equal), so that every sce
 RENDER_TARGETS_KEY = "_targets_renders"
 
 
-def v2_settings(targets: tuple[float, ...], render_targets: tuple[float, ...] = ()) -> list[tuple[str, dict]]:
-    """The v2 curve's points: the `codec` preset's settings with each target PSNR; ``render_targets``: points of a
-    dataset scene whose targets are the original's renders at the dataset's cameras instead of its images."""
+def v2_efforts() -> dict[str, dict]:
+    """The efforts the v2 curve is drawn at: ``fast`` (the codec before issue 18, no learning) and ``default``
+    (co-adaptation and quantisation-aware fine-tuning), each with its configuration fields."""
+    from core.pipeline.config import EFFORTS
+
+    return {e: {**EFFORTS[e], "effort": e} for e in ("fast", "default")}
+
+
+QUICK_EFFORTS = {"fast": dict(coadapt_iters=0, qat_iters=0, effort="fast"),
+                 "default": dict(coadapt_iters=6, qat_iters=4, effort="default")}
+"""--quick: both curves, with a few learning steps (the numbers mean nothing)."""
+
+
+def v2_label(target: float, effort: str, renders: bool = False) -> str:
+    """``v2-40dB`` (effort default), ``v2-fast-40dB``; ``-vs-renders`` for a dataset scene's render targets."""
+    return f"v2-{'' if effort == 'default' else effort + '-'}{target:g}dB{'-vs-renders' if renders else ''}"
+
+
+def v2_settings(targets: tuple[float, ...], render_targets: tuple[float, ...] = (),
+                efforts: dict[str, dict] | None = None) -> list[tuple[str, dict]]:
+    """The v2 curves' points: the `codec` preset's settings with each target PSNR, once per effort (default:
+    :func:`v2_efforts`); ``render_targets``: points of a dataset scene whose targets are the original's renders
+    at the dataset's cameras instead of its images."""
     from core.pipeline.config import PRESETS
 
-    out = [(f"v2-{t:g}dB", {**PRESETS["codec"], "target_psnr": t}) for t in targets]
-    out += [(f"v2-{t:g}dB-vs-renders", {**PRESETS["codec"], "target_psnr": t, RENDER_TARGETS_KEY: True})
-            for t in render_targets]
+    out = []
+    for effort, fields in (efforts if efforts is not None else v2_efforts()).items():
+        out += [(v2_label(t, effort), {**PRESETS["codec"], **fields, "target_psnr": t}) for t in targets]
+        out += [(v2_label(t, effort, True), {**PRESETS["codec"], **fields, "target_psnr": t,
+                                             RENDER_TARGETS_KEY: True}) for t in render_targets]
     return out
 
 
@@ -122,6 +144,7 @@ class BenchPlan:
     v2_dataset_targets: tuple[float, ...] = V2_DATASET_TARGETS
     v2_dataset_render_targets: tuple[float, ...] = V2_DATASET_RENDER_TARGETS
     v2_overrides: dict = field(default_factory=dict)  # applied after each v2 point's settings (--quick)
+    v2_efforts: dict | None = None  # effort -> its fields, one v2 curve each (None: v2_efforts())
 
 
 ONLY_CHOICES = ("peers", "ngs", "v2")
@@ -136,7 +159,7 @@ def default_plan(quick: bool = False, only: str | None = None) -> BenchPlan:
     if quick:
         return BenchPlan(QUICK_PRESET, dict(QUICK_OVERRIDES), **methods, v2_targets=QUICK_V2_TARGETS,
                          v2_dataset_targets=QUICK_V2_TARGETS, v2_dataset_render_targets=(),
-                         v2_overrides=dict(QUICK_OVERRIDES))
+                         v2_overrides=dict(QUICK_OVERRIDES), v2_efforts=dict(QUICK_EFFORTS))
     return BenchPlan(**methods)
 
 

@@ -240,8 +240,16 @@ def _bytes_label(value: float, _pos=None) -> str:
 
 
 def is_v2(row: dict) -> bool:
-    """Whether an .ngs row is a point of the v2 rate-controlled curve (its setting is named ``v2-<target>dB``)."""
+    """Whether an .ngs row is a point of a v2 rate-controlled curve (its setting is named ``v2-<target>dB``, or
+    ``v2-<effort>-<target>dB``)."""
     return str(row.get("setting", "")).startswith("v2-")
+
+
+def v2_curve(row: dict) -> str | None:
+    """The curve an .ngs row belongs to: "pure" (pure NeuralGS), "fast" (v2 without learning) or "default"."""
+    if not is_v2(row):
+        return "pure"
+    return "fast" if str(row.get("setting", "")).startswith("v2-fast-") else "default"
 
 
 def _plot_panel(ax, rows: list[dict], key: str, original: dict | None) -> None:
@@ -249,9 +257,10 @@ def _plot_panel(ax, rows: list[dict], key: str, original: dict | None) -> None:
     finite = [r[key] for r in pts if math.isfinite(r[key])]
     top = max(finite, default=EQUAL_DB) + 3.0  # where identical renders (inf dB) are drawn
     y = lambda r: r[key] if math.isfinite(r[key]) else top
-    for curve, color, label in ((False, "tab:blue", ".ngs pure NeuralGS"),
-                                (True, "tab:purple", ".ngs v2 (rate control)")):
-        ngs = sorted((r for r in pts if r["method"] == "ngs" and is_v2(r) == curve), key=lambda r: r["bytes"])
+    for curve, color, label in (("pure", "tab:blue", ".ngs pure NeuralGS"),
+                                ("fast", "tab:gray", ".ngs v2, effort fast (no learning)"),
+                                ("default", "tab:purple", ".ngs v2 (rate control, learning)")):
+        ngs = sorted((r for r in pts if r["method"] == "ngs" and v2_curve(r) == curve), key=lambda r: r["bytes"])
         if not ngs:
             continue
         ax.plot([r["bytes"] for r in ngs], [y(r) for r in ngs], "o-", color=color, label=label, zorder=3)

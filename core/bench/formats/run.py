@@ -216,7 +216,7 @@ def bench_scene(path: Path, out_dir: Path, plan: BenchPlan, cli: Path | None, on
             rows += _ngs_rows(run, plan.ngs_settings, compute=plan.ngs)
             targets = plan.v2_dataset_targets if cameras is not None else plan.v2_targets
             renders = plan.v2_dataset_render_targets if cameras is not None else ()
-            v2 = [(name, {**o, **plan.v2_overrides}) for name, o in v2_settings(targets, renders)]
+            v2 = [(name, {**o, **plan.v2_overrides}) for name, o in v2_settings(targets, renders, plan.v2_efforts)]
             rows += _ngs_rows(run, v2, compute=plan.v2)
         original = _row(run, "ply", "original", path.name, run.ply_bytes, scene.num_gaussians,
                         quality=run.original_gt)
