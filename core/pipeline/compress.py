@@ -228,7 +228,8 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     kept, kept_idx = prune(plan.scene, plan.scores, min(plan.ratios))
     config = config.replace(prune_ratio=plan.source_ratio(min(plan.ratios)))
     timings["prune"] = timings.get("prune", 0.0) + time.perf_counter() - t0
-    yield StageClock("prune", 1).record(1, f"kept {kept.num_gaussians} of {n_original} Gaussians")
+    if not plan.pre_ratio:  # co-adaptation pruned (and said so) before it ran
+        yield StageClock("prune", 1).record(1, f"kept {kept.num_gaussians} of {n_original} Gaussians")
 
     attrs = scene_to_attributes(kept)
     labels = yield from _cluster(kept, attrs, config, timings)
@@ -343,6 +344,8 @@ def _coadapt_at(src: GaussianScene, scores: torch.Tensor, ratio: float, views: V
                 timings: dict, search) -> Generator[ProgressRecord, None, PrunePlan]:
     """Prune ``src`` at ``ratio`` and co-adapt what is kept (:func:`core.pipeline.coadapt.coadapt`)."""
     kept, kept_idx = prune(src, scores, ratio)
+    yield StageClock("prune", 1).record(1, f"kept {kept.num_gaussians} of {src.num_gaussians} Gaussians (prune "
+                                           f"{ratio:.2f}) to co-adapt")
     trained = yield from _timed(coadapt(kept, views, config), "coadapt", timings)
     ceilings = None if search is None else Ceilings(trained.scene, scores[kept_idx], search[0], search[1], config)
     return PrunePlan(trained.scene, scores[kept_idx], [0.0], ratio, ceilings, trained.history)
@@ -414,7 +417,7 @@ def _quantisation_aware(cand: RateCandidate, views: ViewSet, config: Compression
     history["qat"] = trained.history
     label = (cand.label + ", " if cand.label else "") + "after QAT"
     rr = yield from _timed(encode_to_target(cand.model, trained.target, cand.importance, search_cams, search_tgts,
-                                            config, cand.bits, x, label), "search", timings)
+                                            config, cand.bits, x, label, stage="qat"), "search", timings)
     log.info("compress: after quantisation-aware fine-tuning: %s", rr.message)
     new = RateCandidate(rr, cand.model, trained.target, cand.importance, cand.perm, cand.ratio, cand.bits, label)
     if rr.reached and (not cand.rate.reached or rr.encoded.n_bytes <= cand.rate.encoded.n_bytes):

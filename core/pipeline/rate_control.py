@@ -290,13 +290,13 @@ def _scene(enc: EncodedV2) -> GaussianScene:
 
 def encode_to_target(model: NeuralGSModel, target: torch.Tensor, importance: torch.Tensor,
                      cameras: Sequence[Camera], targets: Sequence[torch.Tensor], config: CompressionConfig,
-                     bits: int = 16, x_hint: float = -5.0,
-                     label: str = "") -> Generator[ProgressRecord, None, RateResult]:
+                     bits: int = 16, x_hint: float = -5.0, label: str = "",
+                     stage: str = "search") -> Generator[ProgressRecord, None, RateResult]:
     """Search steps and variants for ``config.target_psnr`` (dB) or ``config.target_size`` (bytes), with
-    positions on a ``bits``-bit grid."""
+    positions on a ``bits``-bit grid; progress is reported as ``stage``."""
     vs = variants(config, model.arch.sh_degree)
     per_variant = BISECTION_STEPS + 3
-    clock = StageClock("search", per_variant * len(vs))
+    clock = StageClock(stage, per_variant * len(vs))
     trials: list[Trial] = []
     done = 0
 

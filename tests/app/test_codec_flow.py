@@ -42,3 +42,41 @@ def test_a_target_psnr_run_exports_the_file_it_measured_and_reopens_identical(wi
     win.files.export_ngs_dialog()
     pump_until(qtbot, lambda: not win.tasks.busy, 30, "the second export")
     assert again.read_bytes() == out.read_bytes()
+
+
+def test_the_learning_stages_show_their_progress_and_image_loss_and_effort_fast_skips_them(window, qtbot,
+                                                                                          small_scene_file):
+    win = window
+    open_and_settle(qtbot, win, small_scene_file)
+    win.session.config_overrides = dict(TINY, residual_groups=RESIDUAL_GROUPS, target_psnr=30.0,
+                                        prune_candidates=(0.4, 0.0), coadapt_iters=12, qat_iters=8)
+    win.panel.set_values(TINY_PANEL)
+    assert win.panel.values()["effort"] == "default"  # the panel's default, as the command line's with a target
+    seen = []
+    win.panel.stage_label.setText = lambda text, real=win.panel.stage_label.setText: (seen.append(text), real(text))
+    win.panel.run_button.click()
+    pump_until(qtbot, lambda: win.compression.worker is None and win.session.compressed is not None, 300, "the run")
+    settle(qtbot, win)
+    stages = [t for t in seen if t.startswith("Stage ")]
+    assert any("Co-adapting the kept Gaussians" in t for t in stages), stages
+    assert any("Quantisation-aware fine-tuning" in t for t in stages), stages
+    numbers = [tuple(map(int, t.split(":")[0].split()[1].split("/"))) for t in stages]
+    first = list(dict.fromkeys(k for k, _ in numbers))  # each stage's first appearance, in the order they start
+    assert {n for _, n in numbers} == {10} and first == sorted(first), stages
+    history = win.session.compressed.result.history
+    assert [s for s, _ in history["coadapt"]][-1] == 12 and [s for s, _ in history["qat"]][-1] == 8
+    plot = win.loss
+    assert set(plot.stage_offset) >= {"coadapt", "qat"} and "qat" in plot.stage_markers
+    assert plot.tune_data[0][-1] == plot.stage_offset["qat"] + 8  # one iteration axis across the stages
+    assert win.session.compressed.result.model.meta["config"]["effort"] == "default"
+    # effort fast: the codec without learning
+    win.panel.effort_box.setCurrentIndex(win.panel.effort_box.findData("fast"))
+    win.session.config_overrides.pop("coadapt_iters")
+    win.session.config_overrides.pop("qat_iters")
+    win.session.result_exported = True  # no question about the unexported result
+    win.panel.run_button.click()
+    pump_until(qtbot, lambda: win.compression.worker is None and win.session.compressed is not None
+               and win.session.compressed.result.model.meta["config"]["effort"] == "fast", 300, "the fast run")
+    settle(qtbot, win)
+    history = win.session.compressed.result.history
+    assert history["coadapt"] == [] and history["qat"] == [] and not win.loss.stage_offset.get("qat")
