@@ -76,7 +76,7 @@ class LossPlot(QWidget):
                                               axisItems={"left": LossAxis()})
         self.tune_plot = self.graphics.addPlot(row=1, col=0, title="Image loss (Eq. 5-7)",
                                                axisItems={"left": LossAxis()})
-        for plot, ylabel in ((self.fit_plot, "weighted MSE"), (self.tune_plot, "total loss")):
+        for plot, ylabel in ((self.fit_plot, "weighted MSE"), (self.tune_plot, "image loss")):
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.setLabel("bottom", "iteration")
             plot.setLabel("left", ylabel)
@@ -158,12 +158,12 @@ class LossPlot(QWidget):
         xs, ys = self.tune_data
         if stage not in self.stage_offset:
             self.stage_offset[stage] = xs[-1] if xs else 0
-            if self.stage_offset[stage] > 0 or len(self.stage_offset) > 1:
-                marker = pg.InfiniteLine(pos=self.stage_offset[stage], angle=90, label=STAGE_LABELS.get(stage, stage),
-                                         pen=pg.mkPen((120, 120, 120), width=1, style=QtCore.Qt.PenStyle.DashLine),
-                                         labelOpts={"position": 0.9, "color": (80, 80, 80)})
-                self.tune_plot.addItem(marker)
-                self.stage_markers[stage] = marker
+            # every learning stage is named where it starts
+            marker = pg.InfiniteLine(pos=self.stage_offset[stage], angle=90, label=STAGE_LABELS.get(stage, stage),
+                                     pen=pg.mkPen((120, 120, 120), width=1, style=QtCore.Qt.PenStyle.DashLine),
+                                     labelOpts={"position": 0.9, "color": (80, 80, 80)})
+            self.tune_plot.addItem(marker)
+            self.stage_markers[stage] = marker
         x = self.stage_offset[stage] + int(step)
         if xs and x <= xs[-1]:
             xs[-1], ys[-1] = x, float(loss)

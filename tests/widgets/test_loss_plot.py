@@ -199,3 +199,21 @@ def test_live_curves_skip_antialiasing_until_the_run_ends(plot):
     assert not plot.curves[0].opts["antialias"] and not plot.tune_curve.opts["antialias"]
     plot.set_live(False)
     assert plot.curves[0].opts["antialias"] and plot.tune_raw_curve.opts["antialias"]
+
+
+def test_learning_stages_share_one_iteration_axis_with_named_markers(plot):
+    for step in (10, 20):
+        plot.add_image_loss("coadapt", step, 0.01)
+    plot.add_finetune(10, 0.02)
+    plot.add_image_loss("qat", 5, 0.005)
+    plot.add_image_loss("qat", 5, 0.004)  # a repeated step replaces its point
+    plot.redraw()
+    assert plot.tune_data == ([10, 20, 30, 35], [0.01, 0.01, 0.02, 0.004])
+    assert plot.stage_offset == {"coadapt": 0, "finetune": 20, "qat": 30}
+    assert {k: m.value() for k, m in plot.stage_markers.items()} == {"coadapt": 0, "finetune": 20, "qat": 30}
+    assert plot.stage_markers["qat"].label.toPlainText() == "QAT"
+    assert list(plot.tune_raw_curve.xData) == [10, 20, 30, 35]
+    markers = list(plot.stage_markers.values())
+    plot.reset()
+    assert not plot.stage_markers and not plot.stage_offset
+    assert all(m.scene() is None for m in markers), "a new run keeps the last run's stage markers"
