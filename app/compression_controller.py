@@ -79,6 +79,19 @@ def seconds_per_unit(timings: dict[str, float], units: dict[str, float]) -> dict
     return {s: spent[s] / units[s] for s in spent if units.get(s, 0.0) > 0 and spent[s] > 0}
 
 
+def stage_times_text(timings: dict[str, float]) -> str:
+    """Seconds per stage of a finished run, in the order they ran ("Time per stage: views 4 s, ...")."""
+    from widgets.param_panel import STAGE_NAMES
+
+    spent: dict[str, float] = {}
+    for key, seconds in timings.items():
+        stage = TIMING_STAGE.get(key, key)
+        spent[stage] = spent.get(stage, 0.0) + float(seconds)
+    order = [s for s in STAGE_ORDER if spent.get(s, 0.0) > 0] + [s for s in spent if s not in STAGE_ORDER]
+    when = lambda v: f"{v:.1f} s" if v < 60 else format_duration(v)
+    return "Time per stage: " + ", ".join(f"{STAGE_NAMES.get(s, s)} {when(spent[s])}" for s in order)
+
+
 class OverallEta:
     """The seconds left in a whole run, from its progress records (see the module docstring)."""
 
@@ -313,6 +326,7 @@ class CompressionController(QObject):
         self.panel.show_status(f"Done in {format_duration(sum(r.timings.values()))}: {r.n_kept:,} of "
                                f"{r.n_original:,} Gaussians kept, {cs.n_clusters} clusters, {human_bytes(cs.n_bytes)}"
                                f"{held}", 1.0)
+        self.panel.message_label.setText(stage_times_text(r.timings))
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:

@@ -69,6 +69,9 @@ def test_the_learning_stages_show_their_progress_and_image_loss_and_effort_fast_
     assert set(plot.stage_offset) >= {"coadapt", "qat"} and "qat" in plot.stage_markers
     assert plot.tune_data[0][-1] == plot.stage_offset["qat"] + 8  # one iteration axis across the stages
     assert win.session.compressed.result.model.meta["config"]["effort"] == "default"
+    times = win.panel.message_label.text()  # the time each stage took, in the order they ran
+    assert times.startswith("Time per stage: Views and targets") and "Co-adapting" in times and "Quantisation" in times
+    assert times.index("Co-adapting") < times.index("Rate control") < times.index("Quantisation")
     # effort fast: the codec without learning
     win.panel.effort_box.setCurrentIndex(win.panel.effort_box.findData("fast"))
     win.session.config_overrides.pop("coadapt_iters")
