@@ -234,6 +234,10 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     attrs = scene_to_attributes(kept)
     labels = yield from _cluster(kept, attrs, config, timings)
     config = _fit_width_to_budget(config, kept.num_gaussians, kept.sh_degree)
+    if config.format_version == 2 and config.residual_groups and config.predictor == "constant" and config.fit_iters:
+        # no MLP can be stored: fitting one is wasted time (the fit still groups the Gaussians by cluster)
+        log.info("compress: constant predictors only: the MLPs are not fitted")
+        config = config.replace(fit_iters=0, finetune_iters=0)
     fitted = yield from _timed(fit_clusters(kept.means, attrs, labels, plan.scores[kept_idx], config,
                                             kept.sh_degree), "fit", timings)
     tuned = yield from _timed(finetune(fitted.model, views, config), "finetune", timings)

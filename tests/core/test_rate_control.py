@@ -185,3 +185,9 @@ def test_a_surplus_on_all_held_out_views_buys_a_coarser_step(scene, monkeypatch)
     assert with_surplus.metrics["psnr"] >= 34.0 and with_surplus.codec["reached"] is True
     assert with_surplus.n_bytes < without.n_bytes, (with_surplus.n_bytes, without.n_bytes)
     assert with_surplus.metrics["psnr"] < without.metrics["psnr"]
+
+
+def test_constant_predictors_skip_the_mlp_fit(scene):
+    res = run_to_completion(compress(scene, codec_config(target_psnr=32.0, predictor="constant")))
+    assert res.history["fit"] == [] and res.codec["predictors"]["mlp"] == 0 and res.metrics["psnr"] >= 32.0
+    assert res.model.meta["config"]["fit_iters"] == 0
