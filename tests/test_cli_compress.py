@@ -233,3 +233,17 @@ def test_parse_size_accepts_units():
     assert parse_size("250000") == 250_000 and parse_size("250k") == 250_000 and parse_size("1.5MB") == 1_500_000
     assert parse_groups("sh_rest,opacity") == ("opacity", "sh_band1", "sh_band2", "sh_band3")
     assert parse_groups("none") == () and len(parse_groups("all")) == 7
+
+
+def test_effort_chooses_the_learning_stages_and_the_summary_times_every_stage(small_ply, tmp_path):
+    fast = run("compress", small_ply, "-o", tmp_path / "fast.ngs", *CODEC_FAST, "--effort", "fast", "--json")
+    assert fast.returncode == 0, fast.stderr
+    f = json.loads(fast.stdout)
+    assert f["effort"] == "fast" and "coadapt" not in f["timings_s"] and "qat" not in f["timings_s"]
+    learn = run("compress", small_ply, "-o", tmp_path / "learn.ngs", *CODEC_FAST, "--coadapt-iters", "12",
+                "--qat-iters", "6")  # no --effort with a target: default, with these step counts
+    assert learn.returncode == 0, learn.stderr
+    assert "effort default" in learn.stdout and "coadapt " in learn.stdout and "qat " in learn.stdout
+    assert "co-adapted" in learn.stdout  # the prune search names the co-adapted ceiling it relied on
+    bad = run("compress", small_ply, "-o", tmp_path / "bad.ngs", *CODEC_FAST, "--effort", "slow")
+    assert bad.returncode == 2 and "--effort" in bad.stderr and not (tmp_path / "bad.ngs").exists()
