@@ -37,8 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DONUT = ROOT / "resources" / "demo" / "donut.ply"
 
 # A compression that takes a few seconds on 2 busy cores: every stage runs, nothing is big.
-TINY = dict(n_views=4, n_test_views=1, image_size=32, eval_size=32, kmeans_iters=3, pe_freqs=2, log_every=2,
-            coadapt_iters=4, qat_iters=4)  # the learning stages of a run with a target (effort default): a few steps
+TINY = dict(n_views=4, n_test_views=1, image_size=32, eval_size=32, kmeans_iters=3, pe_freqs=2, log_every=2)
 TINY_PANEL = dict(n_clusters=3, fit_iters=20, finetune_iters=4, hidden=8, prune_ratio=0.4, lambda_freq=0.01)
 
 
