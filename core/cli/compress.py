@@ -38,7 +38,7 @@ def build_config(args):
                             ("pe_freqs", "pe_freqs"), ("seed", "seed"), ("device", "device"), ("up", "up"),
                             ("background", "background"), ("views", "n_views"), ("view_size", "image_size"),
                             ("eval_size", "eval_size"), ("coadapt_iters", "coadapt_iters"),
-                            ("qat_iters", "qat_iters")]:
+                            ("qat_iters", "qat_iters"), ("threads", "threads")]:
         value = getattr(args, arg, None)
         if value is not None:
             overrides[field_name] = value
@@ -93,9 +93,14 @@ def parse_groups(text: str) -> tuple[str, ...]:
 
 def load_camera_source(args):
     """(cameras or None, use_images) from --dataset / --cameras."""
-    if args.dataset and args.cameras:
+    return camera_source(args.dataset, args.cameras)
+
+
+def camera_source(dataset, cameras):
+    """(cameras or None, use_images) from a dataset folder (its images are the targets) or a cameras file."""
+    if dataset and cameras:
         raise UsageError("give either --dataset (images are the targets) or --cameras (renders are), not both")
-    source = args.dataset or args.cameras
+    source = dataset or cameras
     if not source:
         return None, None
     from core.cameras import load_cameras
@@ -104,9 +109,38 @@ def load_camera_source(args):
     if not path.exists():
         raise InputFileError(path, "no such file or folder")
     cams = load_cameras(path)
-    if args.dataset and not all(c.image_path is not None for c in cams.cameras):
+    if dataset and not all(c.image_path is not None for c in cams.cameras):
         raise InputFileError(path, "the dataset's cameras have no image files (use --cameras to render targets)")
-    return cams, bool(args.dataset)
+    return cams, bool(dataset)
+
+
+def run_compression(scene, config, cameras, use_images, progress):
+    """The pipeline's result for ``scene`` (``progress``: called with each record, or None); settings that do
+    not fit this scene or dataset are a UsageError (any other ValueError is a bug)."""
+    from core.pipeline.compress import compress
+    from core.pipeline.progress import run_to_completion
+
+    try:
+        return run_to_completion(compress(scene, config, cameras=cameras, dataset_images=use_images), progress)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def ngs_chunks(result, source_name: str, info, scene) -> list[bytes]:
+    """The ``.ngs`` file of a compression ``result`` as byte chunks, recording the source as the app does too (a
+    .ngs opened over another scene is recognised by its fingerprint). No wall-clock time goes into the file: the
+    same scene with the same settings and thread count gives the same bytes (``compress`` and ``batch`` alike)."""
+    from core.pipeline.compress import file_meta, means_fingerprint, source_meta
+
+    result.model.meta.pop("timings", None)
+    result.model.meta["source"] = source_meta(source_name, info.bytes, info.format, scene.num_gaussians,
+                                              means_fingerprint(scene.means))
+    if result.encoded is not None:  # .ngs v2: the bytes the pipeline measured, with the source recorded
+        result.encoded.set_meta(file_meta(result.model.meta))
+        return list(result.encoded.chunks)
+    from core.codec.ngs import encode_ngs
+
+    return [encode_ngs(result.model)]
 
 
 # -- commands ----------------------------------------------------------------------------------------------
@@ -120,30 +154,15 @@ def cmd_compress(args) -> int:
     config = build_config(args)
     cameras, use_images = load_camera_source(args)
 
-    from core.codec.ngs import write_ngs
-    from core.pipeline.compress import compress
-    from core.pipeline.progress import run_to_completion
+    from core.codec.ngs import write_chunks
 
     progress = ProgressLine()
     t0 = time.perf_counter()
     try:
-        result = run_to_completion(compress(scene, config, cameras=cameras, dataset_images=use_images), progress)
-    except ConfigError as exc:  # settings that do not fit this scene or dataset; any other ValueError is a bug
-        raise UsageError(str(exc)) from None
+        result = run_compression(scene, config, cameras, use_images, progress)
     finally:
         progress.close()
-    from core.pipeline.compress import file_meta, means_fingerprint, source_meta
-
-    # the source as the app records it too: a .ngs opened over another scene is recognised by its fingerprint
-    result.model.meta["source"] = source_meta(Path(args.input).name, info.bytes, info.format, scene.num_gaussians,
-                                              means_fingerprint(scene.means))
-    if result.encoded is not None:  # .ngs v2: the bytes the pipeline measured, with the source recorded
-        from core.codec.ngs import write_chunks
-
-        result.encoded.set_meta(file_meta(result.model.meta))
-        n_bytes = write_chunks(result.encoded.chunks, out, overwrite=args.force)
-    else:
-        n_bytes = write_ngs(result.model, out, overwrite=args.force)
+    n_bytes = write_chunks(ngs_chunks(result, Path(args.input).name, info, scene), out, overwrite=args.force)
     codec = result.codec or {}
     if codec.get("reached") is False:
         log.warning("%s", codec.get("message"))
@@ -350,14 +369,8 @@ def pipeline_options(p: argparse.ArgumentParser) -> None:
                         "its own size")
 
 
-def add_commands(sub, common) -> None:
-    """compress, decompress, eval."""
-    c = sub.add_parser("compress", parents=[common], help="compress a scene to .ngs with NeuralGS",
-                       description="Importance pruning, k-means clusters, one tiny MLP per cluster, fine-tuning "
-                                   "through the renderer; writes OUT.ngs atomically (Ctrl-C leaves nothing).")
-    c.add_argument("input", help="scene file (.ply, .compressed.ply, .splat)")
-    c.add_argument("-o", "--output", required=True, help="output .ngs (refused if it exists, unless --force)")
-    c.add_argument("--force", action="store_true", help="replace --output if it exists")
+def compression_options(c: argparse.ArgumentParser) -> None:
+    """Every option that decides how one scene is compressed (``compress`` and ``batch`` take the same)."""
     pipeline_options(c)
     c.add_argument("--clusters", type=int, metavar="K", help="number of clusters (one MLP each)")
     c.add_argument("--prune", type=float, metavar="R", help="fraction of the least important Gaussians removed "
@@ -369,9 +382,6 @@ def add_commands(sub, common) -> None:
     c.add_argument("--pe-freqs", type=int, metavar="L", help="positional-encoding frequencies (default 10)")
     c.add_argument("--views", type=int, metavar="N", help="generated training views (without --dataset)")
     c.add_argument("--view-size", type=int, metavar="PX", help="generated training view size in pixels")
-    c.add_argument("--dataset", metavar="DIR", help="dataset whose images are the fine-tuning targets "
-                                                     "(every 8th image held out)")
-    c.add_argument("--cameras", metavar="PATH", help="cameras to render targets of the original from")
     c.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to compute (default auto)")
     g = c.add_argument_group(".ngs v2 codec and rate control")
     g.add_argument("--target-psnr", type=float, metavar="DB",
@@ -398,6 +408,23 @@ def add_commands(sub, common) -> None:
                    help="steps of quantisation-aware fine-tuning at the chosen residual step (overrides the effort's)")
     g.add_argument("--format-version", type=int, choices=(1, 2),
                    help="2 (default): entropy-coded .ngs v2; 1: the paper's storage (pure NeuralGS presets only)")
+    c.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for one compression (default: CPU count - 1; batch: 1 per scene). The same "
+                        "scene, settings and thread count give the same file")
+
+
+def add_commands(sub, common) -> None:
+    """compress, decompress, eval."""
+    c = sub.add_parser("compress", parents=[common], help="compress a scene to .ngs with NeuralGS",
+                       description="Importance pruning, k-means clusters, one tiny MLP per cluster, fine-tuning "
+                                   "through the renderer; writes OUT.ngs atomically (Ctrl-C leaves nothing).")
+    c.add_argument("input", help="scene file (.ply, .compressed.ply, .splat)")
+    c.add_argument("-o", "--output", required=True, help="output .ngs (refused if it exists, unless --force)")
+    c.add_argument("--force", action="store_true", help="replace --output if it exists")
+    compression_options(c)
+    c.add_argument("--dataset", metavar="DIR", help="dataset whose images are the fine-tuning targets "
+                                                     "(every 8th image held out)")
+    c.add_argument("--cameras", metavar="PATH", help="cameras to render targets of the original from")
     c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     c.set_defaults(func=cmd_compress)
 

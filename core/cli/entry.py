@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 
-from core.cli import bench, compress, scene
+from core.cli import batch, bench, compress, scene
 from core.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 from core.errors import InputFileError, OutputFileError, UsageError
 
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scene.add_commands(sub, common)
     compress.add_commands(sub, common)
+    batch.add_commands(sub, common)
     bench.add_commands(sub, common)
     return p
 
