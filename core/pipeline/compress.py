@@ -204,6 +204,7 @@ class RateCandidate:
     ratio: float
     bits: int
     label: str
+    fit: "PlanFit | None" = None  # the plan and fit it was searched on
 
 
 def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_images):
@@ -223,36 +224,30 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
     search_cams = [views.test_cameras[i] for i in search_idx]
     search_tgts = [views.test_targets[i] for i in search_idx]
 
-    plan = yield from _plan_pruning(src, scores, views, config, search_cams, search_tgts, timings)
-    t0 = time.perf_counter()
-    kept, kept_idx = prune(plan.scene, plan.scores, min(plan.ratios))
-    config = config.replace(prune_ratio=plan.source_ratio(min(plan.ratios)))
-    timings["prune"] = timings.get("prune", 0.0) + time.perf_counter() - t0
-    if not plan.pre_ratio:  # co-adaptation pruned (and said so) before it ran
-        yield StageClock("prune", 1).record(1, f"kept {kept.num_gaussians} of {n_original} Gaussians")
-
-    attrs = scene_to_attributes(kept)
-    labels = yield from _cluster(kept, attrs, config, timings)
-    config = _fit_width_to_budget(config, kept.num_gaussians, kept.sh_degree)
-    if config.format_version == 2 and config.residual_groups and config.predictor == "constant" and config.fit_iters:
-        # no MLP can be stored: fitting one is wasted time (the fit still groups the Gaussians by cluster)
-        log.info("compress: constant predictors only: the MLPs are not fitted")
-        config = config.replace(fit_iters=0, finetune_iters=0)
-    fitted = yield from _timed(fit_clusters(kept.means, attrs, labels, plan.scores[kept_idx], config,
-                                            kept.sh_degree), "fit", timings)
-    tuned = yield from _timed(finetune(fitted.model, views, config), "finetune", timings)
-    model = tuned.model
-    importance = fitted.weights
-    history = {"coadapt": plan.history, "fit": fitted.history, "finetune": tuned.history, "qat": []}
-    encoded, chosen, n_kept, fit_losses = None, None, kept.num_gaussians, fitted.final_losses
+    plans = yield from _plan_pruning(src, scores, views, config, search_cams, search_tgts, timings)
+    targeted = config.format_version == 2 and bool(config.target_psnr or config.target_size)
+    if targeted and not search_cams:
+        raise ConfigError("a PSNR or size target needs held-out views (n_test_views >= 1)")
+    fits, cands = [], []
+    for plan in plans:  # several only when co-adaptation tries more than one prune ratio
+        fit = yield from _fit_plan(plan, views, config, timings, n_original)
+        fits.append(fit)
+        if targeted:
+            found = yield from _search_ratios(plan, fit.model, fit.target, fit.fitted.weights,
+                                              fit.kept_idx[fit.fitted.order], search_cams, search_tgts, fit.config,
+                                              timings)
+            for c in found:
+                c.fit = fit
+            cands += found
+    cands.sort(key=lambda c: (not c.rate.reached, c.rate.encoded.n_bytes))
+    fit = cands[0].fit if cands else fits[0]
+    plan, config, fitted = fit.plan, fit.config, fit.fitted
+    model, importance = fit.model, fitted.weights
+    history = {"coadapt": plan.history, "fit": fitted.history, "finetune": fit.tuned.history, "qat": []}
+    encoded, chosen, n_kept, fit_losses = None, None, fit.n_kept, fitted.final_losses
     metrics, all_trials = None, []
     if config.format_version == 2:
-        target = normalise(attrs[fitted.order], model.attr_lo, model.attr_hi).detach()
-        if config.target_psnr or config.target_size:
-            if not search_cams:
-                raise ConfigError("a PSNR or size target needs held-out views (n_test_views >= 1)")
-            cands = yield from _search_ratios(plan, model, target, fitted.weights, kept_idx[fitted.order],
-                                              search_cams, search_tgts, config, timings)
+        if targeted:
             all_trials = [t for c in cands for t in c.rate.trials]
             if config.qat_iters > 0:
                 cands[0] = yield from _quantisation_aware(cands[0], views, config, search_cams, search_tgts,
@@ -265,13 +260,16 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
                 chosen, metrics = yield from _confirm(cands, views, config, timings, search_cams, search_tgts)
             encoded = chosen.rate.encoded
             chosen.rate.trials = all_trials
-            config = config.replace(prune_ratio=chosen.ratio)
+            fit = chosen.fit
+            plan, fitted = fit.plan, fit.fitted
+            history.update(coadapt=plan.history, fit=fitted.history, finetune=fit.tuned.history)
+            config = fit.config.replace(prune_ratio=chosen.ratio)
             n_kept = chosen.model.num_gaussians
             fit_losses = {i: fitted.final_losses[c] for i, c in enumerate(chosen.perm) if c in fitted.final_losses}
             importance = chosen.importance[torch.from_numpy(encoded.order)]
         else:
             t0 = time.perf_counter()
-            encoded = encode_v2(model, settings_for(config.residual_groups, None, config), target, importance)
+            encoded = encode_v2(model, settings_for(config.residual_groups, None, config), fit.target, importance)
             timings["encode"] = time.perf_counter() - t0
             importance = importance[torch.from_numpy(encoded.order)]
         model = encoded.model
@@ -308,40 +306,93 @@ def _compress(scene: GaussianScene, config: CompressionConfig, cameras, dataset_
                              metrics, fit_losses, n_bytes, encoded, rate_report)
 
 
+@dataclass
+class PlanFit:
+    """One prune plan carried through pruning, clustering, fitting and fine-tuning. config: the run's
+    configuration as it applies to this plan (prune ratio of the source, MLP width); target [M, D]: the kept
+    Gaussians' true normalised attributes in the fitted model's order; kept_idx [M]: their index in
+    ``plan.scene``."""
+
+    plan: PrunePlan
+    config: CompressionConfig
+    kept_idx: torch.Tensor
+    fitted: object  # core.pipeline.fit.FitResult
+    tuned: object  # core.pipeline.finetune.FinetuneResult
+    target: torch.Tensor
+
+    @property
+    def model(self) -> NeuralGSModel:
+        return self.tuned.model
+
+    @property
+    def n_kept(self) -> int:
+        return int(self.kept_idx.shape[0])
+
+
+def _fit_plan(plan: PrunePlan, views: ViewSet, config: CompressionConfig, timings: dict,
+              n_original: int) -> Generator[ProgressRecord, None, PlanFit]:
+    """Prune at the plan's least pruning ratio, cluster, fit the MLPs (Eq. 4) and fine-tune them (Eq. 5-7)."""
+    t0 = time.perf_counter()
+    kept, kept_idx = prune(plan.scene, plan.scores, min(plan.ratios))
+    config = config.replace(prune_ratio=plan.source_ratio(min(plan.ratios)))
+    timings["prune"] = timings.get("prune", 0.0) + time.perf_counter() - t0
+    if not plan.pre_ratio:  # co-adaptation pruned (and said so) before it ran
+        yield StageClock("prune", 1).record(1, f"kept {kept.num_gaussians} of {n_original} Gaussians")
+    attrs = scene_to_attributes(kept)
+    labels = yield from _cluster(kept, attrs, config, timings)
+    config = _fit_width_to_budget(config, kept.num_gaussians, kept.sh_degree)
+    if config.format_version == 2 and config.residual_groups and config.predictor == "constant" and config.fit_iters:
+        # no MLP can be stored: fitting one is wasted time (the fit still groups the Gaussians by cluster)
+        log.info("compress: constant predictors only: the MLPs are not fitted")
+        config = config.replace(fit_iters=0, finetune_iters=0)
+    fitted = yield from _timed(fit_clusters(kept.means, attrs, labels, plan.scores[kept_idx], config,
+                                            kept.sh_degree), "fit", timings)
+    tuned = yield from _timed(finetune(fitted.model, views, config), "finetune", timings)
+    target = normalise(attrs[fitted.order], tuned.model.attr_lo, tuned.model.attr_hi).detach()
+    return PlanFit(plan, config, kept_idx, fitted, tuned, target)
+
+
 def _plan_pruning(src: GaussianScene, scores: torch.Tensor, views: ViewSet, config: CompressionConfig,
-                  search_cams, search_tgts, timings: dict) -> Generator[ProgressRecord, None, PrunePlan]:
-    """Choose how much to prune, and co-adapt the kept Gaussians when the effort asks for it.
+                  search_cams, search_tgts, timings: dict) -> Generator[ProgressRecord, None, list[PrunePlan]]:
+    """Choose how much to prune, and co-adapt the kept Gaussians when the effort asks for it; the plans that
+    rate control then searches in full (one, or two when co-adaptation leaves the choice open).
 
     Without co-adaptation: with a PSNR target, the largest prune candidate whose exact-attribute ceiling
     clears target + margin, and up to two less pruned ratios (:func:`prune_candidates`); else the config's.
-    With co-adaptation (``coadapt_iters`` > 0): the kept set is co-adapted once, at the largest candidate
-    whose exact ceiling clears target + margin - ``coadapt_recovery_db`` (what co-adaptation is expected to
-    win back); if the co-adapted ceiling still misses target + margin, the less pruned ratio of the exact
-    search is co-adapted instead. Rate control then works on the co-adapted Gaussians (ratio 0 of them)."""
+    With co-adaptation (``coadapt_iters`` > 0): the kept set is co-adapted at the largest candidate whose exact
+    ceiling clears target + margin - ``coadapt_recovery_db`` (what co-adaptation is expected to win back). When
+    the co-adapted ceiling still misses target + margin, the ratio of the exact search is co-adapted too, and
+    both are searched when the harder one still clears the target by COADAPT_MIN_HEADROOM_DB (its file may be
+    the smaller one: fewer Gaussians at finer steps; lego against its images). Rate control then works on the
+    co-adapted Gaussians (ratio 0 of them)."""
     targeted = bool(config.format_version == 2 and config.target_psnr and config.prune_candidates and search_cams)
     if not targeted:
         if config.coadapt_iters <= 0:
-            return PrunePlan(src, scores, [config.prune_ratio])
-        return (yield from _coadapt_at(src, scores, config.prune_ratio, views, config, timings, None))
+            return [PrunePlan(src, scores, [config.prune_ratio])]
+        return [(yield from _coadapt_at(src, scores, config.prune_ratio, views, config, timings, None))]
     ceilings = Ceilings(src, scores, search_cams, search_tgts, config)
     most = yield from _timed(ceilings.most_pruning(config.target_psnr), "prune search", timings)
     if config.coadapt_iters <= 0:
         ratios = prune_candidates(most, config)
         log.info("compress: prune ratios %s searched in full (ceilings %s)", ratios, ceilings.tried)
-        return PrunePlan(src, scores, ratios, 0.0, ceilings)
+        return [PrunePlan(src, scores, ratios, 0.0, ceilings)]
     harder = yield from _timed(ceilings.most_pruning(config.target_psnr - config.coadapt_recovery_db), "prune search",
                                timings)
     need = config.target_psnr + config.ceiling_margin_db
+    plans, tried = [], ceilings.tried
     for ratio in dict.fromkeys((harder, most)):
         plan = yield from _coadapt_at(src, scores, ratio, views, config, timings, (search_cams, search_tgts))
         top = plan.ceilings(0.0)
         log.info("compress: prune %.2f co-adapted: ceiling %.2f dB on the search views (exact attributes %.2f, "
                  "need %.2f)", ratio, top, ceilings(ratio), need)
-        plan.ceilings.tried = ceilings.tried + [{"prune": ratio, "bits": 16, "psnr": round(top, 3),
-                                                 "coadapted": True}]
+        tried.append({"prune": ratio, "bits": 16, "psnr": round(top, 3), "coadapted": True})
+        plan.ceilings.tried = tried  # one record of every ceiling measured, whichever plan is chosen
         if top >= need or ratio == most:
-            return plan
-    return plan  # not reached: the loop returns at ``most``
+            plans.append(plan)
+            break
+        if top >= config.target_psnr + COADAPT_MIN_HEADROOM_DB:
+            plans.append(plan)
+    return plans
 
 
 def _coadapt_at(src: GaussianScene, scores: torch.Tensor, ratio: float, views: ViewSet, config: CompressionConfig,
@@ -423,7 +474,7 @@ def _quantisation_aware(cand: RateCandidate, views: ViewSet, config: Compression
     rr = yield from _timed(encode_to_target(cand.model, trained.target, cand.importance, search_cams, search_tgts,
                                             config, cand.bits, x, label, stage="qat"), "search", timings)
     log.info("compress: after quantisation-aware fine-tuning: %s", rr.message)
-    new = RateCandidate(rr, cand.model, trained.target, cand.importance, cand.perm, cand.ratio, cand.bits, label)
+    new = dataclasses.replace(cand, rate=rr, target=trained.target, label=label)
     if rr.reached and (not cand.rate.reached or rr.encoded.n_bytes <= cand.rate.encoded.n_bytes):
         return new
     log.info("compress: quantisation-aware fine-tuning did not pay (%s B vs %s B): kept the file before it",
@@ -551,6 +602,10 @@ def _confirm(cands: list[RateCandidate], views: ViewSet, config: CompressionConf
                          f"{cand.rate.encoded.n_bytes:,} bytes (try a lower --prune)")
     return cand, metrics
 
+
+COADAPT_MIN_HEADROOM_DB = 0.3
+"""A co-adapted prune ratio whose ceiling misses target + margin is still searched in full when it clears the
+target by this much (lego at 33.63 dB against its images: prune 0.5 co-adapted reached 34.03 dB)."""
 
 SURPLUS_DB = 0.3
 """When all held-out views beat the target by more than this and the search views by more than this too, the

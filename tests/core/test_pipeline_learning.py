@@ -189,3 +189,32 @@ def test_compress_with_learning_prunes_on_the_coadapted_ceiling_and_records_its_
     assert res.metrics["psnr"] >= 30.0
     model = decode_ngs(b"".join(res.encoded.chunks))
     assert model.meta["config"]["coadapt_iters"] == 20 and model.meta["config"]["qat_iters"] == 10
+
+
+def test_a_coadapted_ratio_short_of_the_margin_is_searched_beside_the_safer_one(monkeypatch):
+    """When the harder co-adapted prune ratio misses target + margin but clears the target, both it and the exact
+    search's ratio are co-adapted and searched in full; the smaller file that reaches the target wins."""
+    import re
+
+    import core.pipeline.compress as compress_module
+
+    real, ratios = compress_module._coadapt_at, []
+
+    def first_one_short(src, scores, ratio, views, config, timings, search):
+        plan = yield from real(src, scores, ratio, views, config, timings, search)
+        ratios.append(ratio)
+        if len(ratios) == 1:  # 0.5 dB above the target: short of the 1 dB margin, above COADAPT_MIN_HEADROOM_DB
+            plan.ceilings.cache[(0.0, 16)] = config.target_psnr + 0.5
+        return plan
+
+    monkeypatch.setattr(compress_module, "_coadapt_at", first_one_short)
+    s = tiny_scene(500, seed=4)
+    cfg = tiny_config(residual_groups=RESIDUAL_GROUPS, finetune_iters=0, n_test_views=3, search_views=2,
+                      image_size=24, target_psnr=30.0, prune_candidates=(0.8, 0.6, 0.4, 0.2, 0.0), coadapt_iters=10,
+                      coadapt_recovery_db=6.0)
+    res = run_to_completion(compress(s, cfg))
+    assert len(ratios) == 2 and ratios[0] > ratios[1], ratios
+    searched = {m.group(1) for t in res.codec["trials"] for m in [re.search(r"\[prune (\d\.\d\d)", t["variant"])] if m}
+    assert searched == {f"{r:.2f}" for r in ratios}, searched
+    assert res.codec["prune_ratio"] in ratios and res.metrics["psnr"] >= 30.0
+    assert sum(1 for t in res.codec["prune_search"] if t.get("coadapted")) == 2
