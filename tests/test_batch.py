@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, shared_path
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "resources" / "demo" / "donut.ply"
@@ -134,6 +134,22 @@ def test_a_worker_killed_mid_task_is_retried_and_a_changed_setting_recomputes(em
     r = run("batch", scenes / "donut.ply", "-o", out, *FAST, "--resume", "--seed", "1", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["resumed"] == 0 and (out / "donut.ngs").stat().st_mtime_ns != stamp
+
+
+def test_a_dataset_beside_the_scene_travels_with_it_and_gives_the_same_bytes(tmp_path):
+    """lego.ply with lego.dataset/ beside it: the task gets the dataset's files (not the driver's disk), measures
+    against its images, and writes what compress --dataset writes."""
+    lego, dataset = shared_path("scenes", "lego-3dgs.ply"), shared_path("datasets", "lego")
+    scene = subset(lego, tmp_path / "in" / "lego.ply", 0)
+    (tmp_path / "in" / "lego.dataset").symlink_to(dataset, target_is_directory=True)
+    r = run("batch", tmp_path / "in", "-o", tmp_path / "out", *FAST)
+    assert r.returncode == 0, r.stderr
+    rows, _ = manifest(tmp_path / "out")
+    assert rows[0]["against"] == "images" and rows[0]["dataset"] == str(tmp_path / "in" / "lego.dataset")
+    serial = tmp_path / "serial.ngs"
+    r = run("compress", scene, "-o", serial, *FAST, "--threads", "1", "--dataset", tmp_path / "in" / "lego.dataset")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "lego.ngs").read_bytes() == serial.read_bytes()
 
 
 def test_ctrl_c_cancels_writes_no_partial_file_and_keeps_the_manifest(scenes, tmp_path):

@@ -128,7 +128,8 @@ class _Batch:
         return todo
 
     # -- with Ray -------------------------------------------------------------------------------------------------
-    def payload(self, i: int) -> ScenePayload:
+    def payload(self, i: int) -> tuple[ScenePayload, object]:
+        """The scene's payload and its dataset's object reference (None without a dataset; put once per dataset)."""
         import ray
 
         pj = self.jobs[i]
@@ -138,8 +139,8 @@ class _Batch:
             if ds not in self.dataset_refs:
                 self.dataset_refs[ds] = ray.put({name: p.read_bytes() for name, p in dataset_files(ds)})
             ref = self.dataset_refs[ds]
-        return ScenePayload(pj.job.input.name, pj.job.input.read_bytes(), pj.config, str(pj.job.input), ref,
-                            ds.name if ds else "dataset", str(ds) if ds else "")
+        return ScenePayload(pj.job.input.name, pj.job.input.read_bytes(), pj.config, str(pj.job.input),
+                            ds.name if ds else "dataset", str(ds) if ds else ""), ref
 
     def finish(self, i: int, ref) -> None:
         import ray
@@ -179,13 +180,13 @@ class _Batch:
                 while queue and len(inflight) < window:
                     i = queue.pop(0)
                     try:
-                        payload = self.payload(i)
+                        payload, dataset_ref = self.payload(i)
                     except OSError as exc:
                         self.fail(i, f"{self.jobs[i].job.input}: cannot read ({exc.strerror or exc})")
                         continue
                     opts = {"num_cpus": self.jobs[i].threads, "max_retries": 1, "retry_exceptions": False,
                             "scheduling_strategy": "SPREAD"}
-                    inflight[remote.options(**opts).remote(self.work, payload)] = i
+                    inflight[remote.options(**opts).remote(self.work, payload, dataset_ref)] = i
                 self.progress.update(running=len(inflight))
                 if not inflight:
                     continue

@@ -24,15 +24,14 @@ CRASH_MARKER_ENV = "NEURALGS_BATCH_CRASH_MARKER"
 
 @dataclass
 class ScenePayload:
-    """One scene as the driver sends it. ``dataset``: relative path -> bytes of every file of the dataset folder
-    (or None); ``dataset_name``: that folder's name; ``label``, ``dataset_label``: how errors name the scene
-    and the dataset (their paths on the driver)."""
+    """One scene as the driver sends it (its dataset's files travel beside it: :func:`run_scene`);
+    ``dataset_name``: the dataset folder's name; ``label``, ``dataset_label``: how errors name the scene and the
+    dataset (their paths on the driver)."""
 
     name: str
     data: bytes
     config: object
     label: str
-    dataset: dict[str, bytes] | None = None
     dataset_name: str = "dataset"
     dataset_label: str = ""
     extra: dict = field(default_factory=dict)
@@ -86,9 +85,11 @@ def _materialise(folder: Path, files: dict[str, bytes]) -> None:
         target.write_bytes(data)
 
 
-def run_scene(work, payload: ScenePayload) -> dict:
+def run_scene(work, payload: ScenePayload, dataset: dict[str, bytes] | None = None) -> dict:
     """Run ``work(scene_path, dataset_path or None, config) -> (bytes, report)`` on the payload; a dict with
-    ``ok``, ``data``/``report`` or ``error``, ``seconds`` and ``node``."""
+    ``ok``, ``data``/``report`` or ``error``, ``seconds`` and ``node``. ``dataset``: relative path -> bytes of
+    every file of the dataset folder, or None (an argument of its own: Ray resolves an object reference given
+    as a task's argument, one put once for all the scenes that share the dataset, not one inside a payload)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="neuralgs-batch-") as tmp:
         folder = Path(tmp)
@@ -97,10 +98,10 @@ def run_scene(work, payload: ScenePayload) -> dict:
             scene_path.parent.mkdir()
             scene_path.write_bytes(payload.data)
             dataset_path = None
-            if payload.dataset is not None:
+            if dataset is not None:
                 dataset_path = folder / "dataset" / payload.dataset_name
                 dataset_path.mkdir(parents=True)
-                _materialise(dataset_path, payload.dataset)
+                _materialise(dataset_path, dataset)
             _crash_hook()
             data, report = work(scene_path, dataset_path, payload.config)
         except Exception as exc:  # noqa: BLE001 - a bad scene is a failed row, never a crashed batch
