@@ -218,3 +218,40 @@ def test_a_coadapted_ratio_short_of_the_margin_is_searched_beside_the_safer_one(
     assert searched == {f"{r:.2f}" for r in ratios}, searched
     assert res.codec["prune_ratio"] in ratios and res.metrics["psnr"] >= 30.0
     assert sum(1 for t in res.codec["prune_search"] if t.get("coadapted")) == 2
+
+
+def test_a_qat_file_and_the_file_before_it_are_both_confirmed_and_the_smaller_passing_one_wins(monkeypatch):
+    import core.pipeline.compress as compress_module
+
+    evaluated, returned = [], []
+    real_eval, real_qat = compress_module._evaluate_encoded, compress_module._quantisation_aware
+
+    def spy_eval(encoded, views, config, timings):
+        m = yield from real_eval(encoded, views, config, timings)
+        evaluated.append((encoded.n_bytes, m["psnr"]))
+        return m
+
+    def spy_qat(*args, **kwargs):
+        out = yield from real_qat(*args, **kwargs)
+        returned.append(len(out))
+        return out
+
+    chosen, real_confirm = [], compress_module._confirm
+
+    def spy_confirm(*args, **kwargs):
+        cand, m = yield from real_confirm(*args, **kwargs)
+        chosen.append(cand.rate.encoded.n_bytes)  # before the run's record joins the header
+        return cand, m
+
+    monkeypatch.setattr(compress_module, "_evaluate_encoded", spy_eval)
+    monkeypatch.setattr(compress_module, "_quantisation_aware", spy_qat)
+    monkeypatch.setattr(compress_module, "_confirm", spy_confirm)
+    s = tiny_scene(500, seed=4)
+    cfg = tiny_config(residual_groups=RESIDUAL_GROUPS, finetune_iters=0, n_test_views=3, search_views=2,
+                      image_size=24, target_psnr=30.0, prune_candidates=(0.6, 0.4, 0.2, 0.0), coadapt_iters=20,
+                      qat_iters=30, qat_coarsen=0.5)
+    res = run_to_completion(compress(s, cfg))
+    assert returned == [2], "QAT paid on the search views: it and the file before it are confirmed"
+    passing = [b for b, p in evaluated if p >= 30.0]
+    assert len(evaluated) >= 2 and chosen == [min(passing)], (evaluated, chosen)
+    assert res.metrics["psnr"] >= 30.0
