@@ -10,6 +10,7 @@ import torch
 
 from core.codec.ngs import decode_ngs, encode_ngs
 from core.metrics import psnr
+from core.pipeline.config import RESIDUAL_GROUPS
 from core.pipeline import run_to_completion
 from core.pipeline.compress import compress, limited_threads
 from core.render.api import render
@@ -88,12 +89,17 @@ def test_same_seed_same_model_and_metrics(tiny_run):
     assert again.metrics["psnr"] == res.metrics["psnr"]
 
 
-@pytest.mark.parametrize("stage", STAGES)
+LEARNING = dict(residual_groups=RESIDUAL_GROUPS, target_psnr=28.0, prune_candidates=(0.4, 0.0), coadapt_iters=6,
+                qat_iters=6, finetune_iters=0, n_test_views=2)
+
+
+@pytest.mark.parametrize("stage", [*STAGES, "coadapt", "search", "qat"])
 def test_closing_at_any_stage_is_clean_and_writes_nothing(stage, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     scene = tiny_scene(200, seed=2)
     before = [t.clone() for t in scene.tensors()]
-    gen = compress(scene, tiny_config(fit_iters=20, finetune_iters=4))
+    extra = LEARNING if stage in ("coadapt", "search", "qat") else {}  # the codec's stages run with a target
+    gen = compress(scene, tiny_config(**{"fit_iters": 20, "finetune_iters": 4, **extra}))
     for rec in gen:
         if rec.stage == stage:
             break
