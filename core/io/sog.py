@@ -100,7 +100,8 @@ class _ZipSource:
         try:
             self.zf = zipfile.ZipFile(io.BytesIO(data))
             self.infos = {i.filename: i for i in self.zf.infolist()}
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, struct.error) as exc:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError, OSError, EOFError,
+                struct.error) as exc:
             raise _Problem(f"not a readable .sog bundle (zip): {exc}") from None
 
     def names(self) -> list[str]:
@@ -444,7 +445,8 @@ def looks_like_sog(data: bytes, path: str | os.PathLike[str]) -> bool:
     if data[:4] == b"PK\x03\x04":
         try:
             return "meta.json" in zipfile.ZipFile(io.BytesIO(data)).namelist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, struct.error):
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, ValueError, OSError, EOFError,
+                struct.error):
             return False
     return Path(path).name.lower().endswith("meta.json") and data.lstrip()[:1] == b"{"
 
