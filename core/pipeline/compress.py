@@ -35,11 +35,11 @@ from core.pipeline.kmeans import kmeans_stage, normalised_features
 from core.pipeline.progress import ProgressRecord, StageClock, run_to_completion
 from core.pipeline.qat import quantisation_aware
 from core.pipeline.rate_control import (
-    GROUP_WEIGHTS,
     Ceilings,
     RateResult,
     encode_to_target,
     finer,
+    group_log2_step,
     prune_candidates,
     search_subset,
     settings_for,
@@ -466,7 +466,7 @@ def _quantisation_aware(cand: RateCandidate, views: ViewSet, config: Compression
     groups = tuple(g for g, v in cand.rate.settings.steps.items() if v is not None)
     if not groups:
         return cand
-    x = _group_log2(cand.rate.settings) + config.qat_coarsen
+    x = group_log2_step(cand.rate.settings) + config.qat_coarsen
     coarse = settings_for(groups, x, config, cand.rate.settings.position_bits)
     enc = encode_v2(cand.model, coarse, cand.target, cand.importance)
     trained = yield from _timed(quantisation_aware(cand.model, cand.target, cand.importance, enc, coarse, views,
@@ -483,11 +483,6 @@ def _quantisation_aware(cand: RateCandidate, views: ViewSet, config: Compression
     log.info("compress: quantisation-aware fine-tuning did not pay (%s B vs %s B): kept the file before it",
              f"{rr.encoded.n_bytes:,}", f"{cand.rate.encoded.n_bytes:,}")
     return [cand]
-
-
-def _group_log2(settings) -> float:
-    """x of :func:`settings_for` (step of group g = 2^x · GROUP_WEIGHTS[g]) that produced ``settings``."""
-    return min(math.log2(v / GROUP_WEIGHTS[g]) for g, v in settings.steps.items() if v is not None)
 
 
 def _fit_header_in_budget(chosen: RateCandidate, encoded, model, metrics, views, config, search_cams, search_tgts,

@@ -377,12 +377,18 @@ def encode_to_target(model: NeuralGSModel, target: torch.Tensor, importance: tor
     return RateResult(enc, st, name, trials, True, msg, t.psnr)
 
 
+def group_log2_step(settings: CodecSettings) -> float:
+    """x of :func:`settings_for` (step of group g = 2^x · GROUP_WEIGHTS[g]) that produced ``settings`` (some
+    group must be coded)."""
+    return min(math.log2(v / GROUP_WEIGHTS[g]) for g, v in settings.steps.items() if v is not None)
+
+
 def finer(result: RateResult, model, target, importance, config, dx: float = 0.5) -> tuple[EncodedV2, CodecSettings]:
     """The result's variant at a step 2^dx finer (for confirming on all held-out views)."""
     steps = [v for v in result.settings.steps.values() if v is not None]
     if not steps:
         return result.encoded, result.settings
     groups = tuple(g for g, v in result.settings.steps.items() if v is not None)
-    x = math.log2(min(result.settings.steps[g] / GROUP_WEIGHTS[g] for g in groups)) - dx
+    x = group_log2_step(result.settings) - dx
     st = settings_for(groups, max(x, X_FINEST - 4), config, result.settings.position_bits)
     return encode_v2(model, st, target, importance), st
